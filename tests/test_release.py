@@ -1,0 +1,87 @@
+"""Release checks: the wheel and sdist carry the data, the typing marker and the entry points, and an installed
+wheel finds its schemas and fixtures without the checkout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.release
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--sdist", "--outdir", str(out)],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = out.glob("*.whl")
+    (sdist,) = out.glob("*.tar.gz")
+    return {"wheel": wheel, "sdist": sdist}
+
+
+def _repo_files(folder: str) -> set[str]:
+    root = REPO_ROOT / folder
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("folder", ["schemas", "fixtures"])
+def test_wheel_carries_the_data(dists: dict[str, Path], folder: str) -> None:
+    names = set(zipfile.ZipFile(dists["wheel"]).namelist())
+    prefix = f"mock_portal/_data/{folder}/"
+    packaged = {n[len(prefix) :] for n in names if n.startswith(prefix)}
+    expected = _repo_files(folder)
+    assert expected, f"{folder}/ is empty in the checkout"
+    assert packaged == expected
+
+
+def test_wheel_carries_typing_markers_and_entry_points(dists: dict[str, Path]) -> None:
+    wheel = zipfile.ZipFile(dists["wheel"])
+    names = set(wheel.namelist())
+    assert {"mock_portal/py.typed", "contract_tests/py.typed"} <= names
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    text = wheel.read(entry_points).decode()
+    assert "[pytest11]" in text
+    assert "b24_contract = contract_tests.plugin" in text
+    assert "mock-portal = mock_portal.cli:main" in text
+
+
+def test_sdist_carries_the_sources_and_data(dists: dict[str, Path]) -> None:
+    with tarfile.open(dists["sdist"]) as sdist:
+        names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
+    for required in ("pyproject.toml", "README.md", "tox.ini", "mock_portal/wire.py", "schemas", "fixtures"):
+        assert required in names
+
+
+def test_installed_wheel_finds_its_data_outside_the_checkout(
+    dists: dict[str, Path], tmp_path: Path
+) -> None:
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = env_dir / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(dists["wheel"])],
+        check=True,
+        capture_output=True,
+    )
+    probe = (
+        "from mock_portal._resources import data_dir; "
+        "print(data_dir('schemas')); print(data_dir('fixtures'))"
+    )
+    found = subprocess.run(
+        [python, "-c", probe], cwd=tmp_path, check=True, capture_output=True, text=True
+    ).stdout.split()
+    site = env_dir.resolve()
+    assert all(Path(p).resolve().is_relative_to(site) for p in found), found
+    assert all("_data" in Path(p).parts for p in found), found
