@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "DataNotFoundError",
+    "DeriveError",
     "MockPortalError",
     "UnknownNameError",
     "UsageError",
@@ -42,6 +43,20 @@ class WireError(MockPortalError, ValueError):
         if self.where:
             parts.append(f"at {self.where}")
         return "; ".join(parts)
+
+
+class DeriveError(MockPortalError, ValueError):
+    """A doc page could not be read in the docs' markdown dialect; names the page and, if known, the line."""
+
+    def __init__(self, message: str, *, page: str, line: int | None = None) -> None:
+        self.message = message
+        self.page = page
+        self.line = line
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.page}:{self.line}" if self.line is not None else self.page
+        return f"{where}: {self.message}"
 
 
 class DataNotFoundError(MockPortalError, FileNotFoundError):

@@ -1,0 +1,340 @@
+"""Layer 4: parameter tables into one JSON Schema (2020-12) with provenance annotations.
+
+The first parameter table of the page is the top level. A field whose type is an object or an array gets its
+children from the table that follows the heading carrying the ``{#anchor}`` its description links to (resolved
+by anchor, never by heading text or depth: facts §8), or else from the bullets in its description (the 2024
+pages). Nested tables are written inline, so every field has a predictable JSON pointer
+(``/properties/data/properties/DATA/items/properties/connector``) that an overlay of corrections can address.
+Tables nothing links to are kept under ``$defs/unlinked-N`` rather than dropped.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from mock_portal.derive._blocks import DocsTree, Document, Heading, TableBlock, load_document
+from mock_portal.derive._fields import Field, FieldTable, parse_field_table
+from mock_portal.derive._tables import parse_rows
+from mock_portal.derive._types import (
+    SCALAR_DEFS,
+    SCHEMA_BASE,
+    TYPE_SCHEMAS,
+    TypeExpr,
+    schema_for,
+    vocabulary_from_data_types,
+)
+from mock_portal.errors import DeriveError
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+MAX_NESTING = 32
+EVIDENCE = ("docs",)
+
+# annotation keywords (custom keywords are annotations in 2020-12)
+DOC = "x-b24-doc"  # {"page", "anchor", "include", "bullet"}: where the field is described
+DOC_TYPE = "x-b24-doc-type"  # the type as the page writes it
+REQUIRED = "x-b24-required"  # true / false / "unknown" (no required-marker footnote in that file)
+EVIDENCE_KEY = "x-b24-evidence"  # evidence tags of facts file: always ["docs"] here
+COLUMNS = "x-b24-doc-columns"  # cells of extra columns (example, read/write), by header
+SOURCE = "x-b24-source"  # the docs edition: repository, language, commit, published URL
+
+DATA_TYPES_PAGE = "api-reference/data-types.md"
+
+# the two public doc repositories (docs/SOURCES.md): folder name -> (repository, language, site)
+_EDITIONS = {
+    "b24-rest-docs": ("bitrix-tools/b24-rest-docs", "ru", "https://apidocs.bitrix24.ru/"),
+    "b24restdocs": ("bitrix24/b24restdocs", "en", "https://apidocs.bitrix24.com/"),
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A parameter table with the heading it sits under."""
+
+    table: FieldTable
+    heading: Heading | None
+
+    @property
+    def anchor(self) -> str | None:
+        """The ``{#anchor}`` of the heading right above the table, if any."""
+        return self.heading.anchor if self.heading else None
+
+
+@dataclass(frozen=True)
+class ParsedPage:
+    """A page read through layers 1 to 3: its title, parameter tables and anchors."""
+
+    page: str
+    title: str
+    sections: tuple[Section, ...]
+    anchors: dict[str, Section | None]
+    """Every ``{#anchor}`` of the page and the parameter table after its heading (None if there is none)."""
+    tree: DocsTree
+
+
+def parse_page(page: str | Path, *, docs_root: str | Path | None = None) -> ParsedPage:
+    """Read a doc page into its parameter tables (no schema yet)."""
+    tree = DocsTree(Path(page), Path(docs_root) if docs_root is not None else None)
+    with _user_paths(tree):
+        return _sections(load_document(tree), tree)
+
+
+@contextmanager
+def _user_paths(tree: DocsTree) -> Iterator[None]:
+    """Re-raise a :class:`DeriveError` with the file named as the user can open it (not tree-relative)."""
+    try:
+        yield
+    except DeriveError as exc:
+        raise DeriveError(exc.message, page=tree.user_path(exc.page), line=exc.line) from None
+
+
+def _sections(document: Document, tree: DocsTree) -> ParsedPage:
+    sections: list[Section] = []
+    anchors: dict[str, Section | None] = {}
+    anchor_lines: dict[str, int] = {}
+    title = ""
+    heading: Heading | None = None
+    awaiting: str | None = None  # anchor whose heading has no table yet
+    for block in document.blocks:
+        if isinstance(block, Heading):
+            if block.level == 1 and not title:
+                title = block.text
+            heading = block
+            awaiting = block.anchor
+            if block.anchor is not None:
+                if block.anchor in anchors:
+                    raise DeriveError(
+                        f"anchor {{#{block.anchor}}} is used twice "
+                        f"(first at line {anchor_lines[block.anchor]})",
+                        page=block.pos.page,
+                        line=block.pos.line,
+                    )
+                anchors[block.anchor] = None
+                anchor_lines[block.anchor] = block.pos.line
+        elif isinstance(block, TableBlock):
+            table = parse_field_table(block, document.required_aware)
+            if table is None:
+                continue
+            section = Section(table, heading)
+            sections.append(section)
+            if awaiting is not None:
+                anchors[awaiting] = section
+                awaiting = None
+    return ParsedPage(document.page, title, tuple(sections), anchors, tree)
+
+
+@cache
+def _vocabulary(data_types: Path | None) -> frozenset[str]:
+    known = set(TYPE_SCHEMAS)
+    if data_types is not None:
+        document = load_document(DocsTree(data_types, None))
+        first_cells = []
+        anchors = []
+        for block in document.blocks:
+            if isinstance(block, TableBlock):
+                first_cells += [row.cells[0].text for row in parse_rows(block) if row.cells]
+            elif isinstance(block, Heading) and block.anchor:
+                anchors.append(block.anchor)
+        known |= vocabulary_from_data_types(first_cells, anchors)
+    return frozenset(known)
+
+
+class _Builder:
+    def __init__(self, parsed: ParsedPage) -> None:
+        self.parsed = parsed
+        self.visited: set[int] = set()
+        data_types = parsed.tree.resolve("/" + DATA_TYPES_PAGE, parsed.tree.page)
+        self.vocabulary = _vocabulary(data_types)
+
+    def build(self, schema_id: str | None) -> dict[str, Any]:
+        parsed = self.parsed
+        if not parsed.sections:
+            raise DeriveError(
+                "no parameter table on the page (a #| table headed Name/Parameter/Field)", page=parsed.page
+            )
+        root_section = parsed.sections[0]
+        root = self._object(root_section, ())
+        schema: dict[str, Any] = {
+            "$schema": JSON_SCHEMA_DIALECT,
+            "$id": schema_id or f"{SCHEMA_BASE}derived/{parsed.page.removesuffix('.md')}.json",
+            **root,
+            DOC: self._doc(root_section, None),
+            EVIDENCE_KEY: list(EVIDENCE),
+        }
+        if parsed.title:
+            schema["title"] = parsed.title
+        edition = self._edition()
+        if edition:
+            schema[SOURCE] = edition
+        defs: dict[str, Any] = {}
+        orphans = [s for s in parsed.sections if id(s) not in self.visited]
+        for number, section in enumerate(orphans, start=1):
+            orphan = self._object(section, ())
+            orphan[DOC] = self._doc(section, None)
+            if section.heading is not None:
+                orphan["title"] = section.heading.text
+            defs[f"unlinked-{number}"] = orphan
+        for name in sorted(_scalar_refs(schema) | _scalar_refs(defs)):
+            defs[name] = SCALAR_DEFS[name]
+        if defs:
+            schema["$defs"] = defs
+        return schema
+
+    def _edition(self) -> dict[str, str]:
+        root = self.parsed.tree.page_root
+        for folder, commit in ((root.name, None), (root.parent.name, root.name)):
+            if folder in _EDITIONS:
+                repository, language, site = _EDITIONS[folder]
+                url = site + self.parsed.page.removesuffix(".md") + ".html"
+                edition = {"repository": repository, "language": language, "url": url}
+                if commit:
+                    edition["commit"] = commit
+                return edition
+        return {}
+
+    def _doc(self, section: Section, field: Field | None, *, bullet: bool = False) -> dict[str, Any]:
+        doc: dict[str, Any] = {"page": self.parsed.page}
+        if section.anchor:
+            doc["anchor"] = section.anchor
+        source_page = field.pos.page if field is not None else section.table.pos.page
+        if source_page != self.parsed.page:
+            doc["include"] = source_page
+        if bullet:
+            doc["bullet"] = True
+        return doc
+
+    def _object(self, section: Section, stack: tuple[int, ...]) -> dict[str, Any]:
+        if len(stack) > MAX_NESTING:
+            pos = section.table.pos
+            raise DeriveError(f"structures nested deeper than {MAX_NESTING}", page=pos.page, line=pos.line)
+        self.visited.add(id(section))
+        stack = (*stack, id(section))
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for field in section.table.fields:
+            properties[field.name] = self._field(field, section, stack)
+            if field.required is True:
+                required.append(field.name)
+        body: dict[str, Any] = {"type": "object", "properties": properties}
+        if required:
+            body["required"] = required
+        return body
+
+    def _field(self, field: Field, section: Section, stack: tuple[int, ...]) -> dict[str, Any]:
+        if field.type is not None:
+            self._check_type(field.type, field)
+        schema = schema_for(field.type) if field.type is not None else {}
+        description = field.description
+        may_nest = field.type is None or field.type.structured
+        child = self._child(field, stack) if may_nest else None
+        if child is not None:
+            _attach(schema, self._object(child, stack))
+        elif may_nest and field.bullets:
+            _attach(schema, self._bullets(field, section))
+            description = field.lead
+        if description:
+            schema["description"] = description
+        schema[DOC] = self._doc(section, field)
+        if field.type is not None:
+            schema[DOC_TYPE] = str(field.type)
+        schema[EVIDENCE_KEY] = list(EVIDENCE)
+        schema[REQUIRED] = field.required
+        if field.extra:
+            schema[COLUMNS] = dict(field.extra)
+        return schema
+
+    def _child(self, field: Field, stack: tuple[int, ...]) -> Section | None:
+        for anchor in field.links:
+            if anchor not in self.parsed.anchors:
+                known = sorted(self.parsed.anchors)
+                close = difflib.get_close_matches(anchor, known, n=1)
+                hint = f"; did you mean #{close[0]}?" if close else ""
+                raise DeriveError(
+                    f"{field.name!r} links to #{anchor} but no heading on the page carries "
+                    f"{{#{anchor}}}{hint}",
+                    page=field.pos.page,
+                    line=field.pos.line,
+                )
+            target = self.parsed.anchors[anchor]
+            if target is None:
+                continue  # the heading has prose only (e.g. "arrives empty")
+            if id(target) in stack:
+                raise DeriveError(
+                    f"{field.name!r} links to #{anchor}, a structure that contains it (a cycle)",
+                    page=field.pos.page,
+                    line=field.pos.line,
+                )
+            return target
+        return None
+
+    def _bullets(self, field: Field, section: Section) -> dict[str, Any]:
+        properties: dict[str, Any] = {}
+        for bullet in field.bullets:
+            if bullet.name in properties:
+                raise DeriveError(
+                    f"bullet {bullet.name!r} appears twice under {field.name!r}",
+                    page=bullet.pos.page,
+                    line=bullet.pos.line,
+                )
+            child: dict[str, Any] = {}
+            if bullet.description:
+                child["description"] = bullet.description
+            # a bullet has no type and no marker: both unknown
+            child[DOC] = self._doc(section, field, bullet=True)
+            child[EVIDENCE_KEY] = list(EVIDENCE)
+            child[REQUIRED] = "unknown"
+            properties[bullet.name] = child
+        return {"type": "object", "properties": properties}
+
+    def _check_type(self, expr: TypeExpr, field: Field) -> None:
+        for term in expr.terms:
+            if term.name not in self.vocabulary:
+                close = difflib.get_close_matches(term.name, sorted(self.vocabulary), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise DeriveError(
+                    f"unknown type {term.name!r} of parameter {field.name!r} "
+                    f"(not in {DATA_TYPES_PAGE}){hint}",
+                    page=field.pos.page,
+                    line=field.pos.line,
+                )
+
+
+def _attach(schema: dict[str, Any], body: dict[str, Any]) -> None:
+    """Hang an object's properties below a field: on the object itself, or on the items of a list."""
+    target = schema
+    if "anyOf" in target:
+        target = next(
+            (alt for alt in target["anyOf"] if alt.get("type") in ("object", "array")), target["anyOf"][0]
+        )
+    while target.get("type") == "array":
+        items = target.get("items")
+        if items is None or items == {}:
+            target["items"] = body
+            return
+        target = items
+    target.update(body)
+
+
+def _scalar_refs(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in SCALAR_DEFS:
+            found.add(ref[8:])
+        for value in node.values():
+            found |= _scalar_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _scalar_refs(value)
+    return found
+
+
+def build_schema(parsed: ParsedPage, *, schema_id: str | None = None) -> dict[str, Any]:
+    """Turn a parsed page into its JSON Schema (layer 4)."""
+    with _user_paths(parsed.tree):
+        return _Builder(parsed).build(schema_id)

@@ -1,0 +1,126 @@
+"""The docs' type names, read from ``api-reference/data-types.md``, and what each becomes in a JSON Schema.
+
+A type is written ``name``, ``name[]`` (a list of ``name``) or ``a | b`` (either); facts §8. The mapping is
+faithful to the words of the docs, never to the wire: what the form encoding does to a value (every scalar a
+string, ``null`` and empty arrays vanishing; facts §1) is the business of the scalar definitions below and of
+the overlay of corrections, which can replace any of them by JSON pointer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA_BASE = "https://b24-contract.invalid/schemas/"
+
+# Scalars that the form encoding turns into strings get a definition that accepts both spellings, so a schema
+# validates a doc-style JSON example (integers) and a decoded wire body (digit strings) alike: facts §1.
+SCALAR_DEFS: dict[str, dict[str, Any]] = {
+    "integer": {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^-?[0-9]+$"}]},
+    "number": {
+        "anyOf": [
+            {"type": "number"},
+            {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$"},
+        ]
+    },
+    # data-types.md: boolean is mostly Y/N, sometimes 0/1 or true/false; true/false arrive as 1/0 on the wire
+    "boolean": {"enum": [True, False, 0, 1, "Y", "N", "0", "1", "true", "false"]},
+}
+
+# doc type name -> schema fragment; "#/$defs/x" refers to SCALAR_DEFS["x"], copied into the schema when used
+_STRING: dict[str, Any] = {"type": "string"}
+_INTEGER: dict[str, Any] = {"$ref": "#/$defs/integer"}
+TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "integer": _INTEGER,
+    "timestamp": _INTEGER,  # unix seconds: facts §8
+    "user": _INTEGER,  # a user id: data-types.md
+    "double": {"$ref": "#/$defs/number"},
+    "boolean": {"$ref": "#/$defs/boolean"},
+    "char": _STRING,  # usually Y/N, not strictly: facts §8 and the simulator README
+    "string": _STRING,
+    "text": _STRING,
+    "date": _STRING,
+    "datetime": _STRING,
+    "crm": {},  # PREFIX_ID, or a list of them
+    "enum": {},  # one value of a set the page describes in prose
+    "file": {},  # an id or an array describing the file
+    "any": {},
+    "function": {},
+    "callable": {},
+    "null": {"type": "null"},
+    "object": {"type": "object"},
+    "array": {"type": "array"},
+}
+STRUCTURED = frozenset({"object", "array"})
+
+
+@dataclass(frozen=True)
+class TypeTerm:
+    """One alternative of a type: a name and how many ``[]`` follow it."""
+
+    name: str
+    list_depth: int = 0
+
+    def __str__(self) -> str:
+        return self.name + "[]" * self.list_depth
+
+
+@dataclass(frozen=True)
+class TypeExpr:
+    """A parsed type: one or more alternatives (``string | null``)."""
+
+    terms: tuple[TypeTerm, ...]
+
+    def __str__(self) -> str:
+        return " | ".join(str(term) for term in self.terms)
+
+    @property
+    def structured(self) -> bool:
+        """Whether a nested structure may hang below it (an object, an array, or a list of anything)."""
+        return any(term.name in STRUCTURED or term.list_depth for term in self.terms)
+
+
+_LINK = re.compile(r"\[(?P<text>(?:[^\[\]]|\[\])*)\]\([^)]*\)")  # the text may hold "[]": [`object[]`](..)
+_TERM = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.]*)(?P<lists>(?:\[\])*)$")
+
+
+def parse_type(raw: str) -> TypeExpr | None:
+    """Read a type cell (``[`integer`](../data-types.md)``, `` `string | null` ``, ``object[]``).
+
+    Returns None for an empty cell.
+
+    Raises ValueError naming the part that is not a type.
+    """
+    text = _LINK.sub(lambda m: m["text"], raw).replace("`", " ")
+    text = " ".join(text.split())
+    if not text:
+        return None
+    terms = []
+    for part in text.split("|"):
+        match = _TERM.match(part.strip())
+        if match is None:
+            raise ValueError(f"cannot read the type {raw.strip()!r}")
+        terms.append(TypeTerm(match["name"], len(match["lists"]) // 2))
+    return TypeExpr(tuple(terms))
+
+
+def schema_for(expr: TypeExpr) -> dict[str, Any]:
+    """The schema fragment for a type (a fresh dict the caller may extend)."""
+    alternatives = [_term_schema(term) for term in expr.terms]
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return {"anyOf": alternatives}
+
+
+def _term_schema(term: TypeTerm) -> dict[str, Any]:
+    schema = dict(TYPE_SCHEMAS.get(term.name, {}))  # a domain type with no mapping yet: no constraint
+    for _ in range(term.list_depth):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+def vocabulary_from_data_types(rows_first_cells: list[str], anchors: list[str]) -> set[str]:
+    """Type names data-types.md defines: first cells of its type tables, anchors of its object headings."""
+    names = {name for cell in rows_first_cells for name in re.findall(r"^`([A-Za-z_][\w.]*)`$", cell.strip())}
+    return names | {anchor for anchor in anchors if re.fullmatch(r"[A-Za-z_][\w.]*", anchor)}
