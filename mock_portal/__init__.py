@@ -12,12 +12,19 @@ __version__ = "0.1.0.dev0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "B24Provider": "mock_portal.fakes",
+    "BuiltEvent": "mock_portal.events",
     "DataNotFoundError": "mock_portal.errors",
+    "DeriveError": "mock_portal.errors",
+    "EventContext": "mock_portal.events",
+    "EventStream": "mock_portal.events",
     "MockPortalError": "mock_portal.errors",
     "UnknownNameError": "mock_portal.errors",
     "UsageError": "mock_portal.errors",
     "WireError": "mock_portal.errors",
+    "build_event": "mock_portal.events",
     "decode": "mock_portal.wire",
+    "derive_schema": "mock_portal.derive",
     "encode": "mock_portal.wire",
 }
 
@@ -26,11 +33,15 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 if TYPE_CHECKING:
     from mock_portal.errors import (
         DataNotFoundError,
+        DeriveError,
         MockPortalError,
         UnknownNameError,
         UsageError,
         WireError,
     )
+    from mock_portal.events import BuiltEvent, EventContext, EventStream, build_event
+    from mock_portal.fakes import B24Provider
+    from mock_portal.derive import derive_schema
     from mock_portal.wire import decode, encode
 
 

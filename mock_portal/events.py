@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import random
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -249,10 +250,15 @@ _TS_BASE: Final = 1_700_000_000
 _TS_SPAN_BITS: Final = 26
 
 
-def _token(bits: Callable[[int], int]) -> str:
-    # 70 hex, the last 6 repeating the first 6, as every live token in captures/ is
-    head = f"{bits(256):064x}"
-    return head + head[:6]
+# Text fields may need percent-encoding; a record carries each one's escaped form under "%<name>" (a key no
+# field can have) so the form template never escapes per event.
+_TEXT_FIELDS: Final = frozenset(
+    {"domain", "scope", "server_endpoint", "client_endpoint", "language_id", "connector_id", "line_name"}
+)
+
+
+def _client_endpoint(domain: str) -> str:
+    return f"https://{domain}/rest/"  # facts §2
 
 
 def _draw_portal(rng: random.Random, pools: _Pools) -> dict[str, Any]:
@@ -260,8 +266,9 @@ def _draw_portal(rng: random.Random, pools: _Pools) -> dict[str, Any]:
     bits = rng.getrandbits
     lines = []
     for _ in range(1 + bits(2) % 3):
-        lines.append((1 + bits(6), pools.line_names[bits(8)], pools.connector_ids[bits(8)]))
-    return {
+        name, connector = pools.line_names[bits(8)], pools.connector_ids[bits(8)]
+        lines.append((1 + bits(6), name, _escape_text(name), connector, _escape_text(connector)))
+    portal: dict[str, Any] = {
         "domain": pools.domains[bits(10)],
         "member_id": f"{bits(128):032x}",
         "application_token": f"{bits(128):032x}",
@@ -275,46 +282,76 @@ def _draw_portal(rng: random.Random, pools: _Pools) -> dict[str, Any]:
         "_lines": tuple(lines),
         "_users": tuple(1 + bits(14) for _ in range(4)),
     }
+    portal["client_endpoint"] = _client_endpoint(portal["domain"])
+    for name in ("domain", "scope", "server_endpoint", "client_endpoint", "language_id"):
+        portal["%" + name] = _escape_text(portal[name])
+    return portal
 
 
-def _draw_event(rng: random.Random, pools: _Pools, portal: Mapping[str, Any], ts: int) -> dict[str, Any]:
+def _draw_event(
+    rng: random.Random, pools: _Pools, portal: Mapping[str, Any], ts: int, refresh: bool
+) -> dict[str, Any]:
     """Per-event values, drawn after the portal's."""
     bits = rng.getrandbits
-    line_id, line_name, connector_id = portal["_lines"][bits(4) % len(portal["_lines"])]
+    lines = portal["_lines"]
+    line_id, line_name, esc_line_name, connector_id, esc_connector_id = lines[bits(4) % len(lines)]
     session_id = 1 + bits(20)
-    # most sessions are a client's first; a returning client's session points at an earlier one
-    parent_id = 0 if bits(2) else max(session_id - 1 - bits(12), 0)
+    head = f"{bits(256):064x}"
     rec = dict(portal)
     rec.update(
-        ts=ts,
-        expires=ts + 3600,
-        access_token=_token(bits),
-        refresh_token=_token(bits),
-        user_id=portal["_users"][bits(2)],
-        connector_id=connector_id,
-        line_id=line_id,
-        line_name=line_name,
-        chat_id=1 + bits(21),
-        session_id=session_id,
-        external_user_id=1 + bits(17),
-        parent_id=parent_id,
-        close_term=pools.close_terms[bits(4)],
-        closed="N",  # a session that has just started is open
-        active="Y",
-        installed="Y",
-        clean=bits(1),
+        {
+            "ts": ts,
+            "expires": ts + 3600,
+            # 70 hex, the last 6 repeating the first 6, as every live token in captures/ is
+            "access_token": head + head[:6],
+            "user_id": portal["_users"][bits(2)],
+            "connector_id": connector_id,
+            "%connector_id": esc_connector_id,
+            "line_id": line_id,
+            "line_name": line_name,
+            "%line_name": esc_line_name,
+            "chat_id": 1 + bits(21),
+            "session_id": session_id,
+            "external_user_id": 1 + bits(17),
+            # most sessions are a client's first; a returning client's points at an earlier one
+            "parent_id": 0 if bits(2) else max(session_id - 1 - bits(12), 0),
+            "close_term": pools.close_terms[bits(4)],
+            "closed": "N",  # a session that has just started is open
+            "active": "Y",
+            "installed": "Y",
+            "clean": bits(1),
+        }
     )
+    if refresh:
+        head = f"{bits(256):064x}"
+        rec["refresh_token"] = head + head[:6]
     return rec
 
 
-def _apply_context(rec: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    if given:
-        rec.update(given)
-        if "expires" not in given and ("ts" in given or "expires_in" in given):
+@dataclass(frozen=True)
+class _Overlay:
+    """The caller's context, ready to lay over drawn records: values, their escaped forms, derived fields."""
+
+    values: dict[str, Any]
+    derive_expires: bool
+
+    @classmethod
+    def of(cls, given: Mapping[str, Any]) -> _Overlay:
+        values: dict[str, Any] = dict(given)
+        if "domain" in given and "client_endpoint" not in given:
+            values["client_endpoint"] = _client_endpoint(str(given["domain"]))
+        if "ts" in given and "expires" not in given:
+            values["expires"] = int(given["ts"]) + int(given.get("expires_in", 3600))
+        for name in list(values):
+            values["%" + name] = _escape_any(values[name])
+        derive = "expires_in" in given and "ts" not in given and "expires" not in given
+        return cls(values, derive)
+
+    def apply(self, rec: dict[str, Any]) -> dict[str, Any]:
+        rec.update(self.values)
+        if self.derive_expires:
             rec["expires"] = int(rec["ts"]) + int(rec["expires_in"])
-    if "client_endpoint" not in given:
-        rec["client_endpoint"] = f"https://{rec['domain']}/rest/"  # facts §2
-    return rec
+        return rec
 
 
 # --- payload assembly ---------------------------------------------------------------------------------------
@@ -515,21 +552,6 @@ def _escape_any(value: Any) -> str:
     return _escape_text(_wire_scalar(value))
 
 
-def _str_int(value: Any) -> str:
-    return str(value)
-
-
-def _same(value: Any) -> str:
-    return value  # type: ignore[no-any-return]
-
-
-# Drawn values whose text never needs escaping: digits and hex. Everything else (and every value the caller
-# gave) goes through the escaping cache.
-_DRAWN_INT: Final = _INT_FIELDS | {"external_user_id", "version"}
-_DRAWN_SAFE: Final = frozenset({"member_id", "application_token", "access_token", "refresh_token", "closed",
-                                "active", "installed", "status"})  # fmt: skip
-
-
 class _Slot:
     __slots__ = ("name",)
 
@@ -549,10 +571,12 @@ class _FormTemplate:
     """The form body of one layout: literal percent-encoded keys with ``%s`` holes for the values."""
 
     fmt: str
-    slots: tuple[tuple[str, Callable[[Any], str]], ...]
+    slots: tuple[str, ...]
+    values: Callable[[Record], tuple[Any, ...]]
 
     def fill(self, rec: Record) -> str:
-        return self.fmt % tuple([conv(rec[name]) for name, conv in self.slots])
+        # "%s" turns ints into digits; text and caller-given values are read pre-escaped from "%<name>"
+        return self.fmt % self.values(rec)
 
 
 def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
@@ -575,22 +599,19 @@ def _form_template(
     pairs: list[tuple[str, Any]] = []
     _flatten("", spec.assemble(_SlotRecord(), shape, auth, handler_id), pairs)
     parts: list[str] = []
-    slots: list[tuple[str, Callable[[Any], str]]] = []
+    slots: list[str] = []
     for key, leaf in pairs:
         if isinstance(leaf, _Slot):
             parts.append(key.replace("%", "%%") + "=%s")
-            if leaf.name in given:
-                conv: Callable[[Any], str] = _escape_any
-            elif leaf.name in _DRAWN_INT:
-                conv = _str_int
-            elif leaf.name in _DRAWN_SAFE:
-                conv = _same
-            else:
-                conv = _escape_text
-            slots.append((leaf.name, conv))
+            escaped = leaf.name in given or leaf.name in _TEXT_FIELDS
+            slots.append("%" + leaf.name if escaped else leaf.name)
         else:
             parts.append(f"{key}={_php_urlencode(_wire_scalar(leaf))}".replace("%", "%%"))
-    return _FormTemplate("&".join(parts), tuple(slots))
+    getter = operator.itemgetter(*slots)
+    values: Callable[[Record], tuple[Any, ...]] = (
+        getter if len(slots) > 1 else (lambda rec: (getter(rec),))
+    )
+    return _FormTemplate("&".join(parts), tuple(slots), values)
 
 
 def _stringify(value: Any) -> Any:
@@ -808,7 +829,7 @@ def build_event(
     pools = _pools(locale)
     portal = _draw_portal(rng, pools)
     ts = _TS_BASE + rng.getrandbits(_TS_SPAN_BITS)
-    rec = _apply_context(_draw_event(rng, pools, portal, ts), given)
+    rec = _Overlay.of(given).apply(_draw_event(rng, pools, portal, ts, spec.refresh_token))
     payload = spec.assemble(rec, shape, auth, with_handler)
     form: str | None = None
     if overrides:
@@ -857,14 +878,16 @@ class EventStream:
 
     def _records(self, count: int | None) -> Iterator[dict[str, Any]]:
         rng = random.Random(self.seed)
-        pools, given = self._pools, self._given
+        pools, overlay = self._pools, _Overlay.of(self._given)
         portals = [_draw_portal(rng, pools) for _ in range(self.portals)]
         ts = _TS_BASE + rng.getrandbits(_TS_SPAN_BITS)
-        bits, n_portals, draw = rng.getrandbits, len(portals), _draw_event
+        bits, n_portals, draw, refresh = rng.getrandbits, len(portals), _draw_event, self.spec.refresh_token
+        apply = overlay.apply if overlay.values else None
         produced = 0
         while count is None or produced < count:
             ts += bits(2)
-            yield _apply_context(draw(rng, pools, portals[bits(16) % n_portals], ts), given)
+            rec = draw(rng, pools, portals[bits(16) % n_portals], ts, refresh)
+            yield rec if apply is None else apply(rec)
             produced += 1
 
     def bodies(self, count: int | None = None) -> Iterator[str]:
