@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:
+    from mock_portal.derive import derive_schema
     from mock_portal.errors import (
         DataNotFoundError,
         DeriveError,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     )
     from mock_portal.events import BuiltEvent, EventContext, EventStream, build_event
     from mock_portal.fakes import B24Provider
-    from mock_portal.derive import derive_schema
     from mock_portal.wire import decode, encode
 
 

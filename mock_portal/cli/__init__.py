@@ -27,6 +27,7 @@ EXIT_USAGE = 2
 # subcommand -> (module under mock_portal.cli, one-line help). Modules are imported lazily.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "validate event bodies (wire form or JSON) against the schemas"),
+    "derive": ("derive", "derive a JSON Schema from a Bitrix24 doc page (the docs' markdown dialect)"),
 }
 
 

@@ -103,6 +103,7 @@ class DocsTree:
     """
 
     def __init__(self, page: Path, docs_root: Path | None) -> None:
+        self.given = str(page)
         self.page = page.resolve()
         self.docs_root = docs_root.resolve() if docs_root is not None else None
         self.page_root = self._find_page_root()
@@ -129,10 +130,13 @@ class DocsTree:
         path = self.files.get(display)
         if path is None:
             return display
+        if path == self.page:
+            return self.given
         try:
-            return os.path.relpath(path)
+            relative = os.path.relpath(path)
         except ValueError:  # another drive on Windows
             return str(path)
+        return str(path) if relative.startswith("..") else relative
 
     def resolve(self, relative: str, base: Path) -> Path | None:
         """The file a link ``relative`` in file ``base`` points to, or None if no tree holds it."""
