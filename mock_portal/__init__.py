@@ -19,13 +19,17 @@ _EXPORTS: dict[str, str] = {
     "EventContext": "mock_portal.events",
     "EventStream": "mock_portal.events",
     "MockPortalError": "mock_portal.errors",
+    "SchemaError": "mock_portal.errors",
     "UnknownNameError": "mock_portal.errors",
     "UsageError": "mock_portal.errors",
+    "ValidationReport": "mock_portal.schemas",
     "WireError": "mock_portal.errors",
     "build_event": "mock_portal.events",
     "decode": "mock_portal.wire",
     "derive_schema": "mock_portal.derive",
     "encode": "mock_portal.wire",
+    "validate": "mock_portal.schemas",
+    "validator_for": "mock_portal.schemas",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -36,12 +40,14 @@ if TYPE_CHECKING:
         DataNotFoundError,
         DeriveError,
         MockPortalError,
+        SchemaError,
         UnknownNameError,
         UsageError,
         WireError,
     )
     from mock_portal.events import BuiltEvent, EventContext, EventStream, build_event
     from mock_portal.fakes import B24Provider
+    from mock_portal.schemas import ValidationReport, validate, validator_for
     from mock_portal.wire import decode, encode
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "DataNotFoundError",
     "DeriveError",
     "MockPortalError",
+    "SchemaError",
     "UnknownNameError",
     "UsageError",
     "WireError",
@@ -61,6 +62,10 @@ class DeriveError(MockPortalError, ValueError):
 
 class DataNotFoundError(MockPortalError, FileNotFoundError):
     """The packaged data (``schemas/`` or ``fixtures/``) could not be found."""
+
+
+class SchemaError(MockPortalError):
+    """A file in ``schemas/`` is unreadable, too large, or lacks the ``$id`` its path implies."""
 
 
 class UsageError(MockPortalError):
