@@ -68,6 +68,9 @@ class HandlerConfig:
     """The app's ``client_id``, needed only to refresh expired tokens."""
     client_secret: str | None = None
     """The app's ``client_secret``, needed only to refresh expired tokens."""
+    credentials_file: str | None = None
+    """A JSON file ``{"client_id": ..., "client_secret": ...}``, read when a refresh needs it (so it can be
+    written or rotated after the handler started); the two fields above win when set."""
     application_token: str | None = None
     """An application token given in configuration, for installations this handler never saw."""
     member_id: str | None = None
@@ -579,6 +582,22 @@ class HandlerApp:
             answer = {"error": "not_json"} if reply.status_code >= 400 else {}
         return int(reply.status_code), answer
 
+    def _client_credentials(self) -> tuple[str | None, str | None]:
+        client_id, client_secret = self.config.client_id, self.config.client_secret
+        if (client_id and client_secret) or not self.config.credentials_file:
+            return client_id, client_secret
+        try:
+            with open(self.config.credentials_file, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read the credentials file: %s", type(exc).__name__)
+            return client_id, client_secret
+        if not isinstance(loaded, dict):
+            return client_id, client_secret
+        return client_id or _text(loaded.get("client_id")), client_secret or _text(
+            loaded.get("client_secret")
+        )
+
     def _refresh(self, job: _Job, expired: str) -> str | None:
         """Renew the member's tokens once (settings/oauth: grant_type=refresh_token); return the new token."""
         with self._refresh_lock:
@@ -590,7 +609,8 @@ class HandlerApp:
                 return None
             if stored.access_token is not None and stored.access_token != expired:
                 return stored.access_token  # another worker refreshed it already
-            if not (self.config.client_id and self.config.client_secret):
+            client_id, client_secret = self._client_credentials()
+            if not (client_id and client_secret):
                 log.warning(
                     "token of member %r expired; set client_id and client_secret to refresh it", job.member_id
                 )
@@ -598,8 +618,8 @@ class HandlerApp:
             url = self.config.token_url or token_url_for(job.server_endpoint or stored.server_endpoint)
             query = {
                 "grant_type": "refresh_token",
-                "client_id": self.config.client_id,
-                "client_secret": self.config.client_secret,
+                "client_id": client_id,
+                "client_secret": client_secret,
                 "refresh_token": stored.refresh_token,
             }
             try:

@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="env B24_CLIENT_SECRET (prefer the variable: flags show in process lists)",
     )
     parser.add_argument(
+        "--credentials-file",
+        default=_env("B24_CREDENTIALS_FILE"),
+        help="env B24_CREDENTIALS_FILE: JSON {client_id, client_secret}, read when a token is refreshed",
+    )
+    parser.add_argument(
         "--application-token",
         default=_env("B24_APPLICATION_TOKEN"),
         help="env B24_APPLICATION_TOKEN: accept events carrying this token (installed by other means)",
@@ -106,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = HandlerConfig(
         client_id=args.client_id,
         client_secret=args.client_secret,
+        credentials_file=args.credentials_file,
         application_token=args.application_token,
         member_id=args.member_id,
         token_url=args.token_url,
