@@ -12,18 +12,27 @@ __version__ = "0.1.0.dev0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "AsgiTarget": "mock_portal.delivery",
+    "AsyncDeliverer": "mock_portal.delivery",
+    "Attempt": "mock_portal.delivery",
     "B24Provider": "mock_portal.fakes",
     "BuiltEvent": "mock_portal.events",
+    "CallableTarget": "mock_portal.delivery",
     "DataNotFoundError": "mock_portal.errors",
+    "Deliverer": "mock_portal.delivery",
+    "Delivery": "mock_portal.delivery",
+    "DeliveryLog": "mock_portal.delivery",
     "DeriveError": "mock_portal.errors",
     "EventContext": "mock_portal.events",
     "EventStream": "mock_portal.events",
     "MockPortalError": "mock_portal.errors",
     "SchemaError": "mock_portal.errors",
     "UnknownNameError": "mock_portal.errors",
+    "UrlTarget": "mock_portal.delivery",
     "UsageError": "mock_portal.errors",
     "ValidationReport": "mock_portal.schemas",
     "WireError": "mock_portal.errors",
+    "WsgiTarget": "mock_portal.delivery",
     "build_event": "mock_portal.events",
     "decode": "mock_portal.wire",
     "derive_schema": "mock_portal.derive",
@@ -35,6 +44,17 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:
+    from mock_portal.delivery import (
+        AsgiTarget,
+        AsyncDeliverer,
+        Attempt,
+        CallableTarget,
+        Deliverer,
+        Delivery,
+        DeliveryLog,
+        UrlTarget,
+        WsgiTarget,
+    )
     from mock_portal.derive import derive_schema
     from mock_portal.errors import (
         DataNotFoundError,
