@@ -3,9 +3,9 @@
 The first parameter table of the page is the top level. A field whose type is an object or an array gets its
 children from the table that follows the heading carrying the ``{#anchor}`` its description links to (resolved
 by anchor, never by heading text or depth: facts §8), or else from the bullets in its description (the 2024
-pages). Nested tables are written inline, so every field has a predictable JSON pointer
-(``/properties/data/properties/DATA/items/properties/connector``) that an overlay of corrections can address.
-Tables nothing links to are kept under ``$defs/unlinked-N`` rather than dropped.
+pages). A linked table becomes ``$defs/<anchor>`` and the field a ``$ref`` to it, as the committed schemas
+are laid out, so every field has a predictable JSON pointer (``/$defs/connector/properties/line_id``) that an
+overlay of corrections can address. Tables nothing links to are kept as ``$defs/unlinked-N``, not dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from mock_portal.derive._blocks import DocsTree, Document, Heading, TableBlock, 
 from mock_portal.derive._fields import Field, FieldTable, parse_field_table
 from mock_portal.derive._tables import parse_rows
 from mock_portal.derive._types import (
-    SCALAR_DEFS,
     SCHEMA_BASE,
     TYPE_SCHEMAS,
     TypeExpr,
@@ -145,13 +144,16 @@ def _vocabulary(data_types: Path | None) -> frozenset[str]:
 
 
 class _Builder:
-    def __init__(self, parsed: ParsedPage) -> None:
+    def __init__(self, parsed: ParsedPage, schema_id: str | None) -> None:
         self.parsed = parsed
+        self.schema_id = schema_id or f"{SCHEMA_BASE}derived/{Path(parsed.page).stem}.json"
+        self.defs: dict[str, Any] = {}
         self.visited: set[int] = set()
         data_types = parsed.tree.resolve("/" + DATA_TYPES_PAGE, parsed.tree.page)
         self.vocabulary = _vocabulary(data_types)
+        self.edition = self._edition()
 
-    def build(self, schema_id: str | None) -> dict[str, Any]:
+    def build(self) -> dict[str, Any]:
         parsed = self.parsed
         if not parsed.sections:
             raise DeriveError(
@@ -161,28 +163,20 @@ class _Builder:
         root = self._object(root_section, ())
         schema: dict[str, Any] = {
             "$schema": JSON_SCHEMA_DIALECT,
-            "$id": schema_id or f"{SCHEMA_BASE}derived/{parsed.page.removesuffix('.md')}.json",
+            "$id": self.schema_id,
             **root,
             DOC: self._doc(root_section, None),
             EVIDENCE_KEY: list(EVIDENCE),
         }
         if parsed.title:
             schema["title"] = parsed.title
-        edition = self._edition()
-        if edition:
-            schema[SOURCE] = edition
-        defs: dict[str, Any] = {}
+        if self.edition:
+            schema[SOURCE] = self.edition
         orphans = [s for s in parsed.sections if id(s) not in self.visited]
         for number, section in enumerate(orphans, start=1):
-            orphan = self._object(section, ())
-            orphan[DOC] = self._doc(section, None)
-            if section.heading is not None:
-                orphan["title"] = section.heading.text
-            defs[f"unlinked-{number}"] = orphan
-        for name in sorted(_scalar_refs(schema) | _scalar_refs(defs)):
-            defs[name] = SCALAR_DEFS[name]
-        if defs:
-            schema["$defs"] = defs
+            self.defs[f"unlinked-{number}"] = self._definition(section, ())
+        if self.defs:
+            schema["$defs"] = self.defs
         return schema
 
     def _edition(self) -> dict[str, str]:
@@ -190,23 +184,45 @@ class _Builder:
         for folder, commit in ((root.name, None), (root.parent.name, root.name)):
             if folder in _EDITIONS:
                 repository, language, site = _EDITIONS[folder]
-                url = site + self.parsed.page.removesuffix(".md") + ".html"
-                edition = {"repository": repository, "language": language, "url": url}
+                edition = {"repository": repository, "language": language, "url": self._url(site, None)}
                 if commit:
                     edition["commit"] = commit
                 return edition
         return {}
 
+    def _url(self, site: str, anchor: str | None) -> str:
+        return site + self.parsed.page.removesuffix(".md") + ".html" + (f"#{anchor}" if anchor else "")
+
     def _doc(self, section: Section, field: Field | None, *, bullet: bool = False) -> dict[str, Any]:
         doc: dict[str, Any] = {"page": self.parsed.page}
         if section.anchor:
             doc["anchor"] = section.anchor
+        if self.edition:  # both editions publish the same paths (docs/SOURCES.md)
+            doc["url"] = self._url(_EDITIONS["b24restdocs"][2], section.anchor)
+            doc["url_ru"] = self._url(_EDITIONS["b24-rest-docs"][2], section.anchor)
         source_page = field.pos.page if field is not None else section.table.pos.page
         if source_page != self.parsed.page:
             doc["include"] = source_page
         if bullet:
             doc["bullet"] = True
         return doc
+
+    def _definition(self, section: Section, stack: tuple[int, ...]) -> dict[str, Any]:
+        """A nested table as a ``$defs`` entry: its object schema, titled by its heading."""
+        definition: dict[str, Any] = {}
+        if section.heading is not None:
+            definition["title"] = section.heading.text
+        definition.update(self._object(section, stack))
+        definition[DOC] = self._doc(section, None)
+        definition[EVIDENCE_KEY] = list(EVIDENCE)
+        return definition
+
+    def _ref(self, anchor: str, section: Section, stack: tuple[int, ...]) -> dict[str, Any]:
+        """``$ref`` to the table of ``anchor``, written once into ``$defs`` under the anchor's name."""
+        if anchor not in self.defs:
+            self.defs[anchor] = {}  # reserve the key, so a second link does not build it again
+            self.defs[anchor] = self._definition(section, stack)
+        return {"$ref": f"#/$defs/{anchor}"}
 
     def _object(self, section: Section, stack: tuple[int, ...]) -> dict[str, Any]:
         if len(stack) > MAX_NESTING:
@@ -228,12 +244,13 @@ class _Builder:
     def _field(self, field: Field, section: Section, stack: tuple[int, ...]) -> dict[str, Any]:
         if field.type is not None:
             self._check_type(field.type, field)
-        schema = schema_for(field.type) if field.type is not None else {}
+        schema = schema_for(field.type, self.schema_id) if field.type is not None else {}
         description = field.description
         may_nest = field.type is None or field.type.structured
         child = self._child(field, stack) if may_nest else None
         if child is not None:
-            _attach(schema, self._object(child, stack))
+            anchor, target = child
+            _attach(schema, self._ref(anchor, target, stack))
         elif may_nest and field.bullets:
             _attach(schema, self._bullets(field, section))
             description = field.lead
@@ -248,7 +265,7 @@ class _Builder:
             schema[COLUMNS] = dict(field.extra)
         return schema
 
-    def _child(self, field: Field, stack: tuple[int, ...]) -> Section | None:
+    def _child(self, field: Field, stack: tuple[int, ...]) -> tuple[str, Section] | None:
         for anchor in field.links:
             if anchor not in self.parsed.anchors:
                 known = sorted(self.parsed.anchors)
@@ -269,7 +286,7 @@ class _Builder:
                     page=field.pos.page,
                     line=field.pos.line,
                 )
-            return target
+            return anchor, target
         return None
 
     def _bullets(self, field: Field, section: Section) -> dict[str, Any]:
@@ -305,7 +322,10 @@ class _Builder:
 
 
 def _attach(schema: dict[str, Any], body: dict[str, Any]) -> None:
-    """Hang an object's properties below a field: on the object itself, or on the items of a list."""
+    """Hang a structure below a field: on the object itself, or on the items of a list.
+
+    A plain ``object`` whose structure is a ``$ref`` becomes just the ``$ref`` (the definition says object).
+    """
     target = schema
     if "anyOf" in target:
         target = next(
@@ -317,24 +337,12 @@ def _attach(schema: dict[str, Any], body: dict[str, Any]) -> None:
             target["items"] = body
             return
         target = items
+    if "$ref" in body and target.get("type") == "object":
+        del target["type"]
     target.update(body)
-
-
-def _scalar_refs(node: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in SCALAR_DEFS:
-            found.add(ref[8:])
-        for value in node.values():
-            found |= _scalar_refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            found |= _scalar_refs(value)
-    return found
 
 
 def build_schema(parsed: ParsedPage, *, schema_id: str | None = None) -> dict[str, Any]:
     """Turn a parsed page into its JSON Schema (layer 4)."""
     with _user_paths(parsed.tree):
-        return _Builder(parsed).build(schema_id)
+        return _Builder(parsed, schema_id).build()

@@ -8,40 +8,29 @@ the overlay of corrections, which can replace any of them by JSON pointer.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any
 
 SCHEMA_BASE = "https://b24-contract.invalid/schemas/"
+WIRE_SCHEMA = "common/wire.json"
+"""The committed scalar definitions (under SCHEMA_BASE): each accepts the JSON type and the wire string."""
 
-# Scalars that the form encoding turns into strings get a definition that accepts both spellings, so a schema
-# validates a doc-style JSON example (integers) and a decoded wire body (digit strings) alike: facts §1.
-SCALAR_DEFS: dict[str, dict[str, Any]] = {
-    "integer": {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^-?[0-9]+$"}]},
-    "number": {
-        "anyOf": [
-            {"type": "number"},
-            {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$"},
-        ]
-    },
-    # data-types.md: boolean is mostly Y/N, sometimes 0/1 or true/false; true/false arrive as 1/0 on the wire
-    "boolean": {"enum": [True, False, 0, 1, "Y", "N", "0", "1", "true", "false"]},
-}
-
-# doc type name -> schema fragment; "#/$defs/x" refers to SCALAR_DEFS["x"], copied into the schema when used
-_STRING: dict[str, Any] = {"type": "string"}
-_INTEGER: dict[str, Any] = {"$ref": "#/$defs/integer"}
+# doc type name -> schema fragment. "wire:NAME" refers to $defs/NAME of common/wire.json, the committed wire
+# scalars, which accept both a doc-style JSON value and its form-encoded string (facts §1); the builder turns
+# it into a $ref relative to the schema's $id.
 TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "integer": _INTEGER,
-    "timestamp": _INTEGER,  # unix seconds: facts §8
-    "user": _INTEGER,  # a user id: data-types.md
-    "double": {"$ref": "#/$defs/number"},
-    "boolean": {"$ref": "#/$defs/boolean"},
-    "char": _STRING,  # usually Y/N, not strictly: facts §8 and the simulator README
-    "string": _STRING,
-    "text": _STRING,
-    "date": _STRING,
-    "datetime": _STRING,
+    "integer": {"$ref": "wire:integer"},
+    "timestamp": {"$ref": "wire:timestamp"},  # unix seconds: facts §8
+    "user": {"$ref": "wire:id"},  # a user id: data-types.md
+    "double": {"type": ["number", "string"]},
+    "boolean": {"$ref": "wire:boolean"},
+    "char": {"$ref": "wire:string"},  # usually Y/N, not strictly: facts §8 and the simulator README
+    "string": {"$ref": "wire:string"},
+    "text": {"$ref": "wire:string"},
+    "date": {"$ref": "wire:string"},
+    "datetime": {"$ref": "wire:string"},
     "crm": {},  # PREFIX_ID, or a list of them
     "enum": {},  # one value of a set the page describes in prose
     "file": {},  # an id or an array describing the file
@@ -105,16 +94,28 @@ def parse_type(raw: str) -> TypeExpr | None:
     return TypeExpr(tuple(terms))
 
 
-def schema_for(expr: TypeExpr) -> dict[str, Any]:
+def wire_ref(schema_id: str, name: str) -> str:
+    """``$ref`` to wire scalar ``name`` from a schema with ``schema_id``: relative (as the committed files
+    write it) when the schema lives under SCHEMA_BASE, absolute otherwise."""
+    target = f"{WIRE_SCHEMA}#/$defs/{name}"
+    if schema_id.startswith(SCHEMA_BASE):
+        folder = posixpath.dirname(schema_id[len(SCHEMA_BASE) :])
+        return posixpath.relpath(WIRE_SCHEMA, folder or ".") + f"#/$defs/{name}"
+    return SCHEMA_BASE + target
+
+
+def schema_for(expr: TypeExpr, schema_id: str) -> dict[str, Any]:
     """The schema fragment for a type (a fresh dict the caller may extend)."""
-    alternatives = [_term_schema(term) for term in expr.terms]
+    alternatives = [_term_schema(term, schema_id) for term in expr.terms]
     if len(alternatives) == 1:
         return alternatives[0]
     return {"anyOf": alternatives}
 
 
-def _term_schema(term: TypeTerm) -> dict[str, Any]:
+def _term_schema(term: TypeTerm, schema_id: str) -> dict[str, Any]:
     schema = dict(TYPE_SCHEMAS.get(term.name, {}))  # a domain type with no mapping yet: no constraint
+    if schema.get("$ref", "").startswith("wire:"):
+        schema["$ref"] = wire_ref(schema_id, schema["$ref"][5:])
     for _ in range(term.list_depth):
         schema = {"type": "array", "items": schema}
     return schema
