@@ -44,7 +44,7 @@ from typing import Any, Final, Literal
 from urllib.parse import quote_plus
 
 from mock_portal.errors import UnknownNameError, UsageError
-from mock_portal.redact import redact_text
+from mock_portal.redact import SECRET_KEYS, redact_text
 
 __all__ = [
     "AUTH_MODES",
@@ -608,9 +608,7 @@ def _form_template(
         else:
             parts.append(f"{key}={_php_urlencode(_wire_scalar(leaf))}".replace("%", "%%"))
     getter = operator.itemgetter(*slots)
-    values: Callable[[Record], tuple[Any, ...]] = (
-        getter if len(slots) > 1 else (lambda rec: (getter(rec),))
-    )
+    values: Callable[[Record], tuple[Any, ...]] = getter if len(slots) > 1 else (lambda rec: (getter(rec),))
     return _FormTemplate("&".join(parts), tuple(slots), values)
 
 
@@ -672,11 +670,13 @@ def _parse_overrides(overrides: OverridesLike) -> list[tuple[str, str, Any]]:
     return items
 
 
-def _describe(value: Any) -> str:
+def _describe(value: Any, path: Sequence[str]) -> str:
     if isinstance(value, Mapping):
         return "an object"
     if isinstance(value, list):
         return "a list"
+    if any(segment.lower() in SECRET_KEYS for segment in path) or len(repr(value)) > 60:
+        return f"a {type(value).__name__}"
     return f"a {type(value).__name__} ({value!r})"
 
 
@@ -685,7 +685,9 @@ def apply_overrides(payload: dict[str, Any], overrides: OverridesLike) -> dict[s
 
     A path that cannot be followed raises :class:`UsageError` naming the override and the path.
     """
-    for raw, path, value in _parse_overrides(overrides):
+    for _raw, path, value in _parse_overrides(overrides):
+        # name the override by its path only: its value may be a secret
+        raw = f"del:{path}" if value is DELETE else path
         segments = path.split(".")
         if not path or any(s == "" for s in segments):
             raise UsageError(redact_text(f"override {raw!r}: path {path!r} has an empty segment"))
@@ -743,7 +745,8 @@ def apply_overrides(payload: dict[str, Any], overrides: OverridesLike) -> dict[s
                 parent = ".".join(segments[:depth])
                 raise UsageError(
                     redact_text(
-                        f"override {raw!r}: {parent!r} is {_describe(container)}, not an object or list"
+                        f"override {raw!r}: {parent!r} is {_describe(container, segments[:depth])}, "
+                        "not an object or list"
                     )
                 )
     return payload
