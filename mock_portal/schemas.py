@@ -506,7 +506,8 @@ def _json_type(value: Any) -> str:
 def _article(text: str) -> str:
     if text.startswith(("a ", "an ", "one ", "the ")):
         return text
-    return ("an " if text[:1].lower() in "aeiou" else "a ") + text
+    # "a unix timestamp", "an identifier": a leading u is mostly read as "you"
+    return ("an " if text[:1].lower() in "aeio" else "a ") + text
 
 
 # ---------------------------------------------------------------------------------------------- annotations
