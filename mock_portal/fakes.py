@@ -105,7 +105,7 @@ _LINE_WORDS: dict[str, tuple[str, ...]] = {
         "Доставка", "Сервисный центр", "Горячая линия", "Бронирование", "Запись на приём", "Отдел качества",
     ),
     "de": (
-        "Kundenservice", "Vertrieb", "Support", "Beratung", "Bestellungen", "Reklamationen", "Hotline",
+        "Kundenservice", "Vertrieb", "Kundenbetreuung", "Beratung", "Bestellungen", "Reklamationen", "Hotline",
         "Terminvereinbarung", "Buchhaltung", "Technischer Support", "Kommunikationskanal",
     ),
     "en": (
