@@ -53,10 +53,16 @@ class _State:
             return {
                 "installs": sorted(self.installs),
                 "events": [
-                    {"event": e.get("event"), "event_handler_id": e.get("event_handler_id"), "data": e.get("data")}
+                    {
+                        "event": e.get("event"),
+                        "event_handler_id": e.get("event_handler_id"),
+                        "data": e.get("data"),
+                    }
                     for e in self.events
                 ],
-                "auth_modes": ["user" if "access_token" in e.get("auth", {}) else "system" for e in self.events],
+                "auth_modes": [
+                    "user" if "access_token" in e.get("auth", {}) else "system" for e in self.events
+                ],
                 "rejected": list(self.rejected),
                 "rest_results": list(self.rest_results),
                 "refreshes": self.refreshes,
@@ -112,12 +118,16 @@ def _answer_session(state: _State, auth: dict[str, Any], chat_id: str) -> None:
         with state.lock:
             state.refreshes += 1
             if refresh_status == 200:
-                state.installs[member].update(access_token=fresh["access_token"], refresh_token=fresh["refresh_token"])
+                state.installs[member].update(
+                    access_token=fresh["access_token"], refresh_token=fresh["refresh_token"]
+                )
         if refresh_status == 200:
             params["auth"] = fresh["access_token"]
             status, body = _post(auth["client_endpoint"] + "im.message.add.json", params)
     with state.lock:
-        state.rest_results.append({"status": status, "result": body.get("result"), "error": body.get("error")})
+        state.rest_results.append(
+            {"status": status, "result": body.get("result"), "error": body.get("error")}
+        )
         state.done.notify_all()
 
 
