@@ -32,6 +32,7 @@ Sibling events register their builders in :data:`_REGISTRY` through :func:`regis
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import operator
@@ -757,7 +758,11 @@ def apply_overrides(payload: dict[str, Any], overrides: OverridesLike) -> dict[s
 
 @dataclass(frozen=True)
 class BuiltEvent:
-    """One built event: its typed JSON view, its wire view and its bodies."""
+    """One built event: its typed JSON view, its wire view and its bodies.
+
+    Treat ``payload`` as read-only: the form body is produced with the payload and kept, so editing the dict
+    in place would not reach :meth:`body`. Change an event with :meth:`with_overrides` (it returns a copy).
+    """
 
     event: str
     shape: str
@@ -784,6 +789,11 @@ class BuiltEvent:
         if encoding == "json":
             return json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"))
         raise UnknownNameError("encoding", str(encoding), ENCODINGS)
+
+    def with_overrides(self, overrides: OverridesLike) -> BuiltEvent:
+        """A copy of this event with ``overrides`` applied (syntax in the module docstring)."""
+        payload = apply_overrides(copy.deepcopy(self.payload), overrides)
+        return BuiltEvent(self.event, self.shape, self.auth, self.seed, payload)
 
     def content_type(self, encoding: Encoding = "form") -> str:
         """The ``Content-Type`` header for :meth:`body` in ``encoding``."""

@@ -299,6 +299,14 @@ def test_overrides_delete_keys_and_add_unknown_ones() -> None:
     assert validate(event.wire_payload, "ONSESSIONSTART", "docs-2026").ok
 
 
+def test_with_overrides_returns_a_new_event() -> None:
+    event = build_event(seed=1)
+    changed = event.with_overrides(["auth.status=P"])
+    assert changed.payload["auth"]["status"] == "P"
+    assert decode(changed.body())["auth"]["status"] == "P"
+    assert event.body() == build_event(seed=1).body()
+
+
 def test_mapping_overrides_and_the_delete_sentinel() -> None:
     event = build_event(seed=1, overrides={"auth.application_token": DELETE, "ts": "1700000000"})
     assert "application_token" not in event.payload["auth"]
@@ -504,3 +512,32 @@ def _leaves(value: Any) -> Any:
             yield from _leaves(item)
     else:
         yield value
+
+
+_PHP_BUILD = (
+    "$all = json_decode(stream_get_contents(STDIN), true);"
+    'foreach ($all as $payload) { echo http_build_query($payload), "\\n"; }'
+)
+
+
+@pytest.mark.php
+def test_form_bodies_match_real_php_http_build_query(php_binary: str) -> None:
+    """The reference itself (facts §7): PHP encodes the typed payloads to exactly our bytes."""
+    events = [
+        build_event(shape=shape, auth=auth, seed=seed, locale=locale)
+        for shape in SHAPES
+        for auth in AUTH_MODES
+        for seed in range(20)
+        for locale in ("ru_RU", "de_DE")
+    ]
+    events += [build_event(name, seed=s) for name in ("ONAPPINSTALL", "ONAPPUNINSTALL") for s in range(10)]
+    events.append(build_event(seed=1, context={"line_name": "a b~c*d'e\"f&g=h+i/j%k «ё» 😀"}))
+    result = subprocess.run(
+        [php_binary, "-r", _PHP_BUILD],
+        input=json.dumps([event.payload for event in events]),
+        capture_output=True,
+        text=True,
+        check=True,
+        encoding="utf-8",
+    )
+    assert result.stdout.split("\n")[:-1] == [event.body() for event in events]
