@@ -146,9 +146,10 @@ class DocsTree:
             target = Path(os.path.normpath(base.parent / relative))
             if target.is_file():
                 return target
-            if not target.is_relative_to(self.page_root):
-                return None
-            in_tree = target.relative_to(self.page_root).as_posix()
+            if target.is_relative_to(self.page_root):
+                in_tree = target.relative_to(self.page_root).as_posix()
+            else:  # a page away from any tree: its "../" lead to the tree root, where _includes/ lives
+                in_tree = "/".join(part for part in Path(relative).parts if part not in ("..", "."))
         for root in (self.page_root, self.docs_root):
             if root is not None and (root / in_tree).is_file():
                 return root / in_tree
