@@ -698,11 +698,16 @@ class PortalServer:
             self._socket.close()
         self.app.close()
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until interrupted (Ctrl-C / SIGTERM); used by ``mock-portal serve``."""
+    def serve_forever(self, on_ready: Callable[[PortalServer], None] | None = None) -> None:
+        """Serve in the calling thread until interrupted (Ctrl-C / SIGTERM); used by ``mock-portal serve``.
+
+        ``on_ready`` is called once the socket listens (connections made from then on are queued).
+        """
         sock = self._bind()
         self.app.default  # noqa: B018
         self._server = self._make_server()
+        if on_ready is not None:
+            on_ready(self)
         try:
             self._server.run(sockets=[sock])
         finally:

@@ -27,6 +27,8 @@ EXIT_USAGE = 2
 # subcommand -> (module under mock_portal.cli, one-line help). Modules are imported lazily.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "validate event bodies (wire form or JSON) against the schemas"),
+    "serve": ("serve", "run the mock portal (REST, OAuth, control API) on 127.0.0.1 until interrupted"),
+    "emit": ("emit", "build events and POST them to a handler URL (or print the bodies)"),
     "derive": ("derive", "derive a JSON Schema from a Bitrix24 doc page (the docs' markdown dialect)"),
 }
 
