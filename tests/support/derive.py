@@ -10,7 +10,8 @@ Outline = dict[str, Any]
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     ref = node.get("$ref", "")
     if ref.startswith("#/$defs/"):
-        return schema["$defs"][ref[len("#/$defs/") :]]
+        target: dict[str, Any] = schema["$defs"][ref[len("#/$defs/") :]]
+        return target
     return node
 
 
