@@ -475,3 +475,96 @@ def test_php_encoder_matches_php(php_binary: str) -> None:
         [php_binary, "-r", script], input=json.dumps(payload).encode(), capture_output=True, check=True
     )
     assert php_encode(payload) == out.stdout
+
+
+# ---- end to end against the mock portal server (mock_portal.server) ------------------------------------
+
+
+@pytest.fixture
+def mock_portal_server() -> Iterator[Any]:
+    server_module = pytest.importorskip("mock_portal.server")
+    with server_module.PortalServer() as server:
+        yield server
+
+
+def _install_on(server: Any, handler_url: str, portal: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "install_url": handler_url,
+        "handlers": {"ONSESSIONSTART": handler_url, "ONAPPUNINSTALL": handler_url},
+        "client_id": E2E_CLIENT_ID,
+        "client_secret": E2E_CLIENT_SECRET,
+    }
+    if portal is not None:
+        body["portal"] = portal
+    reply = requests.post(server.url + "/_portal/apps", json=body, timeout=60)
+    assert reply.status_code == 201, reply.text
+    installed: dict[str, Any] = reply.json()
+    assert [(d["event"], d["status"]) for d in installed["deliveries"]] == [("ONAPPINSTALL", 200)]
+    return installed
+
+
+def _start_session(server: Any, shape: str, auth: str, portal: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"shape": shape, "auth": auth}
+    if portal is not None:
+        body["portal"] = portal
+    reply = requests.post(server.url + "/_portal/sessions", json=body, timeout=60)
+    assert reply.status_code in (200, 201), reply.text
+    started: dict[str, Any] = reply.json()
+    assert [(d["event"], d["status"]) for d in started["deliveries"]] == [("ONSESSIONSTART", 200)]
+    return started
+
+
+E2E_CLIENT_ID = "local.b24contract.example"
+E2E_CLIENT_SECRET = "example-client-secret-for-the-mock-portal-only"
+E2E_ENV = {"B24_CLIENT_ID": E2E_CLIENT_ID, "B24_CLIENT_SECRET": E2E_CLIENT_SECRET}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mock_portal_every_shape_and_mode(mock_portal_server: Any, kind: str) -> None:
+    handler = HandlerProcess(_command(kind), env=E2E_ENV)
+    try:
+        installed = _install_on(mock_portal_server, handler.url + "/")
+        dialogs = [
+            _start_session(mock_portal_server, shape, mode)["dialog_id"] for shape in SHAPES for mode in MODES
+        ]
+    finally:
+        # SIGTERM drains the queue before the exit, so every REST call has been made once it returns
+        assert handler.stop() == 0
+    calls = mock_portal_server.portal.calls("im.message.add")
+    assert sorted(c.params["DIALOG_ID"] for c in calls) == sorted(dialogs)
+    assert all(c.status == 200 and c.client_id == installed["client_id"] for c in calls)
+    output = handler.stdout + handler.stderr
+    for secret in (installed["application_token"], installed["access_token"], installed["refresh_token"]):
+        assert secret not in output
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mock_portal_expired_token_is_refreshed(mock_portal_server: Any, kind: str) -> None:
+    handler = HandlerProcess(_command(kind), env=E2E_ENV)
+    try:
+        _install_on(mock_portal_server, handler.url + "/")
+        clock = requests.post(mock_portal_server.url + "/_portal/clock", json={"advance": 7200}, timeout=30)
+        assert clock.status_code == 200, clock.text
+        dialog = _start_session(mock_portal_server, "docs-2026", "system")["dialog_id"]
+    finally:
+        assert handler.stop() == 0
+    calls = [c for c in mock_portal_server.portal.calls("im.message.add") if c.params["DIALOG_ID"] == dialog]
+    assert [(c.status, c.error) for c in calls] == [(401, "expired_token"), (200, None)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mock_portal_two_portals(mock_portal_server: Any, kind: str) -> None:
+    second = requests.post(mock_portal_server.url + "/_portal/portals", json={}, timeout=30)
+    assert second.status_code in (200, 201), second.text
+    domain_b = second.json()["domain"]
+    handler = HandlerProcess(_command(kind), env=E2E_ENV)
+    try:
+        _install_on(mock_portal_server, handler.url + "/")
+        _install_on(mock_portal_server, handler.url + "/", portal=domain_b)
+        dialog_a = _start_session(mock_portal_server, "docs-2024", "system")["dialog_id"]
+        dialog_b = _start_session(mock_portal_server, "source-2024", "system", portal=domain_b)["dialog_id"]
+    finally:
+        assert handler.stop() == 0
+    portal_a, portal_b = mock_portal_server.portal, mock_portal_server.portals[domain_b]
+    assert [(c.params["DIALOG_ID"], c.status) for c in portal_a.calls("im.message.add")] == [(dialog_a, 200)]
+    assert [(c.params["DIALOG_ID"], c.status) for c in portal_b.calls("im.message.add")] == [(dialog_b, 200)]

@@ -139,13 +139,11 @@ function sameSecret(given, expected) {
 }
 
 function tokenUrlFor(serverEndpoint) {
-  // settings/oauth: tokens are renewed at https://oauth.bitrix.info/oauth/token/; server_endpoint was missing for
-  // some weeks in late 2024 (facts §2), hence the default
+  // settings/oauth: tokens are renewed at https://oauth.bitrix.info/oauth/token/, i.e. /oauth/token/ on the OAuth
+  // server's host; server_endpoint was missing for some weeks in late 2024 (facts §2), hence the default
   if (!httpUrl(serverEndpoint)) return DEFAULT_TOKEN_URL;
   const u = new URL(serverEndpoint);
-  let path = u.pathname.replace(/\/+$/, '');
-  if (path.endsWith('/rest')) path = path.slice(0, -'/rest'.length);
-  return `${u.protocol}//${u.host}${path}/oauth/token/`;
+  return `${u.protocol}//${u.host}/oauth/token/`;
 }
 
 const show = (v) => JSON.stringify(String(v).slice(0, 64)); // log-safe (no newlines) rendering of an id

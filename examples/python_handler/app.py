@@ -161,16 +161,15 @@ def _same_secret(given: str, expected: str) -> bool:
 def token_url_for(server_endpoint: str | None) -> str:
     """The OAuth token URL for a ``server_endpoint`` such as ``https://oauth.bitrix.info/rest/``.
 
-    settings/oauth: tokens are renewed at ``https://oauth.bitrix.info/oauth/token/``; ``server_endpoint`` was
-    missing from events for some weeks in late 2024 (facts §2), hence the default.
+    settings/oauth: tokens are renewed at ``https://oauth.bitrix.info/oauth/token/``, i.e.
+    ``/oauth/token/`` on the OAuth server's host (the mock portal's ``.../oauth/rest/`` maps the same way).
+    ``server_endpoint`` was missing from events for some weeks in late 2024 (facts §2), hence the default.
     """
     if not _http_url(server_endpoint):
         return DEFAULT_TOKEN_URL
     assert server_endpoint is not None
     parts = urlsplit(server_endpoint)
-    path = parts.path.rstrip("/")
-    path = path[: -len("/rest")] if path.endswith("/rest") else path
-    return urlunsplit((parts.scheme, parts.netloc, f"{path}/oauth/token/", "", ""))
+    return urlunsplit((parts.scheme, parts.netloc, "/oauth/token/", "", ""))
 
 
 def _chat_id(item: Mapping[str, Any], where: str) -> str:
