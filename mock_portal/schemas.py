@@ -51,6 +51,8 @@ BASE_URI = "https://b24-contract.invalid/schemas/"
 
 ANY_SHAPE = "any"
 _CATALOGUE_URI = BASE_URI + "index.json"
+MAX_DEPTH = 64
+"""Deepest nesting :func:`validate` accepts: PHP's ``max_input_nesting_level``, so no form body is deeper."""
 _MAX_SCHEMA_BYTES = 1 << 20
 _MAX_SHOWN = 60  # characters of an offending value quoted in a message
 _MAX_LEAVES = 500  # scalars looked at when ranking shapes
@@ -261,8 +263,14 @@ def validator_for(event: str = "ONSESSIONSTART", shape: str = ANY_SHAPE, strict:
 def is_valid(
     payload: Any, event: str = "ONSESSIONSTART", shape: str = ANY_SHAPE, *, strict: bool = False
 ) -> bool:
-    """The verdict alone, without building a report: the fast path for bulk checks."""
-    return bool(validator_for(event, shape, strict).is_valid(payload))
+    """The verdict alone, without building a report: the fast path for bulk checks.
+
+    Bodies nested deeper than :data:`MAX_DEPTH` are invalid, as in :func:`validate`.
+    """
+    try:
+        return bool(validator_for(event, shape, strict).is_valid(payload))
+    except RecursionError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------- validate
@@ -281,6 +289,11 @@ def validate(
     name = _event_name(event)
     uri = schema_uri(name, shape, strict=strict)
     notes: list[str] = []
+    deep = _too_deep(payload)
+    if deep is not None:
+        message = f"nested more than {MAX_DEPTH} levels deep; a form body cannot be (max_input_nesting_level)"
+        issue = Issue(json_path(deep), message, f"at most {MAX_DEPTH} levels", "maxDepth")
+        return _report(name, shape, strict, [issue], None, notes)
     if not _has_shapes(name):
         notes.append(f"no schema for {name} yet: only the envelope (event, ts, auth...) was checked")
         return _report(
@@ -311,6 +324,20 @@ def validate(
         f"closest is {best}{_shape_hint(payload)}, whose violations follow"
     )
     return _report(name, shape, strict, per_shape[best], best, notes)
+
+
+def _too_deep(payload: Any) -> list[str | int] | None:
+    """The path of the first value nested deeper than :data:`MAX_DEPTH`, or None (iterative: no recursion)."""
+    stack: list[tuple[list[str | int], Any]] = [([], payload)]
+    while stack:
+        path, node = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return path
+        if isinstance(node, Mapping):
+            stack.extend(([*path, str(k)], v) for k, v in node.items() if isinstance(v, (Mapping, list)))
+        elif isinstance(node, list):
+            stack.extend(([*path, i], v) for i, v in enumerate(node) if isinstance(v, (Mapping, list)))
+    return None
 
 
 def _report(
