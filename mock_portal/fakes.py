@@ -105,8 +105,8 @@ _LINE_WORDS: dict[str, tuple[str, ...]] = {
         "Доставка", "Сервисный центр", "Горячая линия", "Бронирование", "Запись на приём", "Отдел качества",
     ),
     "de": (
-        "Kundenservice", "Vertrieb", "Kundenbetreuung", "Beratung", "Bestellungen", "Reklamationen", "Hotline",
-        "Terminvereinbarung", "Buchhaltung", "Technischer Support", "Kommunikationskanal",
+        "Kundenservice", "Vertrieb", "Kundenbetreuung", "Beratung", "Bestellungen", "Reklamationen",
+        "Hotline", "Terminvereinbarung", "Buchhaltung", "Technischer Support", "Kommunikationskanal",
     ),
     "en": (
         "Open Channel", "Support", "Sales", "Customer Care", "Help Desk", "Orders", "Bookings", "Returns",
