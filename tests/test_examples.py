@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 import requests
@@ -568,3 +569,42 @@ def test_mock_portal_two_portals(mock_portal_server: Any, kind: str) -> None:
     portal_a, portal_b = mock_portal_server.portal, mock_portal_server.portals[domain_b]
     assert [(c.params["DIALOG_ID"], c.status) for c in portal_a.calls("im.message.add")] == [(dialog_a, 200)]
     assert [(c.params["DIALOG_ID"], c.status) for c in portal_b.calls("im.message.add")] == [(dialog_b, 200)]
+
+
+# ---- in process: the WSGI app with `responses` standing in for the portal ----------------------------------
+
+
+def test_python_app_in_process_with_responses() -> None:
+    import responses
+
+    from examples.python_handler import HandlerApp, HandlerConfig
+
+    identity = PortalIdentity("https://inproc.bitrix24.com/rest/", "https://oauth.bitrix.info/rest/")
+    app = HandlerApp(HandlerConfig(workers=1)).start()
+    try:
+        with responses.RequestsMock() as mocked:
+            mocked.post("https://inproc.bitrix24.com/rest/im.message.add.json", json={"result": 1})
+            auth = identity.auth("install-token", refresh_token="r")
+            assert app.handle(lifecycle_body("ONAPPINSTALL", identity, auth, {"VERSION": "1"})).status == 200
+            accepted = app.handle(session_start_body(identity, "docs-2026", [5, 6], access_token=None))
+            assert (accepted.status, accepted.body["sessions"]) == (200, 2)
+            app.join()
+            sent = [dict(parse_qsl(str(call.request.body))) for call in mocked.calls]
+        assert [(p["DIALOG_ID"], p["auth"]) for p in sent] == [
+            ("chat5", "install-token"),
+            ("chat6", "install-token"),
+        ]
+    finally:
+        app.close()
+
+
+def test_python_parser_agrees_with_the_wire_codec() -> None:
+    wire = pytest.importorskip("mock_portal.wire")
+    from examples.python_handler._form import parse_form
+
+    identity = PortalIdentity("https://x.bitrix24.com/rest/", "https://oauth.bitrix.info/rest/")
+    for shape in SHAPES:
+        body = session_start_body(
+            identity, shape, [1, 2], access_token="t", line_name="Линия ~ +&=", extra=True
+        )
+        assert _listless(parse_form(body)) == _listless(wire.decode(body)), shape
