@@ -313,5 +313,5 @@ def test_params_merge_query_and_body(env) -> None:
 
 
 def test_recorded_handler_urls_stay_in_process(env) -> None:
-    portal, recorder, _, _, _ = env
+    _portal, recorder, _, _, _ = env
     assert all(url.startswith(HANDLER_BASE) for url in recorder.urls())

@@ -64,7 +64,8 @@ def test_install_then_session_then_listings(srv) -> None:
     only = srv.client.get("/_portal/deliveries", params={"event": "onsessionstart"}).json()
     assert len(only) == 1
     text = json.dumps(deliveries)
-    assert app["access_token"] not in text and app["application_token"] not in text
+    assert app["access_token"] not in text
+    assert app["application_token"] not in text
     apps = srv.client.get("/_portal/apps").json()
     assert [a["client_id"] for a in apps] == [app["client_id"]]
     assert "client_secret" not in json.dumps(apps)
@@ -74,11 +75,12 @@ def test_rest_over_http_with_suffix_form_json_and_get(srv) -> None:
     app = _install(srv)
     token = app["access_token"]
     session = srv.client.post("/_portal/sessions", json={}).json()
-    base = f"/one.example.com/rest/"
+    base = "/one.example.com/rest/"
     form = srv.client.post(
         base + "im.message.add.json", data={"DIALOG_ID": session["dialog_id"], "MESSAGE": "a", "auth": token}
     )
-    assert form.status_code == 200 and isinstance(form.json()["result"], int)
+    assert form.status_code == 200
+    assert isinstance(form.json()["result"], int)
     as_json = srv.client.post(
         base + "im.message.add", json={"DIALOG_ID": session["dialog_id"], "MESSAGE": "b", "auth": token}
     )
@@ -154,9 +156,8 @@ def test_several_portals_are_told_apart_by_path(srv) -> None:
     duplicate = srv.client.post("/_portal/portals", json={"domain": "two.example.com"})
     assert duplicate.status_code == 409
     unknown = srv.client.get("/_portal/deliveries", params={"portal": "tow.example.com"})
-    assert (
-        unknown.status_code == 404 and "did you mean 'two.example.com'" in unknown.json()["error_description"]
-    )
+    assert unknown.status_code == 404
+    assert "did you mean 'two.example.com'" in unknown.json()["error_description"]
 
 
 def test_reset(srv) -> None:

@@ -7,11 +7,12 @@ It prints ``PORT <n>`` on its first stdout line once it listens on 127.0.0.1 (th
 of waiting). Routes:
 
 - ``POST /install``: ONAPPINSTALL; stores the auth block per ``member_id`` (application_token, tokens, endpoints).
-- ``POST /events``: every other event; checks ``application_token`` against the stored one (facts §2), answers
+- ``POST /events``: other events; checks ``application_token`` against the stored one (facts §2), answers
   200 at once (docs: performance/queue) and then, for ONSESSIONSTART, posts ``im.message.add`` to the event's
   ``client_endpoint`` with the stored OAuth token, refreshing it at the OAuth server when the portal says
   ``expired_token``.
-- ``GET /_state``: what it received and did, as JSON (tokens redacted), for the tests' assertions.
+- ``GET /_state``: what it received and did, as JSON (no tokens), for the tests' assertions;
+  ``GET /_wait?rest_results=N``: the same, once it has made N REST calls (or after 30 s).
 
 ``--mode`` makes ``/events`` misbehave for the fault tests: ``error`` answers 500, ``hang`` never answers,
 ``reset`` resets the connection, ``close`` closes it without a response.
@@ -149,6 +150,13 @@ def _make_handler(state: _State, mode: str) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/_state":
                 self._reply(200, state.view())
+            elif self.path.startswith("/_wait"):
+                # blocks until the handler has made N REST calls (a condition variable, not a sleep)
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                wanted = int(query.get("rest_results", ["1"])[0])
+                with state.done:
+                    state.done.wait_for(lambda: len(state.rest_results) >= wanted, timeout=30)
+                self._reply(200, state.view())
             else:
                 self._reply(404, {"error": "not found"})
 
@@ -190,6 +198,9 @@ def _make_handler(state: _State, mode: str) -> type[BaseHTTPRequestHandler]:
             elif mode == "reset":
                 # SO_LINGER 0: close() sends RST instead of FIN
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.rfile.close()  # the buffered files hold the socket open: close them first
+                self.wfile.close()
                 self.connection.close()
             elif mode == "close":
                 self.connection.shutdown(socket.SHUT_RDWR)
