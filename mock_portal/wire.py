@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeAlias
 from urllib.parse import unquote_to_bytes
 
@@ -97,36 +97,33 @@ _SAFE_ASCII: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 _QUOTE_TABLE: Final[dict[int, str]] = {
     byte: "+" if byte == 0x20 else chr(byte) if byte in _SAFE_ASCII else f"%{byte:02X}" for byte in range(256)
 }
-_NEEDS_QUOTING: Final = re.compile(r"[^A-Za-z0-9_.\-]")
-_encoded_keys: dict[str, str] = {}
+_encoded_texts: dict[str, str] = {}
+_encoded_names: dict[str, dict[str, str]] = {}
 _INDEX_KEYS: Final = tuple(str(i) for i in range(256))
 
 
 def _quote(text: str, encoded_name: str) -> str:
-    if _NEEDS_QUOTING.search(text) is None:
-        return text
-    if not text.isascii():
+    """php_url_encode for text that is not plain ASCII letters and digits (those the callers pass as is)."""
+    encoded = _encoded_texts.get(text)
+    if encoded is not None:
+        return encoded
+    if text.isascii():
+        encoded = text.translate(_QUOTE_TABLE)
+    else:
         try:
             # one char per UTF-8 byte, so the 256-entry table applies byte by byte
-            text = text.encode("utf-8").decode("latin-1")
+            encoded = text.encode("utf-8").decode("latin-1").translate(_QUOTE_TABLE)
         except UnicodeEncodeError as exc:
-            name = _unquote_name(encoded_name)
+            name = _unquote_name(encoded_name) or "<top level>"
             raise WireError(
                 f"text at {name!r} is not encodable as UTF-8 ({exc.reason} at character {exc.start})",
                 limit="utf-8",
                 where=name,
             ) from None
-    return text.translate(_QUOTE_TABLE)
-
-
-def _quote_key(key: str, prefix: str) -> str:
-    encoded = _encoded_keys.get(key)
-    if encoded is None:
-        encoded = _quote(key, prefix)
-        if len(key) <= _CACHEABLE_LEN:
-            if len(_encoded_keys) >= _CACHE_LIMIT:
-                _encoded_keys.clear()
-            _encoded_keys[key] = encoded
+    if len(text) <= _CACHEABLE_LEN:
+        if len(_encoded_texts) >= _CACHE_LIMIT:
+            _encoded_texts.clear()
+        _encoded_texts[text] = encoded
     return encoded
 
 
@@ -152,21 +149,37 @@ def _php_float(value: float) -> str:
 
 
 def _unquote_name(encoded: str) -> str:
-    """The PHP name of an encoded key prefix, for messages (``data%5BDATA%5D`` -> ``data[DATA]``)."""
-    return unquote_to_bytes(encoded.replace("+", " ")).decode("utf-8", "replace")
+    """The PHP name of an encoded name, for messages (``data%5BDATA%5D=`` -> ``data[DATA]``)."""
+    return unquote_to_bytes(encoded.rstrip("=").replace("+", " ")).decode("utf-8", "replace")
+
+
+def _names_under(prefix: str) -> dict[str, str]:
+    names = _encoded_names.get(prefix)
+    if names is None:
+        if len(_encoded_names) >= _CACHE_LIMIT:
+            _encoded_names.clear()
+        names = _encoded_names[prefix] = {}
+    return names
 
 
 def _encode_into(
     items: Iterable[tuple[Any, Any]],
     mapping: Mapping[Any, Any] | None,
     prefix: str,
-    suffix: str,
     out: list[str],
     levels_left: int,
 ) -> None:
+    # prefix is the encoded parent name plus "%5B" (or "" at the top level); names[key] is "<name>="
+    suffix = "%5D=" if prefix else "="
+    names = _names_under(prefix)
+    append = out.append
     for key, value in items:
         if type(key) is str:
-            name = prefix + _quote_key(key, prefix) + suffix
+            name = names.get(key)
+            if name is None:
+                name = prefix + (key if key.isalnum() and key.isascii() else _quote(key, prefix)) + suffix
+                if len(names) < _CACHE_LIMIT and len(key) <= _CACHEABLE_LEN:
+                    names[key] = name
         elif type(key) is int:
             name = prefix + (_INDEX_KEYS[key] if 0 <= key < 256 else str(key)) + suffix
             if mapping is not None:
@@ -180,11 +193,11 @@ def _encode_into(
             )
         kind = type(value)
         if kind is str:
-            out.append(name + "=" + _quote(value, name))
+            append(name + value if value.isalnum() and value.isascii() else name + _quote(value, name))
         elif value is None:
             continue  # null vanishes: facts §1
         elif kind is bool:
-            out.append(name + ("=1" if value else "=0"))  # true -> 1, false -> 0: facts §1
+            append(name + ("1" if value else "0"))  # true -> 1, false -> 0: facts §1
         elif kind is int:
             if not _PHP_INT_MIN <= value <= _PHP_INT_MAX:
                 raise WireError(
@@ -192,7 +205,7 @@ def _encode_into(
                     limit="int64",
                     where=_unquote_name(name),
                 )
-            out.append(f"{name}={value}")
+            append(f"{name}{value}")
         elif kind is dict or kind is list or kind is tuple or isinstance(value, (Mapping, list, tuple)):
             if not value:
                 continue  # an empty container writes nothing, so empty arrays vanish: facts §1
@@ -203,12 +216,15 @@ def _encode_into(
                     limit="max_input_nesting_level",
                     where=_unquote_name(name),
                 )
-            if isinstance(value, Mapping):
-                _encode_into(value.items(), value, name + "%5B", "%5D", out, levels_left - 1)
+            inner = name[:-1] + "%5B"  # the name without its "="
+            if kind is list or kind is tuple:
+                _encode_into(enumerate(value), None, inner, out, levels_left - 1)
+            elif kind is dict or isinstance(value, Mapping):
+                _encode_into(value.items(), value, inner, out, levels_left - 1)
             else:
-                _encode_into(enumerate(value), None, name + "%5B", "%5D", out, levels_left - 1)
+                _encode_into(enumerate(value), None, inner, out, levels_left - 1)
         elif kind is float:
-            out.append(name + "=" + _php_float(value).replace("+", "%2B"))
+            append(name + _php_float(value).replace("+", "%2B"))
         else:
             raise WireError(
                 f"cannot encode a {kind.__name__} at {_unquote_name(name)!r} "
@@ -252,7 +268,7 @@ def encode(
     out: list[str] = []
     # each container entered adds one bracket level to the keys inside it; -1 never reaches 0
     levels = -1 if max_nesting_level is None else max_nesting_level
-    _encode_into(payload.items(), payload, "", "", out, levels)
+    _encode_into(payload.items(), payload, "", out, levels)
     return "&".join(out)
 
 
@@ -276,7 +292,7 @@ class _PhpArray(dict[str, Any]):
 _Step: TypeAlias = "tuple[str | None, int | None]"
 _ParsedKey: TypeAlias = "tuple[tuple[str, int | None], tuple[_Step, ...], int]"
 _parsed_keys: dict[bytes, _ParsedKey | tuple[()]] = {}
-_decoded_values: dict[bytes, str] = {}
+_decoded_texts: dict[str, str] = {}
 _CANONICAL_INT: Final = re.compile(r"-?[1-9][0-9]*|0")
 
 
@@ -346,28 +362,6 @@ def _parse_key(raw_key: bytes) -> _ParsedKey | tuple[()]:
     return (text, _int_key(text)), tuple(steps), levels
 
 
-def _decode_value(raw: bytes) -> str:
-    if b"%" not in raw and b"+" not in raw:
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise WireError(f"a value is not valid UTF-8 (byte {exc.start} of it)", limit="utf-8") from None
-    text = _decoded_values.get(raw)
-    if text is None:
-        data = unquote_to_bytes(raw.replace(b"+", b" "))
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise WireError(
-                f"a value is not valid UTF-8 after percent-decoding (byte {exc.start} of it)", limit="utf-8"
-            ) from None
-        if len(raw) <= _CACHEABLE_LEN:
-            if len(_decoded_values) >= _CACHE_LIMIT:
-                _decoded_values.clear()
-            _decoded_values[raw] = text
-    return text
-
-
 def _append(array: _PhpArray, value: Any) -> None:
     index = 0 if array.next_index is None else array.next_index
     key = str(index)
@@ -388,20 +382,152 @@ def _store(array: _PhpArray, key: str, number: int | None, value: Any) -> None:
         array.next_index = number + 1 if number < _PHP_INT_MAX else _PHP_INT_MAX
 
 
-def _finish(array: _PhpArray) -> Any:
-    if array.is_list:
-        return [_finish(item) if type(item) is _PhpArray else item for item in array.values()]
-    return {key: _finish(item) if type(item) is _PhpArray else item for key, item in array.items()}
+# A plan is what a sequence of names makes of a body, whatever the values: PHP's result depends on the
+# names alone, so it is worked out once per name sequence and then filled with each body's values.
+# A node is (is_list, keys, children); a child is a node or the position of the pair whose value it takes.
+_Node: TypeAlias = "tuple[bool, tuple[str, ...], tuple[Any, ...]]"
 
 
-def _where(pairs: list[bytes], index: int, raw_key: bytes) -> str:
-    offset = sum(len(pair) + 1 for pair in pairs[:index])
+class _Plan:
+    __slots__ = ("fill", "levels", "pairs", "root", "uses")
+
+    def __init__(self, root: _Node, pairs: int, levels: int) -> None:
+        self.root = root
+        self.pairs = pairs  # non-empty pairs, which count against max_input_vars
+        self.levels = levels  # the deepest bracket nesting of a kept name
+        self.uses = 0
+        self.fill: Callable[[list[str]], dict[str, Any]] | None = None
+
+    def apply(self, values: list[str]) -> dict[str, Any]:
+        """The decoded payload: this plan's shape holding ``values`` (one per ``&`` piece)."""
+        if self.fill is not None:
+            return self.fill(values)
+        self.uses += 1
+        if self.uses >= _COMPILE_AFTER_USES:
+            self.fill = _compile(self.root)
+            return self.fill(values)
+        result: dict[str, Any] = _fill(self.root, values)
+        return result
+
+
+_plans: dict[bytes, _Plan] = {}
+_PLAN_CACHE_LIMIT: Final = 1024
+_PLANNABLE_LEN: Final = 16 * 1024  # longer name sequences are planned every time, not memoised
+# a plan seen this often is compiled (~0.1 ms once); a name sequence seen once never costs that
+_COMPILE_AFTER_USES: Final = 2
+
+
+def _node(array: _PhpArray) -> _Node:
+    children = tuple(_node(item) if type(item) is _PhpArray else item for item in array.values())
+    return (array.is_list, tuple(array), children)
+
+
+def _fill(node: _Node, values: list[str]) -> Any:
+    is_list, keys, children = node
+    items = [values[child] if type(child) is int else _fill(child, values) for child in children]
+    return items if is_list else dict(zip(keys, items, strict=True))
+
+
+def _literal(node: _Node | int) -> str:
+    if type(node) is int:
+        return f"v[{node}]"
+    is_list, keys, children = node  # type: ignore[misc]
+    if is_list:
+        return "[" + ", ".join(_literal(child) for child in children) + "]"
+    return (
+        "{"
+        + ", ".join(f"{key!r}: {_literal(child)}" for key, child in zip(keys, children, strict=True))
+        + "}"
+    )
+
+
+def _compile(node: _Node) -> Callable[[list[str]], dict[str, Any]]:
+    """Turn a plan into one dict/list display, which CPython builds ~8x faster than walking the plan.
+
+    The source holds nothing from the body but ``repr()`` of str keys (always a literal of that very str)
+    and positions this module counted; it is evaluated with no builtins.
+    """
+    source = "lambda v: " + _literal(node)
+    function: Callable[[list[str]], dict[str, Any]] = eval(  # noqa: S307 - see the docstring
+        compile(source, "<mock_portal.wire plan>", "eval"), {"__builtins__": {}}
+    )
+    return function
+
+
+def _where(data: bytes, position: int) -> str:
+    """Describe the ``position``-th ``&``-separated piece of ``data`` for a message (no value shown)."""
+    pieces = data.split(b"&", position + 1)
+    offset = sum(len(piece) + 1 for piece in pieces[:position])
+    number = sum(1 for piece in pieces[: position + 1] if piece)
+    raw_key = pieces[position].partition(b"=")[0]
     shown = raw_key if len(raw_key) <= 80 else raw_key[:77] + b"..."
-    return f"pair {_count_pairs(pairs, index)} (name {shown.decode('latin-1')!r}) at byte {offset}"
+    return f"pair {number} (name {shown.decode('latin-1')!r}) at byte {offset}"
 
 
-def _count_pairs(pairs: list[bytes], index: int) -> int:
-    return sum(1 for pair in pairs[: index + 1] if pair)
+def _plan(signature: bytes, data: bytes, max_input_vars: int, max_nesting_level: int) -> _Plan:
+    """Run PHP's php_register_variable_ex over the names in ``signature`` (one per ``&`` piece)."""
+    root = _PhpArray()
+    count = 0
+    deepest = 0
+    parsed_keys = _parsed_keys
+    for position, raw_key in enumerate(signature.split(b"&")):
+        if not raw_key and data.split(b"&", position + 1)[position] == b"":
+            continue  # strtok skips empty pieces: "a=1&&b=2"
+        count += 1
+        if count > max_input_vars:
+            raise WireError(
+                f"body has more than max_input_vars={max_input_vars} pairs; PHP would drop the rest",
+                limit="max_input_vars",
+                where=_where(data, position),
+            )
+        try:
+            parsed = parsed_keys.get(raw_key)
+            if parsed is None:
+                parsed = _parse_key(raw_key)
+                if len(raw_key) <= _CACHEABLE_LEN:
+                    if len(parsed_keys) >= _CACHE_LIMIT:
+                        parsed_keys.clear()
+                    parsed_keys[raw_key] = parsed
+            if not parsed:
+                continue  # an empty name: PHP drops the pair
+            (top, top_number), steps, levels = parsed
+            if levels > max_nesting_level:
+                raise WireError(
+                    f"name nests {levels} bracket levels, more than max_input_nesting_level="
+                    f"{max_nesting_level}; PHP would delete the whole variable",
+                    limit="max_input_nesting_level",
+                )
+            deepest = max(deepest, levels)
+            _place(root, top, top_number, steps, position)
+        except WireError as exc:
+            # the helpers build messages without the place so the hot path pays nothing for it
+            raise WireError(exc.message, limit=exc.limit, where=_where(data, position)) from None
+    root.is_list = False  # the top level is a mapping of names, always
+    return _Plan(_node(root), count, deepest)
+
+
+def _place(root: _PhpArray, top: str, top_number: int | None, steps: tuple[_Step, ...], leaf: int) -> None:
+    array = root
+    key: str | None = top
+    number = top_number
+    for step_key, step_number in steps:
+        # walk to (or create) the array under the current key; a scalar in the way is replaced
+        if key is None:
+            child = _PhpArray()
+            _append(array, child)
+        else:
+            existing = array.get(key)
+            if type(existing) is _PhpArray:
+                child = existing
+            else:
+                child = _PhpArray()
+                _store(array, key, number, child)
+        array = child
+        key, number = step_key, step_number
+    if key is None:
+        _append(array, leaf)
+    else:
+        _store(array, key, number, leaf)
 
 
 def _as_bytes(body: str | bytes | bytearray | memoryview, max_body_bytes: int) -> bytes:
@@ -435,6 +561,59 @@ def _as_bytes(body: str | bytes | bytearray | memoryview, max_body_bytes: int) -
     return data
 
 
+_NOT_SEPARATORS: Final = bytes(byte for byte in range(256) if byte not in b"&=")
+_VALUES: Final = re.compile(rb"=[^&]*")
+_alternating: dict[int, bytes] = {}
+
+
+def _split(data: bytes) -> tuple[bytes, list[bytes]]:
+    """The names (joined by ``&``, one per piece, empty pieces kept) and the raw value of every piece."""
+    separators = data.translate(None, _NOT_SEPARATORS)
+    pieces = (len(separators) + 1) // 2
+    expected = _alternating.get(pieces)
+    if expected is None:
+        expected = b"=&" * (pieces - 1) + b"=" if pieces else b"-"
+        if len(_alternating) < _CACHE_LIMIT:
+            _alternating[pieces] = expected
+    if separators == expected:
+        # "k=v&k=v...": every piece has exactly one "=", the shape http_build_query always writes
+        flat = data.replace(b"&", b"=").split(b"=")
+        return b"&".join(flat[0::2]), flat[1::2]
+    return _VALUES.sub(b"", data), [piece.partition(b"=")[2] for piece in data.split(b"&")]
+
+
+def _values(raw_values: list[bytes], data: bytes) -> list[str]:
+    try:
+        values = b"&".join(raw_values).decode("utf-8").split("&")  # no raw value holds "&"
+    except UnicodeDecodeError:
+        # a raw byte and an escape may make one character together ("\xc3%A9"), so judge each value whole
+        return [_decode_bytes(raw, data, position) for position, raw in enumerate(raw_values)]
+    for position, value in enumerate(values):
+        if "%" in value or "+" in value:
+            decoded = _decoded_texts.get(value)
+            if decoded is None:
+                decoded = _decode_bytes(raw_values[position], data, position)
+                if len(value) <= _CACHEABLE_LEN:
+                    if len(_decoded_texts) >= _CACHE_LIMIT:
+                        _decoded_texts.clear()
+                    _decoded_texts[value] = decoded
+            values[position] = decoded
+    return values
+
+
+def _decode_bytes(raw: bytes, data: bytes, position: int) -> str:
+    """urldecode as PHP does it ("+" is a space, bad escapes stay as they are), then strict UTF-8."""
+    decoded = unquote_to_bytes(raw.replace(b"+", b" ")) if b"%" in raw or b"+" in raw else raw
+    try:
+        return decoded.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError(
+            f"a value is not valid UTF-8 after percent-decoding (byte {exc.start} of it)",
+            limit="utf-8",
+            where=_where(data, position),
+        ) from None
+
+
 def decode(
     body: str | bytes,
     *,
@@ -449,6 +628,8 @@ def decode(
     limit is exceeded or where PHP would silently truncate or drop data; see the module docstring.
     """
     data = _as_bytes(body, max_body_bytes)
+    if not data:
+        return {}
     nul_at = data.find(b"\x00")
     if nul_at >= 0:
         raise WireError(
@@ -456,80 +637,12 @@ def decode(
             limit="nul-byte",
             where=f"byte {nul_at}",
         )
-    root = _PhpArray()
-    pairs = data.split(b"&")
-    count = 0
-    parsed_keys = _parsed_keys
-    for position, pair in enumerate(pairs):
-        if not pair:
-            continue  # strtok skips empty pieces: "a=1&&b=2"
-        count += 1
-        raw_key, _, raw_value = pair.partition(b"=")
-        if count > max_input_vars:
-            raise WireError(
-                f"body has more than max_input_vars={max_input_vars} pairs; PHP would drop the rest",
-                limit="max_input_vars",
-                where=_where(pairs, position, raw_key),
-            )
-        try:
-            _put(root, raw_key, raw_value, parsed_keys, max_nesting_level)
-        except WireError as exc:
-            # messages are built without the place so the loop pays nothing for it; add it here
-            raise WireError(exc.message, limit=exc.limit, where=_where(pairs, position, raw_key)) from None
-    return {key: _finish(item) if type(item) is _PhpArray else item for key, item in root.items()}
-
-
-def _put(
-    root: _PhpArray,
-    raw_key: bytes,
-    raw_value: bytes,
-    parsed_keys: dict[bytes, _ParsedKey | tuple[()]],
-    max_nesting_level: int,
-) -> None:
-    parsed = parsed_keys.get(raw_key)
-    if parsed is None:
-        parsed = _parse_key(raw_key)
-        if len(raw_key) <= _CACHEABLE_LEN:
-            if len(parsed_keys) >= _CACHE_LIMIT:
-                parsed_keys.clear()
-            parsed_keys[raw_key] = parsed
-    if not parsed:
-        return  # an empty name: PHP drops the pair
-    (top, top_number), steps, levels = parsed
-    if levels > max_nesting_level:
-        raise WireError(
-            f"name nests {levels} bracket levels, more than max_input_nesting_level={max_nesting_level}; "
-            "PHP would delete the whole variable",
-            limit="max_input_nesting_level",
-        )
-    if b"%" in raw_value or b"+" in raw_value:
-        value = _decode_value(raw_value)
-    else:
-        try:
-            value = raw_value.decode("utf-8")
-        except UnicodeDecodeError:
-            value = _decode_value(raw_value)  # raises with the byte position
-    if not steps:
-        _store(root, top, top_number, value)
-        return
-    array = root
-    key: str | None = top
-    number = top_number
-    for step_key, step_number in steps:
-        # walk to (or create) the array under the current key; a scalar in the way is replaced
-        if key is None:
-            child = _PhpArray()
-            _append(array, child)
-        else:
-            existing = array.get(key)
-            if type(existing) is _PhpArray:
-                child = existing
-            else:
-                child = _PhpArray()
-                _store(array, key, number, child)
-        array = child
-        key, number = step_key, step_number
-    if key is None:
-        _append(array, value)
-    else:
-        _store(array, key, number, value)
+    signature, raw_values = _split(data)
+    plan = _plans.get(signature)
+    if plan is None or plan.pairs > max_input_vars or plan.levels > max_nesting_level:
+        plan = _plan(signature, data, max_input_vars, max_nesting_level)
+        if len(signature) <= _PLANNABLE_LEN:
+            if len(_plans) >= _PLAN_CACHE_LIMIT:
+                _plans.clear()
+            _plans[signature] = plan
+    return plan.apply(_values(raw_values, data))
