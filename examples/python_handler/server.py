@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -31,6 +32,12 @@ log = logging.getLogger("b24_handler")
 class _QuietHandler(WSGIRequestHandler):
     # a delivery that stalls mid-body is cut after this many seconds (answered 408), so nothing hangs
     timeout = 15
+
+    def setup(self) -> None:
+        super().setup()
+        # wsgiref writes the headers and the body separately; without TCP_NODELAY the second write waits for
+        # the client's delayed ACK (tens of milliseconds per delivery)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         # the request line may carry a query string; log only the method, path and status

@@ -15,6 +15,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -309,12 +310,15 @@ class HandlerProcess:
         self, command: Sequence[str], env: Mapping[str, str] | None = None, ready_timeout: float = 30.0
     ):
         full_env = {**os.environ, **(env or {})}
+        # stderr goes to a file, not a pipe: nobody reads it while the handler runs, and a full pipe would
+        # block the handler's logging (and so the handler) after 64 KiB
+        self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             list(command),
             cwd=REPO_ROOT,
             env=full_env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr_file,
         )
         self.stdout = ""
         self.stderr = ""
@@ -347,9 +351,10 @@ class HandlerProcess:
         """Send ``sig``, wait for the exit, keep the output; return the exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        out, err = self.proc.communicate(timeout=timeout)
+        out, _ = self.proc.communicate(timeout=timeout)
         self.stdout += out.decode(errors="replace")
-        self.stderr += err.decode(errors="replace")
+        self._stderr_file.seek(0)
+        self.stderr = self._stderr_file.read().decode(errors="replace")
         return self.proc.returncode
 
 
