@@ -375,6 +375,8 @@ class Attempt:
 class DeliveryLog:
     """Every attempt, in memory and optionally appended to a JSONL file; safe to share between threads.
 
+    Attempts are kept in the order they ended (concurrent attempts may end out of input order).
+
     With ``path``, each attempt is written as one JSON line (redacted, see :meth:`Attempt.to_dict`) by a
     single unbuffered ``write`` as soon as it is recorded, so a process killed right after an attempt loses
     nothing; ``fsync=True`` also survives a power cut, at a cost per record. ``max_in_memory`` bounds the
