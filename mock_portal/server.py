@@ -595,6 +595,7 @@ class PortalServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._stop_requested = False
 
     # ------------------------------------------------------------------ facade
     @property
@@ -706,6 +707,7 @@ class PortalServer:
         sock = self._bind()
         self.app.default  # noqa: B018
         self._server = self._make_server()
+        self._server.should_exit = self._stop_requested
         if on_ready is not None:
             on_ready(self)
         try:
@@ -713,6 +715,12 @@ class PortalServer:
         finally:
             sock.close()
             self.app.close()
+
+    def request_stop(self) -> None:
+        """Ask a running (or starting) server to stop; safe from a signal handler."""
+        self._stop_requested = True
+        if self._server is not None:
+            self._server.should_exit = True
 
     def __enter__(self) -> PortalServer:
         return self.start()

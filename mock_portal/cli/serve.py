@@ -77,12 +77,11 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write("serving; Ctrl-C to stop\n")
         out.flush()
 
-    # uvicorn re-raises the signal that stopped it once it has shut down; with these handlers in place that
-    # re-raise is a no-op and the command exits 0 instead of dying of SIGTERM
-    stopped: list[int] = []
-
+    # A signal that comes before uvicorn installs its own handlers stops the server through these; and
+    # uvicorn re-raises the signal that stopped it once it has shut down, which these make harmless, so the
+    # command exits 0 instead of dying of SIGTERM.
     def note(signum: int, frame: FrameType | None) -> None:
-        stopped.append(signum)
+        server.request_stop()
 
     previous = {}
     if threading.current_thread() is threading.main_thread():

@@ -6,7 +6,7 @@
 It prints ``PORT <n>`` on its first stdout line once it listens on 127.0.0.1 (the tests read that line instead
 of waiting). Routes:
 
-- ``POST /install``: ONAPPINSTALL; stores the auth block per ``member_id`` (application_token, tokens, endpoints).
+- ``POST /install``: ONAPPINSTALL; stores the auth block per ``member_id`` (tokens, endpoints).
 - ``POST /events``: other events; checks ``application_token`` against the stored one (facts §2), answers
   200 at once (docs: performance/queue) and then, for ONSESSIONSTART, posts ``im.message.add`` to the event's
   ``client_endpoint`` with the stored OAuth token, refreshing it at the OAuth server when the portal says
