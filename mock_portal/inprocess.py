@@ -1,10 +1,10 @@
-"""The portal's REST and OAuth URLs answered in process, through ``responses``, for handlers using ``requests``.
+"""The portal's REST and OAuth URLs answered in process (``responses``), for handlers using ``requests``.
 
 ::
 
     portal = Portal()
     with intercept(portal):                       # a started responses.RequestsMock
-        requests.post(portal.client_endpoint + "im.message.add.json", data={...})   # answered by mock_portal.rest
+        requests.post(portal.client_endpoint + "im.message.add.json", data={...})  # mock_portal.rest answers
 
 or, with a ``RequestsMock`` of your own: ``register(rsps, portal, other_portal)``. The callbacks call the same
 transport-free core as the HTTP server (:func:`mock_portal.rest.handle_rest_path` and
@@ -119,7 +119,7 @@ def _server_rest_callback(portals: Sequence[Portal], prefix: str) -> Any:
 def register(rsps: responses.RequestsMock, *portals: Portal) -> None:
     """Answer every portal's REST URL (its ``client_endpoint``), its OAuth token URL and ``server_endpoint``.
 
-    Portals sharing an OAuth server (the default ``https://oauth.bitrix.info/``) share one callback, which finds
+    Portals sharing an OAuth server (default ``https://oauth.bitrix.info/``) share one callback, which finds
     the portal from the refresh token, as the real OAuth server does.
     """
     if not portals:

@@ -1,7 +1,7 @@
 """``mock-portal emit``: build events and POST them to a handler, as a portal's queue server would.
 
 One line per delivery (number, outcome, status, latency) and a summary. ``--print`` writes the form bodies to
-stdout, one per line, and sends nothing. Events are seeded: ``--seed N`` makes event ``i`` from seed ``N + i``,
+stdout, one per line, and sends nothing. Events are seeded: ``--seed N`` builds event ``i`` from ``N + i``,
 so a run can be repeated byte for byte; without ``--seed`` a random base seed is drawn and printed.
 
 Exit codes: 0 every delivery answered 2xx (or ``--print``), 1 at least one did not, 2 a usage error.
@@ -39,7 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=[],
         dest="overrides",
         metavar="PATH=VALUE",
-        help="override a field by dotted path (VALUE read as JSON when it parses); del:PATH deletes (repeatable)",
+        help="set a field by dotted path (VALUE read as JSON when it parses); del:PATH deletes (repeatable)",
     )
     parser.add_argument(
         "--timeout", type=float, default=10.0, metavar="S", help="per-delivery timeout (default: 10)"
