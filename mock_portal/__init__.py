@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "B24Provider": "mock_portal.fakes",
     "BuiltEvent": "mock_portal.events",
     "CallableTarget": "mock_portal.delivery",
+    "Clock": "mock_portal.portal",
     "DataNotFoundError": "mock_portal.errors",
     "Deliverer": "mock_portal.delivery",
     "Delivery": "mock_portal.delivery",
@@ -26,6 +27,10 @@ _EXPORTS: dict[str, str] = {
     "EventContext": "mock_portal.events",
     "EventStream": "mock_portal.events",
     "MockPortalError": "mock_portal.errors",
+    "Portal": "mock_portal.portal",
+    "PortalError": "mock_portal.portal",
+    "PortalServer": "mock_portal.server",
+    "RestResponse": "mock_portal.rest",
     "SchemaError": "mock_portal.errors",
     "UnknownNameError": "mock_portal.errors",
     "UrlTarget": "mock_portal.delivery",
@@ -37,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "decode": "mock_portal.wire",
     "derive_schema": "mock_portal.derive",
     "encode": "mock_portal.wire",
+    "intercept": "mock_portal.inprocess",
     "validate": "mock_portal.schemas",
     "validator_for": "mock_portal.schemas",
 }
@@ -67,7 +73,11 @@ if TYPE_CHECKING:
     )
     from mock_portal.events import BuiltEvent, EventContext, EventStream, build_event
     from mock_portal.fakes import B24Provider
+    from mock_portal.inprocess import intercept
+    from mock_portal.portal import Clock, Portal, PortalError
+    from mock_portal.rest import RestResponse
     from mock_portal.schemas import ValidationReport, validate, validator_for
+    from mock_portal.server import PortalServer
     from mock_portal.wire import decode, encode
 
 
