@@ -353,8 +353,10 @@ class HandlerProcess:
             self.proc.send_signal(sig)
         out, _ = self.proc.communicate(timeout=timeout)
         self.stdout += out.decode(errors="replace")
-        self._stderr_file.seek(0)
-        self.stderr = self._stderr_file.read().decode(errors="replace")
+        if not self._stderr_file.closed:
+            self._stderr_file.seek(0)
+            self.stderr = self._stderr_file.read().decode(errors="replace")
+            self._stderr_file.close()
         return self.proc.returncode
 
 
