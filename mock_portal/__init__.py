@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "DeriveError": "mock_portal.errors",
     "EventContext": "mock_portal.events",
     "EventStream": "mock_portal.events",
+    "EventValidator": "mock_portal.fastpath",
     "MockPortalError": "mock_portal.errors",
     "Portal": "mock_portal.portal",
     "PortalError": "mock_portal.portal",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
         WireError,
     )
     from mock_portal.events import BuiltEvent, EventContext, EventStream, build_event
+    from mock_portal.fastpath import EventValidator
     from mock_portal.fakes import B24Provider
     from mock_portal.inprocess import intercept
     from mock_portal.portal import Clock, Portal, PortalError
