@@ -114,7 +114,7 @@ def _quote(text: str, encoded_name: str) -> str:
             # one char per UTF-8 byte, so the 256-entry table applies byte by byte
             encoded = text.encode("utf-8").decode("latin-1").translate(_QUOTE_TABLE)
         except UnicodeEncodeError as exc:
-            name = _unquote_name(encoded_name) or "<top level>"
+            name = _unquote_name(encoded_name)
             raise WireError(
                 f"text at {name!r} is not encodable as UTF-8 ({exc.reason} at character {exc.start})",
                 limit="utf-8",
@@ -149,8 +149,11 @@ def _php_float(value: float) -> str:
 
 
 def _unquote_name(encoded: str) -> str:
-    """The PHP name of an encoded name, for messages (``data%5BDATA%5D=`` -> ``data[DATA]``)."""
-    return unquote_to_bytes(encoded.rstrip("=").replace("+", " ")).decode("utf-8", "replace")
+    """The PHP name of an encoded name or prefix, for messages (``data%5BDATA%5D=`` -> ``data[DATA]``)."""
+    encoded = encoded.removesuffix("=").removesuffix("%5B")
+    if not encoded:
+        return "<top level>"
+    return unquote_to_bytes(encoded.replace("+", " ")).decode("utf-8", "replace")
 
 
 def _names_under(prefix: str) -> dict[str, str]:
@@ -189,7 +192,7 @@ def _encode_into(
                 f"key {key!r} under {_unquote_name(prefix)!r} is a {type(key).__name__}; "
                 "keys must be str or int",
                 limit="type",
-                where=_unquote_name(prefix) or "<top level>",
+                where=_unquote_name(prefix),
             )
         kind = type(value)
         if kind is str:
@@ -235,7 +238,7 @@ def _encode_into(
 
 
 def _check_int_key(key: int, mapping: Mapping[Any, Any], prefix: str) -> None:
-    where = _unquote_name(prefix) or "<top level>"
+    where = _unquote_name(prefix)
     if not _PHP_INT_MIN <= key <= _PHP_INT_MAX:
         raise WireError(
             f"key {key} under {where!r} does not fit PHP's 64-bit int", limit="int64", where=where
@@ -455,31 +458,30 @@ def _compile(node: _Node) -> Callable[[list[str]], dict[str, Any]]:
 
 
 def _where(data: bytes, position: int) -> str:
-    """Describe the ``position``-th ``&``-separated piece of ``data`` for a message (no value shown)."""
-    pieces = data.split(b"&", position + 1)
-    offset = sum(len(piece) + 1 for piece in pieces[:position])
-    number = sum(1 for piece in pieces[: position + 1] if piece)
-    raw_key = pieces[position].partition(b"=")[0]
+    """Describe the ``position``-th non-empty ``&`` piece of ``data`` for a message (never its value)."""
+    offset = 0
+    number = -1
+    for piece in data.split(b"&"):
+        if piece:
+            number += 1
+            if number == position:
+                break
+        offset += len(piece) + 1
+    raw_key = piece.partition(b"=")[0]
     shown = raw_key if len(raw_key) <= 80 else raw_key[:77] + b"..."
-    return f"pair {number} (name {shown.decode('latin-1')!r}) at byte {offset}"
+    return f"pair {position + 1} (name {shown.decode('latin-1')!r}) at byte {offset}"
 
 
 def _plan(signature: bytes, data: bytes, max_input_vars: int, max_nesting_level: int) -> _Plan:
-    """Run PHP's php_register_variable_ex over the names in ``signature`` (one per ``&`` piece)."""
+    """Run PHP's php_register_variable_ex over the names in ``signature`` (one per non-empty piece)."""
     root = _PhpArray()
     count = 0
     deepest = 0
     parsed_keys = _parsed_keys
     for position, raw_key in enumerate(signature.split(b"&")):
-        if not raw_key and data.split(b"&", position + 1)[position] == b"":
-            continue  # strtok skips empty pieces: "a=1&&b=2"
         count += 1
         if count > max_input_vars:
-            raise WireError(
-                f"body has more than max_input_vars={max_input_vars} pairs; PHP would drop the rest",
-                limit="max_input_vars",
-                where=_where(data, position),
-            )
+            raise _too_many_vars(data, max_input_vars)
         try:
             parsed = parsed_keys.get(raw_key)
             if parsed is None:
@@ -504,6 +506,14 @@ def _plan(signature: bytes, data: bytes, max_input_vars: int, max_nesting_level:
             raise WireError(exc.message, limit=exc.limit, where=_where(data, position)) from None
     root.is_list = False  # the top level is a mapping of names, always
     return _Plan(_node(root), count, deepest)
+
+
+def _too_many_vars(data: bytes, max_input_vars: int) -> WireError:
+    return WireError(
+        f"body has more than max_input_vars={max_input_vars} pairs; PHP would drop the rest",
+        limit="max_input_vars",
+        where=_where(data, max_input_vars),
+    )
 
 
 def _place(root: _PhpArray, top: str, top_number: int | None, steps: tuple[_Step, ...], leaf: int) -> None:
@@ -563,11 +573,12 @@ def _as_bytes(body: str | bytes | bytearray | memoryview, max_body_bytes: int) -
 
 _NOT_SEPARATORS: Final = bytes(byte for byte in range(256) if byte not in b"&=")
 _VALUES: Final = re.compile(rb"=[^&]*")
+_AMPERSANDS: Final = re.compile(rb"&{2,}")
 _alternating: dict[int, bytes] = {}
 
 
 def _split(data: bytes) -> tuple[bytes, list[bytes]]:
-    """The names (joined by ``&``, one per piece, empty pieces kept) and the raw value of every piece."""
+    """The names (joined by ``&``) and the raw value of every piece of a body without empty pieces."""
     separators = data.translate(None, _NOT_SEPARATORS)
     pieces = (len(separators) + 1) // 2
     expected = _alternating.get(pieces)
@@ -637,7 +648,15 @@ def decode(
             limit="nul-byte",
             where=f"byte {nul_at}",
         )
-    signature, raw_values = _split(data)
+    pieces = data
+    if b"&&" in pieces or pieces[:1] == b"&" or pieces[-1:] == b"&":
+        # strtok skips empty pieces ("a=1&&b=2"); dropping them first keeps later steps linear in the pairs
+        pieces = _AMPERSANDS.sub(b"&", pieces).strip(b"&")
+        if not pieces:
+            return {}
+    if pieces.count(b"&") >= max_input_vars:  # counted before anything is split, so 100k pairs cost little
+        raise _too_many_vars(data, max_input_vars)
+    signature, raw_values = _split(pieces)
     plan = _plans.get(signature)
     if plan is None or plan.pairs > max_input_vars or plan.levels > max_nesting_level:
         plan = _plan(signature, data, max_input_vars, max_nesting_level)
