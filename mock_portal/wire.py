@@ -21,13 +21,13 @@ Decoding (``parse_str``)
     Pairs are split on ``&`` (empty ones skipped) and at the first ``=``; ``+`` is a space; ``%XX`` is a byte
     and any other ``%`` stays as it is. A top-level name loses its leading spaces and has `` `` and ``.``
     turned into ``_`` before its first ``[``; an unclosed first ``[`` becomes ``_`` and so do `` ``, ``.`` and
-    ``[`` after it; an empty name is dropped. ``[]`` (or ``[ ]``) appends, text after a ``]`` that is not
-    ``[`` is ignored, an unclosed deeper ``[`` ends the key at the last complete index. Keys that are
-    canonical integers are PHP integer keys: an array whose keys are exactly ``0..n-1`` in order becomes a
-    ``list``, any other a ``dict`` with string keys; ``[]`` appends after the largest integer key (so after
-    ``-5`` comes ``-4``, as in PHP 8.2). The last value of a duplicate key wins, in the place the key first
-    took. Every value is a ``str``. The top level is always a ``dict`` (``json_encode`` would show
-    ``0=a&1=b`` as a list, but a payload is a mapping of names).
+    ``[`` after it; an empty name is dropped. ``[]`` appends, and so does ``[`` + one whitespace character +
+    ``]``; text after a ``]`` that is not ``[`` is ignored; an unclosed deeper ``[`` ends the key at the last
+    complete index. Keys that are canonical integers are PHP integer keys: an array whose keys are exactly
+    ``0..n-1`` in order becomes a ``list``, any other a ``dict`` with string keys; ``[]`` appends after the
+    largest integer key (so after ``-5`` comes ``-4``, as in PHP 8.2). The last value of a duplicate key wins,
+    in the place the key first took. Every value is a ``str``. The top level is always a ``dict``
+    (``json_encode`` would show ``0=a&1=b`` as a list, but a payload is a mapping of names).
 
 Where PHP silently truncates or drops, :func:`decode` raises :class:`~mock_portal.errors.WireError` instead,
 with ``limit`` naming the rule and ``where`` the place (pair number, key, byte offset):
@@ -307,6 +307,9 @@ def _int_key(key: str) -> int | None:
     return number if _PHP_INT_MIN <= number <= _PHP_INT_MAX else None
 
 
+_C_SPACE: Final = " \t\n\v\f\r"
+
+
 def _mangle_top(name: str) -> str:
     return name.replace(" ", "_").replace(".", "_")
 
@@ -344,7 +347,8 @@ def _parse_key(raw_key: bytes) -> _ParsedKey | tuple[()]:
     while True:
         levels += 1
         start = pos + 1
-        probe = start + 1 if start < length and name[start] == " " else start
+        # one C-locale whitespace character before "]" still makes an append (isspace in main/php_variables.c)
+        probe = start + 1 if start < length and name[start] in _C_SPACE else start
         if probe < length and name[probe] == "]":
             close = probe
             steps.append((None, None))  # "[]" or "[ ]" appends

@@ -73,7 +73,8 @@ class PhpWorker:
 
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         stdin, stdout = self._process.stdin, self._process.stdout
-        assert stdin is not None and stdout is not None
+        assert stdin is not None
+        assert stdout is not None
         stdin.write(json.dumps(request, ensure_ascii=True, allow_nan=False).encode("ascii") + b"\n")
         stdin.flush()
         line = stdout.readline()
