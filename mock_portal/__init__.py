@@ -73,8 +73,8 @@ if TYPE_CHECKING:
         WireError,
     )
     from mock_portal.events import BuiltEvent, EventContext, EventStream, build_event
-    from mock_portal.fastpath import EventValidator
     from mock_portal.fakes import B24Provider
+    from mock_portal.fastpath import EventValidator
     from mock_portal.inprocess import intercept
     from mock_portal.portal import Clock, Portal, PortalError
     from mock_portal.rest import RestResponse

@@ -13,6 +13,7 @@ __all__ = [
     "DataNotFoundError",
     "DeriveError",
     "MockPortalError",
+    "OverlayError",
     "SchemaError",
     "UnknownNameError",
     "UsageError",
@@ -66,6 +67,19 @@ class DataNotFoundError(MockPortalError, FileNotFoundError):
 
 class SchemaError(MockPortalError):
     """A file in ``schemas/`` is unreadable, too large, or lacks the ``$id`` its path implies."""
+
+
+class OverlayError(MockPortalError):
+    """The overlay of schema corrections is malformed, or one of its entries no longer fits the derived
+    schema; ``entry`` names the entry (``targets/<file>/patches[N]``) or the file."""
+
+    def __init__(self, message: str, *, entry: str) -> None:
+        self.message = message
+        self.entry = entry
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"schemas/overlay.json: {self.entry}: {self.message}"
 
 
 class UsageError(MockPortalError):

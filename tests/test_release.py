@@ -1,5 +1,5 @@
-"""Release checks: the wheel and sdist carry the data, the typing marker and the entry points, and an installed
-wheel finds its schemas and fixtures without the checkout."""
+"""Release checks: the wheel and sdist carry the data, the typing markers and the entry points, and an
+installed wheel finds its schemas and fixtures without the checkout."""
 
 from __future__ import annotations
 
@@ -64,9 +64,7 @@ def test_sdist_carries_the_sources_and_data(dists: dict[str, Path]) -> None:
         assert required in names
 
 
-def test_installed_wheel_finds_its_data_outside_the_checkout(
-    dists: dict[str, Path], tmp_path: Path
-) -> None:
+def test_installed_wheel_finds_its_data_outside_the_checkout(dists: dict[str, Path], tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
@@ -76,8 +74,7 @@ def test_installed_wheel_finds_its_data_outside_the_checkout(
         capture_output=True,
     )
     probe = (
-        "from mock_portal._resources import data_dir; "
-        "print(data_dir('schemas')); print(data_dir('fixtures'))"
+        "from mock_portal._resources import data_dir; print(data_dir('schemas')); print(data_dir('fixtures'))"
     )
     found = subprocess.run(
         [python, "-c", probe], cwd=tmp_path, check=True, capture_output=True, text=True

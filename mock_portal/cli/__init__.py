@@ -1,9 +1,9 @@
 """The ``mock-portal`` command: a thin adapter over the library.
 
-``main()`` calls the pure :func:`run`, which tests call in-process with their own streams. Each subcommand lives
-in its own module under ``mock_portal.cli`` with two functions, ``configure(parser)`` and
-``execute(args, out, err) -> int``; modules are imported only when their subcommand runs (the parser for help is
-built from the short descriptions below), so ``mock-portal validate`` never pays for the HTTP stack.
+``main()`` calls the pure :func:`run`, which tests call in-process with their own streams. Each subcommand
+lives in its own module under ``mock_portal.cli`` with two functions, ``configure(parser)`` and
+``execute(args, out, err) -> int``; modules are imported only when their subcommand runs (the parser for help
+is built from the short descriptions below), so ``mock-portal validate`` never pays for the HTTP stack.
 
 Exit codes: 0 success, 1 a contract or validation failure, 2 a usage or environment error. Known errors
 (:class:`~mock_portal.errors.MockPortalError`) print one line, ``mock-portal: error: ...``, never a traceback.
