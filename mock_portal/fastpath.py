@@ -53,6 +53,7 @@ _PY_SPACE: Final = (
 # escapes whose meaning differs between Python's re and Rust's regex crates (Unicode tables, word
 # boundaries) and that have no exact rewrite here: a pattern holding one is left to the reference
 _UNPORTABLE_ESCAPES: Final = frozenset("dDwWbBAZ")
+_ANNOTATIONS: Final = frozenset({"$schema", "$id", "$comment", "title", "description", "examples", "$defs"})
 _SUBSCHEMA: Final = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
 _SUBSCHEMA_MORE: Final = ("propertyNames", "unevaluatedItems", "unevaluatedProperties", "contentSchema")
 _SUBSCHEMA_MAPS: Final = ("properties", "patternProperties", "$defs", "dependentSchemas")
@@ -233,6 +234,44 @@ class EventValidator:
         self._check: Callable[[Any], bool] = (
             self._rust.is_valid if self._rust is not None else self._reference_is_valid
         )
+        self._shape_first = self._shape_hint()
+
+    def _shape_hint(self) -> Callable[[Any], bool] | None:
+        """For shape ``any`` on Rust: a check that tries the shape the last valid body had first.
+
+        The ``any`` schema is exactly ``anyOf`` the shape schemas (checked here), so a body valid for one
+        shape is valid for ``any``: the verdict is unchanged, and a stream of same-shaped bodies skips the
+        branches that fail before the one that matches.
+        """
+        if self._rust is None or self.shape != schemas.ANY_SHAPE:
+            return None
+        shapes = schemas.known_shapes(self.event)[1:]
+        uris = [schemas.schema_uri(self.event, s, strict=self.strict) for s in shapes]
+        resolver = schemas.registry().resolver(self.uri)
+        whole_schema = schemas.registry().contents(self.uri)
+        if any(
+            key not in _ANNOTATIONS and not key.startswith("x-") for key in whole_schema if key != "anyOf"
+        ):
+            return None  # "any" asserts more than its anyOf: no shortcut
+        branches = whole_schema.get("anyOf", [])
+        refs = [
+            resolver.lookup(b.get("$ref", "")).contents if isinstance(b, Mapping) else None for b in branches
+        ]
+        if not uris or refs != [schemas.registry().contents(u) for u in uris]:
+            return None
+        checks = [_rust_validator(u).is_valid for u in uris]
+        last = [checks[-1]]
+
+        def check(payload: Any) -> bool:
+            if last[0](payload):
+                return True
+            for candidate in checks:
+                if candidate is not last[0] and candidate(payload):
+                    last[0] = candidate
+                    return True
+            return False
+
+        return check
 
     def __repr__(self) -> str:
         mode = " strict" if self.strict else ""
@@ -247,6 +286,8 @@ class EventValidator:
     def is_valid(self, payload: Any) -> bool:
         """The verdict on a decoded payload (wire form, every scalar a string, or doc-style JSON)."""
         try:
+            if self._shape_first is not None:
+                return self._shape_first(payload)
             return self._check(payload)
         except (ValueError, RecursionError):
             # jsonschema_rs refuses what it cannot convert (too deep, odd key types): ask the reference
