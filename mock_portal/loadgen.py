@@ -263,7 +263,7 @@ async def run_load_async(
     latencies = result.latencies
     statuses = result.statuses
 
-    def next_request() -> tuple[int, bytes] | None:
+    def next_request() -> bytes | None:
         if count is not None and result.sent >= count:
             return None
         try:
@@ -272,7 +272,7 @@ async def run_load_async(
             return None
         data = body.encode("utf-8") if isinstance(body, str) else body
         result.sent += 1
-        return next(tickets), head + str(len(data)).encode() + b"\r\n\r\n" + data
+        return head + str(len(data)).encode() + b"\r\n\r\n" + data
 
     open_connections: set[_Connection] = set()
 
@@ -297,16 +297,15 @@ async def run_load_async(
             now = clock()
             if now >= deadline:
                 break
-            item = next_request()
-            if item is None:
-                break
-            ticket, request = item
             if interval:
-                due = started + ticket * interval
+                due = started + next(tickets) * interval
                 if due >= deadline:
                     break
                 if due > now:
                     await asyncio.sleep(due - now)
+            request = next_request()
+            if request is None:
+                break
             try:
                 if connection is None or connection.closed:
                     connection = await asyncio.wait_for(connect(), timeout)
