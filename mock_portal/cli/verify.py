@@ -1,0 +1,276 @@
+"""``mock-portal verify``: run the OnSessionStart contract against a handler and print a verdict table.
+
+::
+
+    mock-portal verify --handler-url http://127.0.0.1:8080/
+    mock-portal verify --handler-url http://127.0.0.1:8080/ --start "node handler.js --port 8080" --strict
+    mock-portal verify --handler-url URL --application-token T --junit report.xml --report-json report.json
+
+Exit codes: 0 when every MUST clause passed (every clause with ``--strict``), 1 otherwise, 2 on a usage or
+environment error (nothing answers at the URL, the ``--start`` command died or never opened its port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
+
+from mock_portal.cli import EXIT_FAILURE, EXIT_OK
+from mock_portal.errors import UsageError
+from mock_portal.redact import redact_text
+
+if TYPE_CHECKING:
+    from contract_tests.engine import ContractConfig, ContractReport
+
+_SHAPES = ("source-2024", "docs-2024", "docs-2026")
+_LOG_TAIL_LINES = 20
+_POLL = 0.02
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``verify`` options."""
+    parser.add_argument(
+        "--handler-url", required=True, metavar="URL", help="where the handler receives events"
+    )
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument(
+        "--install-url",
+        metavar="URL",
+        help="where ONAPPINSTALL goes (default: the handler URL); the handler learns its token from it",
+    )
+    how.add_argument(
+        "--application-token",
+        metavar="TOKEN",
+        default=os.environ.get("B24_APPLICATION_TOKEN") or None,
+        help="the token the handler was configured with, instead of the install flow "
+        "(env B24_APPLICATION_TOKEN; prefer the variable, flags show in process lists)",
+    )
+    parser.add_argument("--member-id", help="the member_id the configured token is bound to, if any")
+    parser.add_argument(
+        "--start", metavar="CMD", help="start the handler with this command, wait for its port, stop it after"
+    )
+    parser.add_argument(
+        "--start-timeout", type=float, default=30.0, metavar="S", help="seconds to wait for the port (30)"
+    )
+    parser.add_argument("--strict", action="store_true", help="SHOULD clauses fail the run too")
+    parser.add_argument(
+        "--shapes", help=f"comma-separated OnSessionStart shapes (default: {','.join(_SHAPES)})"
+    )
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per delivery (10)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds of REST silence that end a wait (0.1)",
+    )
+    parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--report-json", metavar="FILE", help="write the report as JSON")
+
+
+def _shapes(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return _SHAPES
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def build_config(args: argparse.Namespace, handler: object | None = None) -> ContractConfig:
+    """The :class:`~contract_tests.engine.ContractConfig` the options describe (raises UsageError if bad)."""
+    from contract_tests.engine import DEFAULT_SETTLE, ContractConfig
+
+    return ContractConfig(
+        handler if handler is not None else args.handler_url,
+        install_url=args.install_url,
+        application_token=args.application_token,
+        member_id=args.member_id,
+        shapes=_shapes(args.shapes),
+        timeout=args.timeout,
+        settle=DEFAULT_SETTLE if args.settle is None else args.settle,
+        strict=args.strict,
+    )
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--handler-url must be an http(s) URL, got {redact_text(url)[:200]!r}")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UsageError(f"--handler-url has a bad port: {redact_text(url)[:200]!r}") from None
+    return parts.hostname, port
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+class StartedHandler:
+    """A handler process started for the run: its output goes to a log file whose tail joins failures."""
+
+    def __init__(self, command: str, log_path: Path) -> None:
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise UsageError(f"--start: cannot split the command: {exc}") from None
+        if not argv:
+            raise UsageError("--start: the command is empty")
+        self.command = command
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        try:
+            self.process = subprocess.Popen(
+                argv,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise UsageError(f"--start: cannot run {argv[0]!r}: {exc.strerror}") from None
+
+    def tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the handler's output, secrets masked."""
+        try:
+            data = self.log_path.read_bytes()[-64 * 1024 :]
+        except OSError:
+            return ""
+        text = data.decode("utf-8", "replace").splitlines()[-lines:]
+        return redact_text("\n".join(text))
+
+    def wait_for_port(self, host: str, port: int, timeout: float) -> None:
+        """Return once ``host:port`` accepts connections; raise UsageError if the process dies or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise UsageError(
+                    f"--start: the handler exited with code {self.process.returncode} before {host}:{port} "
+                    f"answered; its output:\n{self.tail()}"
+                )
+            if _answers(host, port):
+                return
+            time.sleep(_POLL)
+        raise UsageError(
+            f"--start: nothing answered at {host}:{port} within {timeout:g} s; its output:\n{self.tail()}"
+        )
+
+    def stop(self) -> int | None:
+        """SIGTERM the process group it started, SIGKILL it after 5 s; return the exit code."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        self._log.close()
+        return self.process.returncode
+
+
+@contextlib.contextmanager
+def started(command: str | None, host: str, port: int, timeout: float) -> Iterator[StartedHandler | None]:
+    """Start ``command`` (if given) and wait for its port; stop it on the way out."""
+    if command is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="b24-verify-") as folder:
+        handler = StartedHandler(command, Path(folder) / "handler.log")
+        try:
+            handler.wait_for_port(host, port, timeout)
+            yield handler
+        finally:
+            handler.stop()
+
+
+def run_contract(
+    config: ContractConfig,
+    out: TextIO,
+    err: TextIO,
+    *,
+    log_tail: Callable[[], str] | None = None,
+    junit: str | None = None,
+    report_json: str | None = None,
+) -> int:
+    """Run every clause, print the table (and the failures in full), write the reports; return the exit code."""
+    from contract_tests.clauses import CLAUSE_IDS
+    from contract_tests.engine import ContractReport, ContractRun
+
+    # clause 7 judges every delivery of the run, so it comes last
+    order = [c for c in CLAUSE_IDS if not c.startswith("answers-")] + [
+        c for c in CLAUSE_IDS if c.startswith("answers-")
+    ]
+    progress = hasattr(err, "isatty") and err.isatty()
+    began = time.perf_counter()
+    with ContractRun(config, log_tail=log_tail) as run:
+        for clause_id in order:
+            if progress:
+                err.write(f"\rchecking {clause_id:<40}")
+                err.flush()
+            run.check(clause_id)
+        report = run.run()
+    if progress:
+        err.write("\r" + " " * 50 + "\r")
+    report = ContractReport(report.verdicts, report.strict, report.handler, time.perf_counter() - began)
+    _write_reports(report, junit, report_json)
+    out.write(f"b24-contract OnSessionStart: {report.handler}\n\n")
+    out.write(report.table() + "\n")
+    details = [v for v in report.verdicts if v.outcome in ("fail", "inconclusive")]
+    if details:
+        out.write("\n")
+        for verdict in details:
+            out.write(verdict.message() + "\n\n")
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+def _write_reports(report: ContractReport, junit: str | None, report_json: str | None) -> None:
+    import json
+
+    for path, text in (
+        (junit, report.junit_xml() if junit else ""),
+        (report_json, json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if report_json else ""),
+    ):
+        if path is None:
+            continue
+        try:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write the report {path!r}: {exc.strerror}") from None
+
+
+def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run ``mock-portal verify``."""
+    config = build_config(args)
+    host, port = _host_port(args.handler_url)
+    if not 0 < args.start_timeout <= 600:
+        raise UsageError("--start-timeout must be a number of seconds in (0, 600]")
+    with started(args.start, host, port, args.start_timeout) as handler:
+        if handler is None and not _answers(host, port):
+            raise UsageError(
+                f"nothing answers at {host}:{port} (start the handler first, or give --start CMD)"
+            )
+        return run_contract(
+            config,
+            out,
+            err,
+            log_tail=handler.tail if handler is not None else None,
+            junit=args.junit,
+            report_json=args.report_json,
+        )
