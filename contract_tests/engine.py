@@ -58,7 +58,9 @@ __all__ = [
     "Exchange",
     "Outcome",
     "Verdict",
+    "install_handler",
     "resolve_target",
+    "settled_calls",
 ]
 
 Outcome = Literal["pass", "fail", "inconclusive", "skip"]
@@ -641,16 +643,17 @@ class ContractRun:
     def _site(self) -> _Site:
         """A fresh portal whose app the handler knows: through ONAPPINSTALL, or by the configured token."""
         config = self.config
-        if config.install_flow:
-            portal = self._new_portal()
-            app, _, attempts = portal.install_app(self.install_url, timeout=config.timeout)
-            self._deliveries += 1  # a handler may call REST on install (event.bind...): settle for it too
-            self._state.installs.extend(attempts)
-            return _Site(portal, app, EventFactory(portal, app), tuple(attempts))
-        portal = self._new_portal(member_id=config.member_id)
-        app, _, _ = portal.install_app(None)
-        app.application_token = str(config.application_token)
-        return _Site(portal, app, EventFactory(portal, app))
+        portal = self._new_portal(member_id=None if config.install_flow else config.member_id)
+        app, attempts = install_handler(
+            portal,
+            self.target,
+            install_url=self.install_url,
+            application_token=config.application_token,
+            timeout=config.timeout,
+        )
+        self._state.installs.extend(attempts)
+        self._deliveries += 1  # a handler may call REST on install (event.bind...): settle for it too
+        return _Site(portal, app, EventFactory(portal, app), tuple(attempts))
 
     def _stranger(self) -> _Site:
         """A portal the handler never heard of: the app exists there (its tokens work) but no ONAPPINSTALL."""
@@ -1273,6 +1276,51 @@ class ContractRun:
         else:
             extra = f", {calls} REST calls" if per_event else " (no REST calls to count)"
             self._verdict("survives-bursts", "pass", f"{n} concurrent deliveries answered 2xx{extra}")
+
+
+def install_handler(
+    portal: Portal,
+    handler: object,
+    *,
+    install_url: str | None = None,
+    application_token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> tuple[App, list[Attempt]]:
+    """Install an app on ``portal`` and let the handler know it, as a portal would.
+
+    With no ``application_token``: ONAPPINSTALL (with the app's tokens) is POSTed to ``install_url`` (the
+    handler itself by default), the way the handler learns its token (facts §2, §5). With one: the app is
+    created silently and given that token, for handlers configured with it. An in-process handler gets its
+    URL routed on the portal. Returns the app and the install attempts.
+    """
+    target = resolve_target(handler)
+    if target.kind != "http":
+        portal.route(target.url, target)
+    if application_token is None:
+        app, _, attempts = portal.install_app(install_url or target.url, timeout=timeout)
+        return app, list(attempts)
+    app, _, _ = portal.install_app(None)
+    app.application_token = application_token
+    return app, []
+
+
+def settled_calls(
+    portals: Portal | Iterable[Portal], *, settle: float = DEFAULT_SETTLE, limit: float = 30.0
+) -> list[RestCall]:
+    """Wait until no new REST call reaches ``portals`` for ``settle`` seconds (at most ``limit``), then return
+    every call they recorded, oldest first per portal."""
+    from mock_portal.portal import Portal
+
+    group = [portals] if isinstance(portals, Portal) else list(portals)
+    deadline = time.monotonic() + limit
+    last = sum(len(p.rest_calls) for p in group)
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < settle and time.monotonic() < deadline:
+        time.sleep(_POLL)
+        total = sum(len(p.rest_calls) for p in group)
+        if total != last:
+            last, quiet_since = total, time.monotonic()
+    return [call for p in group for call in p.calls()]
 
 
 # ------------------------------------------------------------------------------------------------ helpers

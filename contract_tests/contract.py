@@ -1,0 +1,108 @@
+"""The reusable contract: subclass :class:`OnSessionStartContract` in your own tests.
+
+::
+
+    from contract_tests import OnSessionStartContract
+    from myapp import wsgi_app
+
+    class TestMyHandler(OnSessionStartContract):
+        @pytest.fixture
+        def b24_handler(self):
+            return wsgi_app            # or a URL, an ASGI app, a handler(body, headers, url) callable
+
+Each clause is one test with a stable name. A failed MUST clause fails; a failed SHOULD clause is an ``xfail``
+unless ``--b24-strict``; an inconclusive clause (the handler made no REST call for a valid event, so the
+absence of one proves nothing) and a clause that does not apply are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from contract_tests.engine import ContractRun
+
+__all__ = ["OnSessionStartContract", "judge"]
+
+
+def judge(run: ContractRun, clause_id: str) -> None:
+    """Judge one clause with ``run`` and tell pytest: return on pass; fail, xfail or skip otherwise."""
+    __tracebackhide__ = True
+    from contract_tests.engine import ContractViolation
+
+    verdict = run.check(clause_id)
+    if verdict.outcome == "pass":
+        return
+    if verdict.outcome == "fail":
+        if verdict.fails_run(run.config.strict):
+            raise ContractViolation(verdict)
+        pytest.xfail(
+            f"SHOULD clause {verdict.clause.id} failed (--b24-strict makes it fail): {verdict.reason}"
+        )
+    pytest.skip(f"{verdict.outcome}: {verdict.clause.id}: {verdict.reason}")
+
+
+class OnSessionStartContract:
+    """The OnSessionStart contract as pytest tests; the handler comes from the ``b24_handler`` fixture."""
+
+    @pytest.mark.b24_contract("accepts-every-shape")
+    def test_accepts_every_shape(self, b24_contract: ContractRun) -> None:
+        """1 (MUST): every shape in both auth modes gets a 2xx."""
+        judge(b24_contract, "accepts-every-shape")
+
+    @pytest.mark.b24_contract("tolerates-variation")
+    def test_tolerates_variation(self, b24_contract: ContractRun) -> None:
+        """2 (MUST): missing optional keys, unknown keys, several items, unicode: 2xx, never 5xx."""
+        judge(b24_contract, "tolerates-variation")
+
+    @pytest.mark.b24_contract("forged-token-no-side-effect")
+    def test_forged_token_no_side_effect(self, b24_contract: ContractRun) -> None:
+        """3a (MUST): a wrong application_token leads to no REST call and no 5xx."""
+        judge(b24_contract, "forged-token-no-side-effect")
+
+    @pytest.mark.b24_contract("forged-token-refused")
+    def test_forged_token_refused(self, b24_contract: ContractRun) -> None:
+        """3b (SHOULD): a wrong application_token is answered 401 or 403."""
+        judge(b24_contract, "forged-token-refused")
+
+    @pytest.mark.b24_contract("unknown-portal-no-side-effect")
+    def test_unknown_portal_no_side_effect(self, b24_contract: ContractRun) -> None:
+        """4 (MUST): a portal that never installed the app causes no side effect."""
+        judge(b24_contract, "unknown-portal-no-side-effect")
+
+    @pytest.mark.b24_contract("rejects-malformed-bodies")
+    def test_rejects_malformed_bodies(self, b24_contract: ContractRun) -> None:
+        """5 (MUST): malformed bodies get a 4xx, never a 5xx or a hang."""
+        judge(b24_contract, "rejects-malformed-bodies")
+
+    @pytest.mark.b24_contract("ignores-repeated-delivery")
+    def test_ignores_repeated_delivery(self, b24_contract: ContractRun) -> None:
+        """6 (SHOULD): a byte-identical repeat causes no second side effect."""
+        judge(b24_contract, "ignores-repeated-delivery")
+
+    @pytest.mark.b24_contract("keeps-portals-apart")
+    def test_keeps_portals_apart(self, b24_contract: ContractRun) -> None:
+        """8 (MUST): callbacks go to each event's own portal; crossed tokens are refused."""
+        judge(b24_contract, "keeps-portals-apart")
+
+    @pytest.mark.b24_contract("never-echoes-secrets")
+    def test_never_echoes_secrets(self, b24_contract: ContractRun) -> None:
+        """9 (SHOULD): no answer carries a token."""
+        judge(b24_contract, "never-echoes-secrets")
+
+    @pytest.mark.b24_contract("survives-bursts")
+    def test_survives_bursts(self, b24_contract: ContractRun) -> None:
+        """10 (SHOULD): a burst of concurrent deliveries: no 5xx, no lost work."""
+        judge(b24_contract, "survives-bursts")
+
+    @pytest.mark.b24_contract("answers-within-timeout")
+    def test_answers_within_timeout(self, b24_contract: ContractRun) -> None:
+        """7a (MUST): every delivery of the run answered within the timeout."""
+        judge(b24_contract, "answers-within-timeout")
+
+    @pytest.mark.b24_contract("answers-quickly")
+    def test_answers_quickly(self, b24_contract: ContractRun) -> None:
+        """7b (SHOULD): valid events answered with a p95 within 1 s."""
+        judge(b24_contract, "answers-quickly")
