@@ -77,8 +77,8 @@ class _Tail(logging.Handler):
 
 def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``mock-portal demo``."""
-    from mock_portal.cli.verify import run_contract
     from contract_tests.engine import ContractConfig
+    from mock_portal.cli.verify import run_contract
 
     module = reference_handler()
     app: Any = module.HandlerApp(module.HandlerConfig()).start()

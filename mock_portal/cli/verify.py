@@ -155,7 +155,7 @@ class StartedHandler:
         return redact_text("\n".join(text))
 
     def wait_for_port(self, host: str, port: int, timeout: float) -> None:
-        """Return once ``host:port`` accepts connections; raise UsageError if the process dies or time runs out."""
+        """Return once ``host:port`` accepts connections; UsageError if the process dies or time runs out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -209,7 +209,7 @@ def run_contract(
     junit: str | None = None,
     report_json: str | None = None,
 ) -> int:
-    """Run every clause, print the table (and the failures in full), write the reports; return the exit code."""
+    """Run every clause, print the table and the failures in full, write the reports; return the exit code."""
     from contract_tests.clauses import CLAUSE_IDS
     from contract_tests.engine import ContractReport, ContractRun
 
