@@ -273,6 +273,16 @@ def test_long_values_decode_the_same_across_chunk_boundaries(shift: int, unit: s
     assert decode(f"a={value}") == {"a": expected}
 
 
+def test_the_deepest_and_widest_shapes_compile() -> None:
+    deep = "a" + "[]" * 32 + "[x]" * 32 + "=1&b=2"
+    wide = "&".join(f"w[{i}][k]={i}" for i in range(1000))
+    for body in (deep, wide):
+        first = decode(body)
+        for _ in range(3):  # the second use compiles the plan
+            assert ordered(decode(body)) == ordered(first)
+    assert decode(wide)["w"][999] == {"k": "999"}
+
+
 def test_decode_accepts_memoryview_and_bytearray() -> None:
     assert decode(bytearray(b"a=1")) == {"a": "1"}
     assert decode(memoryview(b"a[]=1")) == {"a": ["1"]}
@@ -441,12 +451,7 @@ _NAME = st.text(st.characters(codec="utf-8", exclude_characters="[] .\x00"), min
 _INDEX = st.text(st.characters(codec="utf-8", exclude_characters="]\x00")).filter(
     lambda key: key != "" and key not in " \t\n\v\f\r"
 )
-_SCALAR = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63 - 1)
-    | st.text(st.characters(codec="utf-8"))
-)
+_SCALAR = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(st.characters(codec="utf-8"))
 
 
 def _tree(keys: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
