@@ -1,0 +1,130 @@
+"""Locust users that fire realistic Bitrix24 events at a handler, for load beyond one machine.
+
+Locust (the ``load`` extra) brings gevent, which patches the standard library as soon as it is imported:
+this module is the only one in the package that imports it, and nothing imports this module for you.
+
+Standalone, headless::
+
+    locust -f mock_portal/locust.py --headless -u 50 -r 10 -t 1m --host http://127.0.0.1:8080/
+
+Distributed (one master, any number of workers, on one host or many)::
+
+    locust -f mock_portal/locust.py --master --headless -u 500 -r 50 -t 5m --expect-workers 4 --host URL
+    locust -f mock_portal/locust.py --worker --master-host MASTER   # on each worker machine
+
+Options (also ``LOCUST_B24_*`` environment variables, and set once on the master for every worker):
+``--b24-event`` (``ONSESSIONSTART``), ``--b24-shapes`` (comma-separated, ``all`` for every shape; default
+the newest), ``--b24-auth`` (``user``, ``system`` or ``user,system``), ``--b24-seed`` (``0``),
+``--b24-application-token``, ``--b24-member-id``, ``--b24-client-endpoint`` (the values a handler
+installed with a known portal expects), ``--b24-path`` (``/``).
+
+Each request shows in Locust's statistics under the event, shape and auth mode it carried
+(``ONSESSIONSTART docs-2026/user``), so a handler slow on one shape shows it. Bodies are the PHP
+``http_build_query`` form bodies of :class:`~mock_portal.events.EventStream`; every user draws its own
+seeded stream (``<seed>-w<worker>-u<user>``), so a run can be repeated byte for byte. Subclass
+:class:`B24EventUser` to fix the options in code, or to set ``wait_time`` (default: no wait).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from locust import FastHttpUser, constant, events, task
+
+from mock_portal.errors import UsageError
+from mock_portal.events import AUTH_MODES, EventStream, event_spec
+
+__all__ = ["B24EventUser", "OnSessionStartUser"]
+
+_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def _add_options(parser: Any) -> None:
+    group = parser.add_argument_group("b24-contract events")
+    group.add_argument("--b24-event", default="", env_var="LOCUST_B24_EVENT", help="event (ONSESSIONSTART)")
+    group.add_argument("--b24-shapes", default="", env_var="LOCUST_B24_SHAPES", help="shapes, or 'all'")
+    group.add_argument("--b24-auth", default="", env_var="LOCUST_B24_AUTH", help="user, system or both")
+    group.add_argument("--b24-seed", default="", env_var="LOCUST_B24_SEED", help="stream seed (0)")
+    group.add_argument("--b24-application-token", default="", env_var="LOCUST_B24_APPLICATION_TOKEN")
+    group.add_argument("--b24-member-id", default="", env_var="LOCUST_B24_MEMBER_ID")
+    group.add_argument("--b24-client-endpoint", default="", env_var="LOCUST_B24_CLIENT_ENDPOINT")
+    group.add_argument("--b24-path", default="", env_var="LOCUST_B24_PATH", help="request path (/)")
+
+
+events.init_command_line_parser.add_listener(_add_options)  # type: ignore[no-untyped-call]
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+class B24EventUser(FastHttpUser):
+    """A user that POSTs event bodies back to back; class attributes give the defaults of the options."""
+
+    abstract = True
+    wait_time = constant(0)
+
+    event: ClassVar[str] = "ONSESSIONSTART"
+    shapes: ClassVar[tuple[str, ...]] = ()
+    """Shapes to cycle through; empty means the event's newest; ``("all",)`` every known shape."""
+    auth_modes: ClassVar[tuple[str, ...]] = ()
+    """Auth modes to cycle through; empty means the event's usual one."""
+    seed: ClassVar[str] = "0"
+    event_context: ClassVar[dict[str, str]] = {}
+    """Values every event carries (``application_token``, ``member_id``, ``client_endpoint``...)."""
+    path: ClassVar[str] = "/"
+
+    _user_numbers: ClassVar[Iterator[int]] = itertools.count()
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        options = environment.parsed_options
+        event = _option(options, "b24_event") or self.event
+        spec = event_spec(event)
+        shapes = _split(_option(options, "b24_shapes")) or self.shapes
+        if shapes == ("all",):
+            shapes = spec.shapes
+        auths = _split(_option(options, "b24_auth")) or self.auth_modes
+        unknown = [a for a in auths if a not in AUTH_MODES]
+        if unknown:
+            raise UsageError(f"--b24-auth: unknown mode {unknown[0]!r} (known: {', '.join(AUTH_MODES)})")
+        context = dict(self.event_context)
+        for key in ("application_token", "member_id", "client_endpoint"):
+            value = _option(options, f"b24_{key}")
+            if value:
+                context[key] = value
+        path = _option(options, "b24_path") or self.path
+        # Locust joins host and path as text: keep exactly one slash between them
+        host = self.host or ""
+        self.request_path = path.lstrip("/") if host.endswith("/") else "/" + path.lstrip("/")
+        runner = environment.runner
+        worker = getattr(runner, "worker_index", 0) if runner is not None else 0
+        seed = f"{_option(options, 'b24_seed') or self.seed}-w{worker}-u{next(B24EventUser._user_numbers)}"
+        streams = []
+        for shape in shapes or (None,):
+            for auth in auths or (None,):
+                stream = EventStream(event, shape=shape, auth=auth, seed=seed, context=context or None)
+                name = f"{stream.spec.name} {stream.shape}/{stream.auth}"
+                streams.append((name, stream.bodies()))
+        self._streams = itertools.cycle(streams)
+
+    @task
+    def send_event(self) -> None:
+        """POST the next event body; non-2xx answers count as failures in Locust's statistics."""
+        name, bodies = next(self._streams)
+        self.client.post(
+            self.request_path, data=next(bodies), headers={"Content-Type": _CONTENT_TYPE}, name=name
+        )
+
+
+def _option(options: Any, name: str) -> str:
+    value = getattr(options, name, "") if options is not None else ""
+    return str(value or "")
+
+
+class OnSessionStartUser(B24EventUser):
+    """OnSessionStart events; the options choose shapes, auth modes, seed and the portal's values."""
+
+    event = "ONSESSIONSTART"

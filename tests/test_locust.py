@@ -1,0 +1,112 @@
+"""``mock_portal.locust`` under real Locust processes: headless standalone, and one master with two workers.
+
+Locust patches the standard library with gevent when imported, so it only ever runs in child processes here.
+Runs are short (seconds) and bounded by subprocess timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.bench import counting_handler, free_port, reference_handler
+
+pytest.importorskip("locust")
+
+LOCUSTFILE = str(Path(__file__).resolve().parent.parent / "mock_portal" / "locust.py")
+LOCUST = [sys.executable, "-m", "locust", "-f", LOCUSTFILE]
+
+
+def _stats(stdout: str) -> dict[str, dict[str, Any]]:
+    entries = json.loads(stdout)
+    return {entry["name"]: entry for entry in entries}
+
+
+def test_headless_run_against_the_reference_handler() -> None:
+    with reference_handler() as (url, context):
+        completed = subprocess.run(
+            [
+                *LOCUST, "--headless", "-u", "2", "-r", "10", "-t", "2s", "--only-summary", "--json",
+                "--host", url, "--b24-shapes", "all", "--b24-auth", "user,system", "--b24-seed", "7",
+                "--b24-application-token", context["application_token"],
+                "--b24-member-id", context["member_id"],
+                "--b24-client-endpoint", context["client_endpoint"],
+            ],
+            capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    stats = _stats(completed.stdout)
+    expected = {
+        f"ONSESSIONSTART {s}/{a}"
+        for s in ("source-2024", "docs-2024", "docs-2026")
+        for a in ("user", "system")
+    }
+    assert set(stats) == expected
+    for name, entry in stats.items():
+        assert entry["num_requests"] > 0, name
+        # the handler accepted every event: the token and member_id matched, every shape was understood
+        assert entry["num_failures"] == 0, (name, completed.stderr[-2000:])
+    assert context["application_token"] not in completed.stdout
+
+
+def test_failures_are_counted_per_event_name() -> None:
+    with counting_handler(status=403) as handler:
+        completed = subprocess.run(
+            [*LOCUST, "--headless", "-u", "1", "-r", "10", "-t", "1s", "--only-summary", "--json",
+             "--host", handler.url, "--b24-auth", "system"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    stats = _stats(completed.stdout)
+    assert list(stats) == ["ONSESSIONSTART docs-2026/system"]
+    entry = stats["ONSESSIONSTART docs-2026/system"]
+    assert entry["num_requests"] == entry["num_failures"] > 0
+    assert completed.returncode == 1  # Locust's exit code when requests failed
+
+
+def test_distributed_master_and_two_workers() -> None:
+    port = free_port()
+    with counting_handler() as handler:
+        master = subprocess.Popen(
+            [
+                *LOCUST, "--master", "--headless", "--expect-workers", "2", "--expect-workers-max-wait", "60",
+                "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+                "-u", "4", "-r", "20", "-t", "3s", "--only-summary", "--json", "--host", handler.url,
+                "--b24-shapes", "docs-2024,docs-2026", "--b24-seed", "dist",
+            ],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        workers = [
+            subprocess.Popen(
+                [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for _ in range(2)
+        ]
+        try:
+            out, err = master.communicate(timeout=120)
+            worker_codes = [w.wait(timeout=60) for w in workers]
+        finally:
+            for process in (master, *workers):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        delivered, by_event = handler.bodies, dict(handler.events)
+    assert master.returncode == 0, err[-3000:]
+    assert worker_codes == [0, 0]
+    assert "reported as ready. 2 workers connected." in err, err[-3000:]
+    stats = _stats(out)
+    assert set(stats) == {"ONSESSIONSTART docs-2024/user", "ONSESSIONSTART docs-2026/user"}
+    counted = sum(entry["num_requests"] for entry in stats.values())
+    assert counted > 0
+    assert all(entry["num_failures"] == 0 for entry in stats.values())
+    # every counted request reached the handler; requests cut off by the end of the run (at most one per
+    # user) may have reached it without being counted
+    assert by_event == {"ONSESSIONSTART": delivered}
+    assert counted <= delivered <= counted + 4
