@@ -84,9 +84,8 @@ def test_distributed_master_and_two_workers() -> None:
             subprocess.Popen(
                 [*LOCUST, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )  # fmt: skip
+                stderr=subprocess.DEVNULL,
+            )
             for _ in range(2)
         ]
         try:
