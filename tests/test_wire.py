@@ -455,9 +455,14 @@ _SCALAR = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text
 
 
 def _tree(keys: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    # empty containers are leaves, so every drawn container uses its children (hypothesis warns otherwise)
+    leaves = _SCALAR | st.builds(list) | st.builds(dict)
     return st.recursive(
-        _SCALAR,
-        lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4),
+        leaves,
+        lambda children: (
+            st.lists(children, min_size=1, max_size=4)
+            | st.dictionaries(keys, children, min_size=1, max_size=4)
+        ),
         max_leaves=12,
     )
 
