@@ -1345,13 +1345,13 @@ def _mask_all(text: str, tokens: Iterable[str]) -> str:
 def _secret_kind(token: str, portals: Iterable[Portal]) -> str:
     for portal in portals:
         if any(app.application_token == token for app in portal.apps.values()):
-            return "an application_token"
+            return "application_token"
         found = portal.tokens.get(token)
         if found is not None:
-            return "an access_token"
+            return "access_token"
         if any(t.refresh_token == token for t in portal.tokens.values()):
-            return "a refresh_token"
-    return "a secret"
+            return "refresh_token"
+    return "a token"
 
 
 def _raw_post(target: Target, body: bytes, timeout: float) -> tuple[int | None, bytes, str | None]:

@@ -1,0 +1,281 @@
+"""Deliberately broken event handlers: each honours the contract except for one flaw, which breaks one clause.
+
+The project's tests run the whole contract against each and assert that exactly the clause named in
+:data:`FLAWS` fails. :class:`ContractHandler` with no flaw passes every clause: it is a compact honest handler
+(ONAPPINSTALL stores the token per member_id, constant-time comparison, de-duplication, background REST work
+at the event's own ``client_endpoint``), so a failure can only come from the flaw switched on.
+
+Every flaw is a mistake seen in real handlers, kept as small as possible. Drive a handler as WSGI
+(``handler(environ, start_response)``), as ASGI (:meth:`ContractHandler.asgi`), as a plain callable
+(:meth:`ContractHandler.callable`), or serve it: ``python -m examples.broken --flaw echoes-auth --port 8080``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from mock_portal.errors import WireError
+from mock_portal.wire import decode
+
+__all__ = ["FLAWS", "ContractHandler", "Installation"]
+
+FLAWS: dict[str, str] = {
+    "rejects-docs-2026": "accepts-every-shape",
+    "crashes-without-handler-id": "tolerates-variation",
+    "alerts-with-forged-token": "forged-token-no-side-effect",
+    "answers-200-to-forgery": "forged-token-refused",
+    "trusts-unknown-portals": "unknown-portal-no-side-effect",
+    "crashes-on-json": "rejects-malformed-bodies",
+    "repeats-work": "ignores-repeated-delivery",
+    "hangs-on-repeats": "answers-within-timeout",
+    "slow-in-system-mode": "answers-quickly",
+    "matches-token-of-any-portal": "keeps-portals-apart",
+    "echoes-auth": "never-echoes-secrets",
+    "busy-under-load": "survives-bursts",
+}
+"""flaw -> the one clause it breaks."""
+
+_FORM = "application/x-www-form-urlencoded"
+_MAX_BODY = 1 << 20
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed", 413: "Too Large"}
+
+
+@dataclass
+class Installation:
+    """What ONAPPINSTALL taught the handler about one portal."""
+
+    application_token: str
+    access_token: str | None
+    client_endpoint: str
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+class ContractHandler:
+    """A small handler that honours the contract, with at most one deliberate ``flaw`` from :data:`FLAWS`.
+
+    ``hang`` is how long ``hangs-on-repeats`` stalls, ``slow`` how long ``slow-in-system-mode`` takes.
+    """
+
+    def __init__(self, flaw: str | None = None, *, hang: float = 2.0, slow: float = 1.2) -> None:
+        if flaw is not None and flaw not in FLAWS:
+            raise ValueError(f"unknown flaw {flaw!r} (known: {', '.join(FLAWS)})")
+        self.flaw = flaw
+        self.hang = hang
+        self.slow = slow
+        self.installations: dict[str, Installation] = {}
+        self._seen: set[bytes] = set()
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="broken-handler")
+        self._http = threading.local()
+
+    def close(self) -> None:
+        """Finish the queued REST work and stop the workers."""
+        self._pool.shutdown(wait=True)
+
+    # ---------------------------------------------------------------------------------------- adapters
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            status, body = 405, b'{"status":"error","error":"method_not_allowed"}'
+        else:
+            length = environ.get("CONTENT_LENGTH") or "0"
+            size = int(length) if length.isdigit() else 0
+            if size > _MAX_BODY:
+                status, body = 413, b'{"status":"error","error":"body_too_large"}'
+            else:
+                status, body = self.handle(environ["wsgi.input"].read(size), environ.get("CONTENT_TYPE"))
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        return [body]
+
+    async def asgi(
+        self, scope: Mapping[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
+        """The handler as an ASGI app (the body is handled on a worker thread)."""
+        import asyncio
+
+        if scope["type"] != "http":
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        status, body = await asyncio.to_thread(self.handle, b"".join(chunks), headers.get("content-type"))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def callable(self, body: bytes, headers: Mapping[str, str], url: str) -> tuple[int, bytes]:
+        """The handler as a ``handler(body, headers, url)`` callable."""
+        return self.handle(body, headers.get("Content-Type") or headers.get("content-type"))
+
+    # ---------------------------------------------------------------------------------------- the handler
+
+    def handle(self, body: bytes, content_type: str | None) -> tuple[int, bytes]:
+        """Answer one delivery: ``(status, JSON body)``."""
+        if self.flaw == "crashes-on-json" and body.startswith(b"{"):
+            return 500, b'{"status":"error","error":"internal_error"}'  # tried json.loads, tripped over it
+        try:
+            answer = self._handle(body, content_type)
+        except _Reject as rejection:
+            return rejection.status, json.dumps({"status": "error", "error": rejection.error}).encode()
+        return 200, json.dumps(answer).encode()
+
+    def _handle(self, body: bytes, content_type: str | None) -> dict[str, Any]:
+        if (content_type or _FORM).split(";")[0].strip().lower() != _FORM or not body.strip():
+            raise _Reject(400, "not_a_form_body")
+        if len(body) > _MAX_BODY:
+            raise _Reject(413, "body_too_large")
+        try:
+            payload = decode(body)
+        except (WireError, UnicodeDecodeError):
+            raise _Reject(400, "malformed_body") from None
+        event = _text(payload.get("event"))
+        auth = payload.get("auth")
+        if event is None or not isinstance(auth, dict):
+            raise _Reject(400, "malformed_body")
+        member_id = _text(auth.get("member_id"))
+        token = _text(auth.get("application_token"))
+        if event.upper() == "ONAPPINSTALL":
+            endpoint = _text(auth.get("client_endpoint"))
+            if member_id is None or token is None or endpoint is None:
+                raise _Reject(400, "bad_install")
+            with self._lock:
+                self.installations[member_id] = Installation(token, _text(auth.get("access_token")), endpoint)
+            return {"status": "ok"}
+        if event.upper() != "ONSESSIONSTART":
+            raise _Reject(400, "unsupported_event")
+        installation = self._authenticate(member_id, token, auth)
+        chats = self._chats(payload.get("data"), "event_handler_id" in payload)
+        if self.flaw == "slow-in-system-mode" and "access_token" not in auth:
+            time.sleep(self.slow)
+        with self._lock:
+            digest = hashlib.sha256(body).digest()
+            repeat = digest in self._seen
+            self._seen.add(digest)
+        if repeat and self.flaw == "hangs-on-repeats":
+            time.sleep(self.hang)
+        if repeat and self.flaw != "repeats-work":
+            return {"status": "ok", "repeat": True}
+        if self.flaw == "busy-under-load":
+            self._busy_check()
+        endpoint = _text(auth.get("client_endpoint")) or installation.client_endpoint
+        access = _text(auth.get("access_token")) or installation.access_token
+        for chat in chats:
+            self._pool.submit(
+                self._post, endpoint, "im.message.add", {"DIALOG_ID": f"chat{chat}", "MESSAGE": "Hi"}, access
+            )
+        answer: dict[str, Any] = {"status": "ok", "sessions": len(chats)}
+        if self.flaw == "echoes-auth":
+            answer["auth"] = auth
+        return answer
+
+    def _authenticate(
+        self, member_id: str | None, token: str | None, auth: Mapping[str, Any]
+    ) -> Installation:
+        given = token or ""
+        with self._lock:
+            known = dict(self.installations)
+        if self.flaw == "matches-token-of-any-portal":
+            for installation in known.values():
+                if hmac.compare_digest(given.encode(), installation.application_token.encode()):
+                    return installation
+            raise _Reject(403, "invalid_application_token")
+        installation = known.get(member_id or "")
+        if installation is None:
+            if self.flaw == "trusts-unknown-portals" and member_id and token:
+                endpoint = _text(auth.get("client_endpoint")) or ""
+                installation = Installation(token, _text(auth.get("access_token")), endpoint)
+                with self._lock:
+                    self.installations[member_id] = installation
+                return installation
+            raise _Reject(403, "unknown_portal")
+        if not hmac.compare_digest(given.encode(), installation.application_token.encode()):
+            if self.flaw == "answers-200-to-forgery":
+                raise _Reject(200, "ignored")
+            if self.flaw == "alerts-with-forged-token" and not any(
+                hmac.compare_digest(given.encode(), other.application_token.encode())
+                for other in known.values()
+            ):
+                # "tell the portal's admin": with the forger's own endpoint and token, which is the flaw
+                endpoint = _text(auth.get("client_endpoint")) or installation.client_endpoint
+                access = _text(auth.get("access_token")) or installation.access_token
+                self._pool.submit(
+                    self._post, endpoint, "im.notify.system.add", {"MESSAGE": "forged event"}, access
+                )
+            raise _Reject(403, "invalid_application_token")
+        return installation
+
+    def _chats(self, data: Any, has_handler_id: bool) -> list[str]:
+        if self.flaw == "crashes-without-handler-id" and not has_handler_id:
+            raise _Reject(500, "internal_error")  # read payload["event_handler_id"] unguarded
+        block = data.get("DATA") if isinstance(data, dict) else None
+        if isinstance(block, list):
+            items: list[Any] = block
+        elif isinstance(block, dict):
+            items = [block[k] for k in sorted(block, key=int)] if all(k.isdigit() for k in block) else [block]
+        else:
+            raise _Reject(400, "no_data")
+        chats = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise _Reject(400, "bad_item")
+            if self.flaw == "rejects-docs-2026" and "session" in item:
+                raise _Reject(400, "unknown_shape")
+            chat = item.get("chat")
+            chat_id = _text(chat.get("id")) or _text(chat.get("chat_id")) if isinstance(chat, dict) else None
+            if chat_id is None or not chat_id.isdigit():
+                raise _Reject(400, "no_chat_id")
+            chats.append(chat_id)
+        return chats
+
+    def _busy_check(self) -> None:
+        # one event at a time, and each takes a moment: a second concurrent delivery is turned away
+        with self._lock:
+            self._in_flight += 1
+            busy = self._in_flight > 1
+        try:
+            if busy:
+                raise _Reject(503, "busy")
+            time.sleep(0.05)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _post(self, endpoint: str, method: str, params: dict[str, str], token: str | None) -> None:
+        session = getattr(self._http, "session", None)
+        if session is None:
+            session = self._http.session = requests.Session()
+        base = endpoint if endpoint.endswith("/") else endpoint + "/"
+        with contextlib.suppress(requests.RequestException):  # a failed call is the portal's record to show
+            session.post(base + method + ".json", data={**params, "auth": token or ""}, timeout=10)
