@@ -60,7 +60,14 @@ def test_wheel_carries_typing_markers_and_entry_points(dists: dict[str, Path]) -
 def test_sdist_carries_the_sources_and_data(dists: dict[str, Path]) -> None:
     with tarfile.open(dists["sdist"]) as sdist:
         names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
-    for required in ("pyproject.toml", "README.md", "tox.ini", "mock_portal/wire.py", "schemas", "fixtures"):
+    for required in (
+        "pyproject.toml",
+        "README.md",
+        "tox.ini",
+        "mock_portal/wire.py",
+        "schemas/index.json",
+        "fixtures/README.md",
+    ):
         assert required in names
 
 
