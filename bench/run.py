@@ -166,10 +166,13 @@ def bench_validate() -> list[Row]:
         return len(bodies_bytes)
 
     with _one_core() as pinning:
-        fast_rate = _rate(fast_run)
+        fast_rate = floor_rate = decode_rate = 0.0
+        # interleaved rounds, best of each: load from other processes then weighs on every path alike
+        for _ in range(3):
+            fast_rate = max(fast_rate, _rate(fast_run, 0.5))
+            floor_rate = max(floor_rate, _rate(floor_run, 0.5))
+            decode_rate = max(decode_rate, _rate(decode_run, 0.5))
         naive_rate = _rate(naive_run)
-        floor_rate = _rate(floor_run)
-        decode_rate = _rate(decode_run)
     vs_naive = fast_rate / naive_rate
     vs_floor = floor_rate / fast_rate
     return [
@@ -376,22 +379,32 @@ def bench_emit(seconds: int = 3, connections: int = 16) -> list[Row]:
 # ------------------------------------------------------------------------------------------------ startup
 
 
-def _pytest_startup(tmp: Path, extra: Sequence[str]) -> float:
-    (tmp / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+def _timed_run(command: Sequence[str], cwd: Path) -> float:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, str(tmp)]
-    best = float("inf")
-    for _ in range(7):
-        started = time.perf_counter()
-        subprocess.run(command, cwd=tmp, env=env, capture_output=True, check=True)
-        best = min(best, time.perf_counter() - started)
-    return best * 1000
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=True)
+    return (time.perf_counter() - started) * 1000
 
 
-def bench_startup() -> list[Row]:
+def bench_startup(rounds: int = 10) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
-        with_plugin = _pytest_startup(Path(tmp), [])
-        without = _pytest_startup(Path(tmp), ["-p", "no:b24_contract"])
+        folder = Path(tmp)
+        (folder / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+        base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)]
+        with_plugin, without = float("inf"), float("inf")
+        # interleaved, so a burst of load from elsewhere hits both sides alike; the minimum of each is kept
+        for _ in range(rounds):
+            with_plugin = min(with_plugin, _timed_run(base, folder))
+            without = min(without, _timed_run([*base, "-p", "no:b24_contract"], folder))
+        # pytest is loaded first, as it is in a real run: the figure is what the plugin adds on top
+        probe = (
+            "import pytest, time; t = time.perf_counter(); import contract_tests.plugin; "
+            "print(time.perf_counter() - t)"
+        )
+        imports = []
+        for _ in range(rounds):
+            done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+            imports.append(float(done.stdout) * 1000)
     added = with_plugin - without
     return [
         Row(
@@ -400,10 +413,14 @@ def bench_startup() -> list[Row]:
             added,
             "ms",
             higher_is_better=False,
-            baselines={"pytest with plugin (ms)": with_plugin, "pytest -p no:b24_contract (ms)": without},
+            baselines={
+                "pytest with plugin (ms)": with_plugin,
+                "pytest -p no:b24_contract (ms)": without,
+                "import contract_tests.plugin after pytest (ms)": min(imports),
+            },
             target="<= 50 ms",
-            met=added <= 50,
-            notes="best of 7 runs each of one trivial test in a temporary folder",
+            met=added <= 50 and min(imports) <= 50,
+            notes=f"best of {rounds} interleaved runs of one trivial test; noise of a few ms either way",
         )
     ]
 
@@ -411,33 +428,37 @@ def bench_startup() -> list[Row]:
 def bench_contract() -> list[Row]:
     from mock_portal.cli import SUBCOMMANDS
 
-    if "verify" not in SUBCOMMANDS:
+    if "demo" not in SUBCOMMANDS:
         return [
             Row(
                 "contract",
-                "contract run against the reference handler (GAP: `mock-portal verify` does not exist yet)",
+                "contract run against the reference handler (GAP: `mock-portal demo` does not exist here)",
                 float("nan"),
                 "s",
                 higher_is_better=False,
                 target="<= 5 s",
-                met=None,
             )
         ]
-    with tempfile.TemporaryDirectory():
+    times = []
+    codes = set()
+    for _ in range(3):
         started = time.perf_counter()
-        command = [sys.executable, "-m", "mock_portal", "verify", "--reference-handler"]
-        completed = subprocess.run(command, capture_output=True, text=True)
-        elapsed = time.perf_counter() - started
+        command = [sys.executable, "-m", "mock_portal", "demo"]
+        completed = subprocess.run(command, capture_output=True, text=True, cwd=HERE.parent)
+        times.append(time.perf_counter() - started)
+        codes.add(completed.returncode)
+    best = min(times)
     return [
         Row(
             "contract",
-            "contract run against the reference handler (mock-portal verify)",
-            elapsed,
+            "contract run against the reference handler (mock-portal demo: start it, verify, stop it)",
+            best,
             "s",
             higher_is_better=False,
+            baselines={"slowest of the 3 runs (s)": max(times)},
             target="<= 5 s",
-            met=completed.returncode == 0 and elapsed <= 5,
-            notes=f"exit code {completed.returncode}",
+            met=codes == {0} and best <= 5,
+            notes=f"wall time of the whole command, best of 3; exit codes {sorted(codes)}",
         )
     ]
 
