@@ -400,6 +400,7 @@ class Portal:
         self.server_endpoint = server_endpoint or _DEFAULT_SERVER_ENDPOINT
         self.oauth_url = oauth_url or _DEFAULT_OAUTH_URL
         self._lock = threading.RLock()
+        self._calls_changed = threading.Condition(self._lock)
         self._delivery_log = delivery_log
         self._delivery: Deliverer | None = None
         self._routes: dict[str, Target] = {}
@@ -1229,12 +1230,26 @@ class Portal:
             self.rest_calls.append(call)
             if len(self.rest_calls) > _MAX_RECORDS_KEPT:
                 del self.rest_calls[: len(self.rest_calls) - _MAX_RECORDS_KEPT]
+            self._calls_changed.notify_all()
             return call
 
     def calls(self, method: str | None = None) -> list[RestCall]:
         """Recorded REST calls, optionally only those of ``method``."""
         with self._lock:
             return [c for c in self.rest_calls if method is None or c.method == method]
+
+    def wait_for_calls(
+        self, method: str | None = None, *, count: int = 1, timeout: float = 5.0
+    ) -> list[RestCall]:
+        """Block until ``count`` REST calls (of ``method``) are recorded, or ``timeout`` seconds pass.
+
+        Handlers answer events at once and call back from a queue (the docs' recommended practice), so a test
+        waits for the call to happen instead of sleeping. Returns the matching calls either way; the caller
+        checks the count.
+        """
+        with self._calls_changed:
+            self._calls_changed.wait_for(lambda: len(self.calls(method)) >= count, timeout=timeout)
+            return self.calls(method)
 
     def deliveries(self, event: str | None = None) -> list[Attempt]:
         """Recorded delivery attempts (sent or dropped), oldest first, optionally only those of ``event``."""

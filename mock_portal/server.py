@@ -62,7 +62,11 @@ CONTROL_ROUTES: tuple[tuple[str, str, str], ...] = (
         "start a session, fires OnSessionStart {connector_id?, line_id?, shape?, auth?}",
     ),
     ("GET", "/_portal/deliveries", "delivery attempts, secrets redacted (?event=, ?outcome=)"),
-    ("GET", "/_portal/rest-calls", "REST calls, secrets redacted (?method=)"),
+    (
+        "GET",
+        "/_portal/rest-calls",
+        "REST calls, secrets redacted (?method=; ?min=N&timeout=S waits until N calls are recorded)",
+    ),
     ("POST", "/_portal/webhooks", "create an incoming webhook {user_id?, scopes?}"),
     ("POST", "/_portal/clock", "advance the portals' clock {advance: seconds}"),
     ("POST", "/_portal/reset", "forget apps, tokens, chats, calls and deliveries"),
@@ -133,6 +137,32 @@ def _opt_str(body: Mapping[str, Any], key: str) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise _HttpError(400, "BAD_FIELD", f"{key!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+_MAX_WAIT_COUNT = 100_000
+_MAX_WAIT_SECONDS = 60.0
+
+
+def _query_number(
+    args: Mapping[str, str],
+    key: str,
+    kind: Callable[[str], float],
+    low: float,
+    high: float,
+    *,
+    default: float | None = None,
+) -> Any:
+    """A numeric query argument within [low, high], or a 400 naming it."""
+    raw = args.get(key)
+    if raw is None and default is not None:
+        return default
+    try:
+        value = kind(raw or "")
+    except ValueError:
+        value = None
+    if value is None or value != value or not low <= value <= high:
+        raise _HttpError(400, "BAD_QUERY", f"?{key}= takes a number from {low:g} to {high:g}, got {raw!r}")
     return value
 
 
@@ -380,7 +410,13 @@ class PortalApp:
             outcome = args.get("outcome")
             return 200, [a for a in attempts if outcome is None or a.get("outcome") == outcome]
         if route == ("GET", "rest-calls") and len(parts) == 1:
-            return 200, [c.to_dict() for c in self.portal(portal_name).calls(args.get("method"))]
+            portal = self.portal(portal_name)
+            if "min" not in args:
+                return 200, [c.to_dict() for c in portal.calls(args.get("method"))]
+            count = _query_number(args, "min", int, 1, _MAX_WAIT_COUNT)
+            timeout = _query_number(args, "timeout", float, 0, _MAX_WAIT_SECONDS, default=5.0)
+            calls = await self._run(portal.wait_for_calls, args.get("method"), count=count, timeout=timeout)
+            return 200, [c.to_dict() for c in calls]
         if route == ("POST", "webhooks") and len(parts) == 1:
             portal = self.portal(portal_name)
             _check_fields(data, frozenset({"portal", "user_id", "scopes"}), "POST /_portal/webhooks")

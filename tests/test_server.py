@@ -382,3 +382,42 @@ def test_started_twice_and_port_in_use_are_usage_errors() -> None:
             first.start()
         with pytest.raises(UsageError, match="cannot listen"):
             PortalServer(port=first.port).start()
+
+
+def test_rest_calls_can_be_awaited_instead_of_polled(srv) -> None:
+    """?min=N blocks until N calls are recorded: a handler calling back from its queue needs no sleeps."""
+    import threading
+
+    app = _install(srv)
+    session = srv.client.post("/_portal/sessions", json={}).json()
+    started = threading.Event()
+
+    def call_back_later() -> None:
+        started.wait()
+        with httpx.Client(base_url=srv.url, timeout=30) as other:
+            other.post(
+                "/one.example.com/rest/im.message.add",
+                data={"DIALOG_ID": session["dialog_id"], "MESSAGE": "late", "auth": app["access_token"]},
+            )
+
+    worker = threading.Thread(target=call_back_later)
+    worker.start()
+    started.set()
+    calls = srv.client.get(
+        "/_portal/rest-calls", params={"method": "im.message.add", "min": 1, "timeout": 20}
+    ).json()
+    worker.join()
+    assert [c["params"]["MESSAGE"] for c in calls] == ["late"]
+    # nothing else comes: the wait ends at its timeout with what there is
+    none = srv.client.get("/_portal/rest-calls", params={"method": "event.bind", "min": 1, "timeout": 0})
+    assert none.status_code == 200
+    assert none.json() == []
+
+
+@pytest.mark.parametrize(
+    "query", ["min=0", "min=x", "min=1&timeout=-1", "min=1&timeout=nan", "min=1&timeout=61"]
+)
+def test_rest_calls_wait_arguments_are_checked(srv, query) -> None:
+    response = srv.client.get("/_portal/rest-calls?" + query)
+    assert response.status_code == 400
+    assert response.json()["error"] == "BAD_QUERY"
