@@ -406,21 +406,25 @@ def bench_startup(rounds: int = 10) -> list[Row]:
             done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
             imports.append(float(done.stdout) * 1000)
     added = with_plugin - without
+    imported = min(imports)
     return [
         Row(
             "startup",
-            "pytest start-up cost of the installed, unused b24_contract plugin",
-            added,
+            "pytest start-up: what importing the installed, unused b24_contract plugin adds",
+            imported,
             "ms",
             higher_is_better=False,
             baselines={
-                "pytest with plugin (ms)": with_plugin,
-                "pytest -p no:b24_contract (ms)": without,
-                "import contract_tests.plugin after pytest (ms)": min(imports),
+                "whole pytest run with the plugin (ms)": with_plugin,
+                "whole pytest run, -p no:b24_contract (ms)": without,
+                "difference of the whole runs (ms)": added,
             },
             target="<= 50 ms",
-            met=added <= 50 and min(imports) <= 50,
-            notes=f"best of {rounds} interleaved runs of one trivial test; noise of a few ms either way",
+            met=imported <= 50 and added <= 50,
+            notes=(
+                f"import timed after pytest is loaded, best of {rounds}; whole runs best of {rounds} "
+                "interleaved, their difference is a cross-check and carries the machine's noise"
+            ),
         )
     ]
 
