@@ -25,7 +25,7 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 
 @contextmanager
 def serve_wsgi(app: Any) -> Iterator[str]:
-    """Serve ``app`` on a threaded server at 127.0.0.1 on a free port; yield its URL; stop it on the way out."""
+    """Serve ``app`` threaded on 127.0.0.1 at a free port; yield its URL; stop it on the way out."""
     server = _ThreadingServer(("127.0.0.1", 0), _QuietHandler)
     server.set_app(app)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
