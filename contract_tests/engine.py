@@ -989,7 +989,7 @@ class ContractRun:
             ),
         ]
         with warnings.catch_warnings():
-            # aiohttp warns that a large bytes body may block its loop; the oversized body is meant to be large
+            # aiohttp warns that a large bytes body may block its loop; this one is meant to be large
             warnings.filterwarnings("ignore", "Sending a large body directly", ResourceWarning)
             sent = [self._deliver(label, body, valid=False, generator=gen) for label, body, gen in cases]
         bad = [

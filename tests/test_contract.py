@@ -1,4 +1,4 @@
-"""The contract is tested too: reference handlers pass every clause, each broken handler fails exactly its own.
+"""The contract is tested too: reference handlers pass every clause, each broken handler fails its own.
 
 Every run here is real: the mock portal serves REST over loopback HTTP, handlers are served on 127.0.0.1
 (or driven in process as WSGI, ASGI or callables) and call the portal back for real.
@@ -168,7 +168,8 @@ def test_failure_message_names_clause_exchange_doc_and_curl_without_secrets() ->
     assert "expected: no secret of the run in any response body" in text
     assert "doc page: b24restdocs/settings/cloud-and-on-premise/security-recommendations.md" in text
     assert "reproduce (secrets masked): curl -sS -i -X POST" in text
-    assert "sent (" in text and "got: 200" in text
+    assert "sent (" in text
+    assert "got: 200" in text
     assert secrets_of_run
     for secret in secrets_of_run:
         assert secret not in text
@@ -193,11 +194,14 @@ def test_report_table_json_and_junit(reference_app: Any) -> None:
     assert [v.clause.id for v in report.verdicts] == ["accepts-every-shape", "rejects-malformed-bodies"]
     table = report.table()
     assert table.splitlines()[0].split() == ["clause", "level", "verdict", "reason"]
-    assert "1 accepts-every-shape" in table and "PASSED: 2 pass" in table
+    assert "1 accepts-every-shape" in table
+    assert "PASSED: 2 pass" in table
     data = json.loads(json.dumps(report.to_dict()))
-    assert data["ok"] is True and data["counts"]["pass"] == 2
+    assert data["ok"] is True
+    assert data["counts"]["pass"] == 2
     suite = ET.fromstring(report.junit_xml())
-    assert suite.get("tests") == "2" and suite.get("failures") == "0"
+    assert suite.get("tests") == "2"
+    assert suite.get("failures") == "0"
     assert [case.get("name") for case in suite] == ["accepts-every-shape", "rejects-malformed-bodies"]
 
 
