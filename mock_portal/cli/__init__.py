@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "run the mock portal (REST, OAuth, control API) on 127.0.0.1 until interrupted"),
     "emit": ("emit", "build events and POST them to a handler URL (or print the bodies)"),
     "derive": ("derive", "derive a JSON Schema from a Bitrix24 doc page (the docs' markdown dialect)"),
+    "drift": ("drift", "check that the committed schemas still equal the docs plus overlay (or rewrite)"),
     "verify": ("verify", "run the OnSessionStart contract against a handler and print the verdicts"),
     "demo": ("demo", "verify the bundled reference Python handler end to end (the main job, in one command)"),
     "load": ("load", "fire events at a handler at a steady rate; print throughput and latency, write a PNG"),

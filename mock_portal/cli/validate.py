@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from mock_portal.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from mock_portal.errors import MockPortalError, UnknownNameError
-from mock_portal.redact import redact_text
+from mock_portal.redact import SECRET_KEYS, redact_text
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 """Largest body read (PHP's default ``post_max_size``, 8 MiB); a larger input is refused, not truncated."""
@@ -46,6 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="any (default), or one shape of the event: source-2024, docs-2024, docs-2026 for ONSESSIONSTART",
     )
     parser.add_argument("--strict", action="store_true", help="forbid keys beyond the known ones")
+    parser.add_argument(
+        "--schema",
+        metavar="FILE",
+        help="validate against this JSON Schema file instead of the catalogue (its relative $refs resolve "
+        "against schemas/, so a derived or edited schema can use common/wire.json)",
+    )
     parser.add_argument(
         "--format",
         choices=("auto", "form", "json"),
@@ -75,7 +81,14 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Validate every input; print one verdict per body; return the exit code."""
     from mock_portal import schemas
 
-    if args.event is not None:
+    checker = None
+    if args.schema is not None:
+        if args.event is not None or args.shape != "any" or args.strict:
+            raise _Unreadable(
+                "--schema names the schema itself: it cannot be combined with --event, --shape or --strict"
+            )
+        checker = _SchemaFile.load(Path(args.schema))
+    elif args.event is not None:
         schemas.schema_uri(args.event, args.shape, strict=args.strict)  # unknown names: usage error, exit 2
     results: list[dict[str, Any]] = []
     worst = EXIT_OK
@@ -85,7 +98,10 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if item.problem is not None or item.data is None:
                 raise _Unreadable(item.problem or "unreadable")
             payload = _decode(item.data, args.format)
-            report = _validate(payload, args.event, args.shape, args.strict)
+            if checker is not None:
+                report = checker.validate(payload)
+            else:
+                report = _validate(payload, args.event, args.shape, args.strict)
         except _Unreadable as exc:
             worst = EXIT_USAGE
             message = redact_text(str(exc))
@@ -201,3 +217,98 @@ def _from_json(text: str) -> Any:
     if isinstance(payload, dict) and "source" in value and "event" in value:
         return payload  # a capture from captures/: {"event", "source", ..., "payload"}
     return value
+
+
+MAX_SCHEMA_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class _SchemaFile:
+    """A schema named on the command line, checked and compiled against the project's registry."""
+
+    name: str
+    uri: str
+    validator: Any
+
+    @classmethod
+    def load(cls, path: Path) -> _SchemaFile:
+        from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+        from jsonschema.exceptions import SchemaError as InvalidSchema  # type: ignore[import-untyped]
+        from referencing import Resource
+        from referencing.jsonschema import DRAFT202012
+
+        from mock_portal import schemas
+
+        where = f"--schema {path}"
+        read = _read_file(path)
+        if read.problem is not None or read.data is None:
+            raise _Unreadable(f"{where}: {read.problem or 'unreadable'}")
+        if len(read.data) > MAX_SCHEMA_BYTES:
+            raise _Unreadable(f"{where}: larger than {MAX_SCHEMA_BYTES} bytes")
+        try:
+            contents = json.loads(read.data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise _Unreadable(f"{where}: not JSON ({exc})") from None
+        if not isinstance(contents, dict):
+            raise _Unreadable(f"{where}: a schema is a JSON object, got {type(contents).__name__}")
+        try:
+            Draft202012Validator.check_schema(contents)
+        except InvalidSchema as exc:
+            at = "/".join(str(p) for p in exc.absolute_path) or "the root"
+            raise _Unreadable(f"{where}: not a valid 2020-12 schema at {at}: {exc.message}") from None
+        uri = contents.get("$id")
+        if not isinstance(uri, str) or not uri:
+            # no $id: place it beside the project's schemas, so "../common/wire.json" resolves
+            uri = f"{schemas.BASE_URI}external/{path.name}"
+            contents = {**contents, "$id": uri}
+        resource = Resource.from_contents(contents, default_specification=DRAFT202012)
+        registry = schemas.registry().with_resource(uri, resource).crawl()
+        return cls(str(path), uri, Draft202012Validator(contents, registry=registry))
+
+    def validate(self, payload: Any) -> Any:
+        """A :class:`~mock_portal.schemas.ValidationReport` of ``payload`` against this schema."""
+        from referencing.exceptions import Unresolvable
+
+        from mock_portal import schemas
+
+        issues: dict[tuple[str, str, str], schemas.Issue] = {}
+        try:
+            for error in self.validator.iter_errors(payload):
+                for issue in _issues_of(error):
+                    issues.setdefault((issue.path, issue.keyword, issue.message), issue)
+        except Unresolvable as exc:
+            raise _Unreadable(f"--schema {self.name}: cannot resolve {exc}") from None
+        except RecursionError:
+            raise _Unreadable(f"--schema {self.name}: the body or the schema nests too deeply") from None
+        named = payload.get("event") if isinstance(payload, Mapping) else None
+        return schemas.ValidationReport(
+            event=named if isinstance(named, str) and named else "(no event)",
+            shape=Path(self.name).name,
+            strict=False,
+            errors=tuple(issues[key] for key in sorted(issues)),
+            notes=(f"checked against {self.name} ({self.uri})",),
+        )
+
+
+def _issues_of(error: Any) -> Iterator[Any]:
+    from mock_portal import schemas
+
+    where = list(error.absolute_path)
+    annotation = error.schema.get("x-b24-doc") if isinstance(error.schema, Mapping) else None
+    doc = schemas.DocRef.from_annotation(annotation) if isinstance(annotation, Mapping) else None
+    keyword = str(error.validator)
+    if keyword == "required" and isinstance(error.instance, Mapping):
+        missing = [n for n in error.validator_value if n not in error.instance]
+        for name in missing:
+            path = schemas.json_path([*where, name])
+            yield schemas.Issue(path, f"missing required property {name!r}", "present", keyword, doc)
+        return
+    expected = redact_text(json.dumps(error.validator_value, ensure_ascii=False)[:200])
+    secret = any(isinstance(part, str) and part.lower() in SECRET_KEYS for part in where)
+    if secret or isinstance(error.instance, (Mapping, list)):
+        # jsonschema quotes the value; a secret, or a block that may hold one, is never shown
+        kind = type(error.instance).__name__
+        message = f"a {kind} value breaks {keyword!r} (expected {expected}; value not shown)"
+    else:
+        message = redact_text(error.message)
+    yield schemas.Issue(schemas.json_path(where), message, expected, keyword, doc)

@@ -1,0 +1,250 @@
+"""``mock-portal drift`` (did the docs change under the committed schemas?) and ``validate --schema``."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mock_portal import catalog
+from mock_portal._resources import data_dir
+from mock_portal.cli import run
+
+OSS = "api-reference/imopenlines/openlines/events/on-session-start.md"
+TYPE = "[`integer`](../../../data-types.md)"
+CLOSE_TERM_ROW = f"|| **close_term***\n{TYPE} | Time until automatic session closure, in minutes ||\n"
+STRING = "[`string`](../../../data-types.md)"
+CLOSED_ROW = f"|| **closed***\n{STRING} | Whether the session is closed: `Y` — yes, `N` — no ||\n"
+FIXTURES = data_dir("fixtures")
+
+
+def _run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def docs_copy(b24_shared_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the shared docs the test may edit (the editions and _history, ~1.5 MB)."""
+    target = tmp_path / "docs"
+    shutil.copytree(b24_shared_dir / "docs", target)
+    return target
+
+
+@pytest.fixture
+def schemas_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "schemas"
+    shutil.copytree(data_dir("schemas"), target)
+    return target
+
+
+def _edit(page: Path, old: str, new: str) -> None:
+    text = page.read_text(encoding="utf-8")
+    assert old in text, old
+    page.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------- drift
+
+
+def test_no_drift_against_the_shared_docs(b24_shared_dir: Path) -> None:
+    """The CI step: mock-portal drift --docs-root ../shared/docs."""
+    code, out, err = _run("drift", "--docs-root", str(b24_shared_dir / "docs"))
+    assert (code, err) == (0, "")
+    assert out == "no drift: every generated schema equals derivation + overlay\n"
+
+
+def test_a_removed_row_is_a_field_level_difference(docs_copy: Path) -> None:
+    page = docs_copy / "b24restdocs" / OSS
+    _edit(page, CLOSE_TERM_ROW, "")
+    code, out, _ = _run("drift", "--docs-root", str(docs_copy))
+    assert code == 1
+    lines = out.splitlines()
+    assert any(
+        line.startswith("onsessionstart/docs-2026.json:/$defs/session/properties/close_term: removed")
+        for line in lines
+    ), out
+    assert any(
+        line.startswith("onsessionstart/docs-2026.json:/$defs/session/required: changed") for line in lines
+    )
+    # the strict whitelist follows, mechanically
+    assert any(
+        line.startswith("onsessionstart/docs-2026.strict.json:") and "close_term" in line for line in lines
+    )
+    assert lines[-1].startswith("drift: ")
+    assert "--write" in lines[-1]
+
+
+def test_a_changed_type_and_a_new_row_show_old_and_new(docs_copy: Path) -> None:
+    page = docs_copy / "b24restdocs" / OSS
+    _edit(
+        page,
+        "|| **close_term***\n[`integer`]",
+        f"|| **operator_id**\n{TYPE} | Operator ||\n|| **close_term***\n[`string`]",
+    )
+    differences = catalog.drift(docs_copy)
+    by_pointer = {(d.file, d.pointer): d for d in differences}
+    changed = by_pointer[
+        ("onsessionstart/docs-2026.json", "/$defs/session/properties/close_term/x-b24-doc-type")
+    ]
+    assert (changed.kind, changed.committed, changed.derived) == ("changed", "integer", "string")
+    added = by_pointer[("onsessionstart/docs-2026.json", "/$defs/session/properties/operator_id")]
+    assert added.kind == "added"
+    assert added.derived["x-b24-doc-type"] == "integer"
+    assert str(changed).endswith('changed "integer" -> "string"')
+
+
+def test_an_overlay_entry_that_no_longer_applies_is_drift_not_a_crash(docs_copy: Path) -> None:
+    page = docs_copy / "b24restdocs" / OSS
+    _edit(page, CLOSED_ROW, "")
+    code, out, err = _run("drift", "--docs-root", str(docs_copy), "--output", "json")
+    assert (code, err) == (1, "")
+    report = json.loads(out)
+    assert report["ok"] is False
+    overlay = [d for d in report["differences"] if d["kind"] == "overlay"]
+    assert [d["pointer"] for d in overlay] == ["/$defs/session/properties/closed"]
+    assert overlay[0]["file"] == "onsessionstart/docs-2026.json"
+    assert "targets/onsessionstart/docs-2026.json/patches[" in overlay[0]["derived"]
+    assert "no longer applies" in overlay[0]["derived"]
+
+
+def test_write_regenerates_and_then_there_is_no_drift(docs_copy: Path, schemas_copy: Path) -> None:
+    _edit(docs_copy / "b24restdocs" / OSS, "Identifier of the session", "Session identifier")
+    code, _, _ = _run("drift", "--docs-root", str(docs_copy), "--schemas", str(schemas_copy))
+    assert code == 1
+    code, out, _ = _run("drift", "--docs-root", str(docs_copy), "--schemas", str(schemas_copy), "--write")
+    assert code == 0
+    assert out.splitlines() == [
+        "wrote schemas/onsessionstart/docs-2026.json",
+        "1 file(s) regenerated from the docs and the overlay",
+    ]
+    written = json.loads((schemas_copy / "onsessionstart/docs-2026.json").read_text(encoding="utf-8"))
+    assert written["$defs"]["session"]["properties"]["id"]["description"] == "Session identifier"
+    assert _run("drift", "--docs-root", str(docs_copy), "--schemas", str(schemas_copy))[0] == 0
+
+
+def test_a_hand_edited_committed_file_is_drift(b24_shared_dir: Path, schemas_copy: Path) -> None:
+    file = schemas_copy / "common" / "auth.json"
+    schema = json.loads(file.read_text(encoding="utf-8"))
+    schema["$defs"]["user"]["required"].append("server_endpoint")
+    file.write_text(json.dumps(schema, indent=2), encoding="utf-8")
+    code, out, _ = _run("drift", "--docs-root", str(b24_shared_dir / "docs"), "--schemas", str(schemas_copy))
+    assert code == 1
+    assert "common/auth.json:/$defs/user/required: changed [" in out
+    (difference,) = catalog.drift(b24_shared_dir / "docs", schemas_dir=schemas_copy)
+    assert difference.committed[-1] == "server_endpoint"
+    assert "server_endpoint" not in difference.derived
+
+
+def test_bad_docs_root_is_a_usage_error(tmp_path: Path) -> None:
+    code, out, err = _run("drift", "--docs-root", str(tmp_path / "nowhere"))
+    assert (code, out) == (2, "")
+    assert err.startswith("mock-portal: error: ")
+    assert "nowhere" in err
+    assert len(err.splitlines()) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = _run("drift", "--docs-root", str(empty))
+    assert code == 2
+    assert "the page is missing from the docs folder" in err
+
+
+def test_docs_root_is_required() -> None:
+    code, _, err = _run("drift")
+    assert code == 2
+    assert "--docs-root" in err
+
+
+# ------------------------------------------------------------------------------------------ validate --schema
+
+
+def test_validate_against_a_committed_schema_file() -> None:
+    schema = str(data_dir("schemas") / "onsessionstart" / "docs-2026.json")
+    valid = str(FIXTURES / "valid" / "onsessionstart-docs-2026-user.wire.txt")
+    invalid = str(FIXTURES / "invalid" / "onsessionstart-docs-2026-user-closed-not-yn.wire.txt")
+    code, out, _ = _run("validate", "--schema", schema, valid)
+    assert code == 0
+    assert out.startswith(f"{valid}: valid: ONSESSIONSTART")
+    code, out, _ = _run("validate", "--schema", schema, invalid)
+    assert code == 1
+    assert "$.data.DATA[0].session.closed: 'X' is not one of" in out
+
+
+def test_validate_against_the_raw_derived_schema_shows_why_the_overlay_exists(
+    b24_shared_dir: Path, tmp_path: Path
+) -> None:
+    code, derived, _ = _run("derive", str(b24_shared_dir / "docs" / "b24restdocs" / OSS))
+    assert code == 0
+    schema = tmp_path / "derived.json"
+    schema.write_text(derived, encoding="utf-8")
+    # the page's example is JSON and carries the page's eventId: fine
+    example = str(FIXTURES / "valid" / "onsessionstart-docs-2026-example-en.json")
+    assert _run("validate", "--schema", str(schema), example)[0] == 0
+    # a wire body as portals send it has no eventId (facts §1): the raw docs reject it
+    wire = str(FIXTURES / "valid" / "onsessionstart-docs-2026-user.wire.txt")
+    code, out, _ = _run("validate", "--schema", str(schema), wire)
+    assert code == 1
+    assert "$.eventId: missing required property 'eventId'" in out
+
+
+def test_validate_schema_without_id_resolves_refs_beside_the_project_schemas(tmp_path: Path) -> None:
+    schema = tmp_path / "mine.json"
+    schema.write_text(
+        json.dumps(
+            {"properties": {"ts": {"$ref": "../common/wire.json#/$defs/timestamp"}}, "required": ["ts"]}
+        ),
+        encoding="utf-8",
+    )
+    body = tmp_path / "body.txt"
+    body.write_text("event=ONAPPTEST&ts=12.5", encoding="utf-8")
+    code, out, _ = _run("validate", "--schema", str(schema), str(body))
+    assert code == 1
+    assert "$.ts: '12.5' does not match" in out
+    body.write_text("event=ONAPPTEST&ts=12", encoding="utf-8")
+    assert _run("validate", "--schema", str(schema), str(body))[0] == 0
+
+
+def test_validate_schema_never_shows_a_secret(tmp_path: Path) -> None:
+    schema = tmp_path / "s.json"
+    schema.write_text(
+        json.dumps({"properties": {"auth": {"properties": {"application_token": {"maxLength": 3}}}}})
+    )
+    body = tmp_path / "b.txt"
+    body.write_text("event=X&auth%5Bapplication_token%5D=hunter2secretvalue", encoding="utf-8")
+    code, out, err = _run("validate", "--schema", str(schema), str(body), "--output", "json")
+    assert code == 1
+    assert "hunter2" not in out + err
+    assert json.loads(out)["results"][0]["errors"][0]["path"] == "$.auth.application_token"
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("{", "not JSON"),
+        ("[1]", "a schema is a JSON object"),
+        ('{"type": 5}', "not a valid 2020-12 schema at type"),
+    ],
+)
+def test_validate_bad_schema_file_is_one_line_exit_2(tmp_path: Path, content: str, fragment: str) -> None:
+    schema = tmp_path / "bad.json"
+    schema.write_text(content, encoding="utf-8")
+    body = str(FIXTURES / "valid" / "onsessionstart-docs-2026-user.wire.txt")
+    code, out, err = _run("validate", "--schema", str(schema), body)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"mock-portal: error: --schema {schema}: ")
+    assert fragment in err
+    assert len(err.splitlines()) == 1
+
+
+def test_validate_schema_excludes_event_and_shape(tmp_path: Path) -> None:
+    schema = str(data_dir("schemas") / "onsessionstart" / "docs-2026.json")
+    code, _, err = _run("validate", "--schema", schema, "--shape", "docs-2024", "-")
+    assert code == 2
+    assert "cannot be combined" in err
+    code, _, err = _run("validate", "--schema", str(tmp_path / "missing.json"), "-")
+    assert code == 2
+    assert "no such file" in err
