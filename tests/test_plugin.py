@@ -1,0 +1,304 @@
+"""The pytest plugin, tested through pytester: options, ini settings, fixtures, the contract class, --pyargs.
+
+Runs that deliver events go through ``runpytest_subprocess``: in process, the handler's and the portal's worker
+threads would live under this suite's ``filterwarnings = error`` and under pytester's module snapshots, which a
+real user's run never has.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from contract_tests import plugin
+from tests.support.contract import serve_wsgi
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+FAST = ("--b24-settle", "0.05")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def run_isolated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``runpytest_subprocess`` with the checkout importable (for ``examples``)."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    return pytester.runpytest_subprocess
+
+
+HANDLER_MODULE = """
+import pytest
+from contract_tests import OnSessionStartContract
+from examples.broken import ContractHandler
+
+HANDLER = ContractHandler({flaw!r})
+
+
+class TestMyHandler(OnSessionStartContract):
+    @pytest.fixture
+    def b24_handler(self):
+        return HANDLER
+"""
+
+
+def _contract_file(pytester: pytest.Pytester, flaw: str | None = None) -> None:
+    pytester.makepyfile(test_contract=HANDLER_MODULE.format(flaw=flaw))
+
+
+@pytest.fixture
+def reference_url() -> Iterator[str]:
+    from examples.python_handler import HandlerApp, HandlerConfig
+
+    app = HandlerApp(HandlerConfig()).start()
+    try:
+        with serve_wsgi(app) as url:
+            yield url
+    finally:
+        app.close()
+
+
+# ---------------------------------------------------------------------------------------------- options
+
+
+def test_options_are_in_one_group_in_help(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*Bitrix24 event handler contract (b24-contract)*"])
+    for flag in ("--b24-handler-url", "--b24-install-url", "--b24-application-token", "--b24-shapes"):
+        result.stdout.fnmatch_lines([f"*{flag}*"])
+    for flag in ("--b24-timeout", "--b24-settle", "--b24-strict"):
+        result.stdout.fnmatch_lines([f"*{flag}*"])
+    result.stdout.fnmatch_lines(["*b24_handler_url (string)*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--b24-timeout", "soon"), "--b24-timeout: expected a number of seconds, got 'soon'"),
+        (("--b24-timeout", "0"), "--b24-timeout: expected a number of seconds from 0.001 to 600"),
+        (("--b24-settle", "-1"), "--b24-settle: expected a number of seconds from 0 to 600"),
+        (("--b24-shapes", "docs-2024,docs-2099"), "--b24-shapes: unknown shape 'docs-2099'"),
+        (("--b24-handler-url", "localhost:8080"), "--b24-handler-url: expected an http(s) URL"),
+        (
+            ("--b24-install-url", "http://127.0.0.1:1/", "--b24-application-token", "t"),
+            "--b24-install-url and --b24-application-token exclude each other",
+        ),
+        (("--b24-member-id", "abc"), "--b24-member-id needs --b24-application-token"),
+    ],
+)
+def test_bad_values_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...], message: str) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+def test_ini_settings_are_read_and_options_win(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        b24_handler_url = http://127.0.0.1:8080/events
+        b24_timeout = 2.5
+        b24_shapes = docs-2026
+        b24_strict = true
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_options(b24_options):
+            assert b24_options.handler_url == "http://127.0.0.1:8080/events"
+            assert b24_options.timeout == 2.5
+            assert b24_options.shapes == ("docs-2026",)
+            assert b24_options.strict is True
+            assert b24_options.settle == 0.1
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+    pytester.makepyfile(
+        test_override="""
+        def test_override(b24_options):
+            assert b24_options.timeout == 4.0
+        """
+    )
+    pytester.runpytest("--b24-timeout", "4", "test_override.py").assert_outcomes(passed=1)
+
+
+def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nb24_settle = a while\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--b24-settle: expected a number of seconds, got 'a while'*"])
+
+
+def test_marker_is_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["*b24_contract(clause)*OnSessionStart contract*"])
+
+
+# ---------------------------------------------------------------------------------------------- the contract
+
+
+def test_contract_is_skipped_without_a_handler(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from contract_tests import OnSessionStartContract
+
+        class TestNoHandler(OnSessionStartContract):
+            pass
+        """
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=12)
+    result.stdout.fnmatch_lines(["*no handler to check: give --b24-handler-url URL*"])
+
+
+def test_subclass_with_an_in_process_handler_passes_every_clause(
+    pytester: pytest.Pytester, run_isolated: Any
+) -> None:
+    _contract_file(pytester)
+    result = run_isolated(*FAST, "--b24-strict", "-v")
+    result.assert_outcomes(passed=12)
+    result.stdout.fnmatch_lines(["*TestMyHandler::test_accepts_every_shape PASSED*"])
+
+
+def test_broken_must_clause_fails_with_a_full_message(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    _contract_file(pytester, "crashes-on-json")
+    result = run_isolated(*FAST)
+    result.assert_outcomes(passed=11, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*clause 5 rejects-malformed-bodies ?MUST? FAIL*JSON, as the doc pages render events -> 500*",
+            "*expected: a 4xx answer*",
+            "*doc page: b24restdocs/api-reference/events/index.md*",
+            "*reproduce (secrets masked): curl -sS -i -X POST*",
+        ]
+    )
+    assert '"application_token":"***"' in result.stdout.str()
+
+
+def test_broken_should_clause_xfails_unless_strict(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    _contract_file(pytester, "repeats-work")
+    result = run_isolated(*FAST, "-rx")
+    result.assert_outcomes(passed=11, xfailed=1)
+    result.stdout.fnmatch_lines(
+        ["*SHOULD clause ignores-repeated-delivery failed (--b24-strict makes it fail)*"]
+    )
+    strict = run_isolated(*FAST, "--b24-strict")
+    strict.assert_outcomes(passed=11, failed=1)
+
+
+def test_selecting_one_clause_by_name(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    _contract_file(pytester, "echoes-auth")
+    result = run_isolated(*FAST, "--b24-strict", "-k", "echoes")
+    result.assert_outcomes(failed=1, deselected=11)
+    result.stdout.fnmatch_lines(["*clause 9 never-echoes-secrets ?SHOULD? FAIL*"])
+
+
+def test_pyargs_runs_the_contract_against_a_url(
+    pytester: pytest.Pytester, run_isolated: Any, reference_url: str
+) -> None:
+    result = run_isolated("--pyargs", "contract_tests", "--b24-handler-url", reference_url, *FAST)
+    result.assert_outcomes(passed=12)
+
+
+def test_pyargs_against_a_url_where_nothing_listens(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    with serve_wsgi(object()) as url:
+        pass  # closed again: connections are refused
+    result = run_isolated("--pyargs", "contract_tests", "--b24-handler-url", url, *FAST)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 3
+    result.stdout.fnmatch_lines(["*clause 1 accepts-every-shape ?MUST? FAIL*refused*"])
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+
+
+def test_fixtures_for_a_users_own_tests(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from examples.broken import ContractHandler
+
+        HANDLER = ContractHandler()
+
+        @pytest.fixture
+        def b24_handler():
+            return HANDLER
+
+        def test_session_start_posts_a_message(b24_portal, b24_app, b24_events, b24_deliver, b24_rest_calls):
+            assert HANDLER.installations[b24_portal.member_id].application_token == b24_app.application_token
+            event = b24_events.session_start(shape="docs-2026", auth="system")
+            attempt = b24_deliver(event)
+            assert attempt.ok, attempt
+            calls = b24_rest_calls()
+            assert [c.method for c in calls] == ["im.message.add"]
+            assert calls[0].status == 200
+
+        def test_forged_event_is_refused(b24_events, b24_deliver, b24_rest_calls):
+            event = b24_events.session_start(overrides={"auth.application_token": "0" * 32})
+            assert b24_deliver(event).status == 403
+            assert b24_rest_calls() == []
+
+        def test_each_test_gets_a_fresh_portal(b24_portal, b24_portal_server):
+            assert b24_portal.domain in b24_portal_server.portals
+            assert b24_portal.rest_calls == []
+        """
+    )
+    run_isolated(*FAST).assert_outcomes(passed=3)
+
+
+def test_configured_application_token(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    token = "0123456789abcdef0123456789abcdef"
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from contract_tests import OnSessionStartContract
+        from examples.python_handler import HandlerApp, HandlerConfig
+
+        APP = HandlerApp(HandlerConfig(application_token={token!r})).start()
+
+        class TestConfigured(OnSessionStartContract):
+            @pytest.fixture
+            def b24_handler(self):
+                return APP
+        """
+    )
+    result = run_isolated(*FAST, "--b24-application-token", token, "-rs")
+    result.assert_outcomes(passed=11, skipped=1)
+    result.stdout.fnmatch_lines(["*skip: keeps-portals-apart: needs the install flow*"])
+
+
+# ---------------------------------------------------------------------------------------------- cheap import
+
+
+def test_known_shapes_match_the_event_builders() -> None:
+    from mock_portal.events import SHAPES
+
+    assert plugin.KNOWN_SHAPES == SHAPES
+
+
+def test_plugin_import_stays_light() -> None:
+    heavy = ("mock_portal.server", "mock_portal.portal", "contract_tests.engine", "aiohttp", "httpx", "faker")
+    code = (
+        "import sys, contract_tests.plugin, contract_tests; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert loaded.stdout.strip() == ""
+
+
+def test_public_names_of_contract_tests() -> None:
+    import contract_tests
+
+    assert contract_tests.__all__ == sorted(contract_tests.__all__)
+    assert sorted(contract_tests._EXPORTS) == contract_tests.__all__
+    for name in contract_tests.__all__:
+        value: Any = getattr(contract_tests, name)
+        assert value is not None
+    with pytest.raises(AttributeError, match="no_such"):
+        contract_tests.no_such  # noqa: B018
