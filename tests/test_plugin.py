@@ -1,8 +1,8 @@
 """The pytest plugin, tested through pytester: options, ini settings, fixtures, the contract class, --pyargs.
 
-Runs that deliver events go through ``runpytest_subprocess``: in process, the handler's and the portal's worker
-threads would live under this suite's ``filterwarnings = error`` and under pytester's module snapshots, which a
-real user's run never has.
+Runs that deliver events go through ``runpytest_subprocess``: in process, the handler's and the portal's
+worker threads would live under this suite's ``filterwarnings = error`` and pytester's module snapshots, which
+a real user's run never has.
 """
 
 from __future__ import annotations

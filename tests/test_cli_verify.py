@@ -1,0 +1,198 @@
+"""``mock-portal verify`` and ``mock-portal demo``: handlers started with --start, reports, exit codes.
+
+The handlers run as real processes (Python and plain ``node``) on 127.0.0.1; the verdicts come from real HTTP.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import socket
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from mock_portal.cli import run
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NODE_HANDLER = REPO_ROOT / "examples" / "node_handler" / "handler.js"
+FAST = ["--settle", "0.05"]
+# a secret value after its key, in a form body or JSON: redaction must have replaced every one with ***
+LEAK = re.compile(r"(access|refresh|application)_token(%5D)?(=|\":\s*\")[0-9a-f]")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _verify(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(["verify", *argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _checkout_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --start runs `python -m examples...`, which needs the checkout on the child's path
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+
+
+def _python(module: str, *args: str) -> str:
+    return " ".join([sys.executable, "-m", module, *args])
+
+
+def test_verify_starts_the_python_handler_and_writes_reports(tmp_path: Path) -> None:
+    port = _free_port()
+    junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
+    code, out, err = _verify(
+        "--handler-url",
+        f"http://127.0.0.1:{port}/",
+        "--start",
+        _python("examples.python_handler", "--port", str(port)),
+        "--strict",
+        "--junit",
+        str(junit),
+        "--report-json",
+        str(report),
+        *FAST,
+    )
+    assert code == 0, out + err
+    assert "1 accepts-every-shape            MUST    PASS" in out
+    assert "PASSED: 12 pass" in out
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "12"
+    assert suite.get("failures") == "0"
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["ok"] is True
+    assert [v["outcome"] for v in data["verdicts"]] == ["pass"] * 12
+    # the handler was stopped: its port no longer answers
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_verify_starts_the_node_handler() -> None:
+    port = _free_port()
+    code, out, err = _verify(
+        "--handler-url",
+        f"http://127.0.0.1:{port}/",
+        "--start",
+        f"node {NODE_HANDLER} --port {port}",
+        "--strict",
+        *FAST,
+    )
+    assert code == 0, out + err
+    assert "PASSED: 12 pass" in out
+
+
+def test_failed_must_clause_exits_1_with_evidence_and_the_handler_log() -> None:
+    port = _free_port()
+    code, out, _ = _verify(
+        "--handler-url",
+        f"http://127.0.0.1:{port}/",
+        "--start",
+        _python("examples.broken", "--flaw", "crashes-on-json", "--port", str(port)),
+        *FAST,
+    )
+    assert code == 1
+    assert re.search(r"5 rejects-malformed-bodies\s+MUST\s+FAIL", out), out
+    assert "FAILED: 11 pass, 1 fail" in out
+    assert "clause 5 rejects-malformed-bodies [MUST] FAIL" in out
+    assert "reproduce (secrets masked): curl -sS -i -X POST" in out
+    assert "handler log (last lines):" in out
+    assert "POST /" in out  # a line of the broken handler's own log
+    assert not LEAK.search(out), LEAK.search(out)
+
+
+def test_failed_should_clause_exits_0_unless_strict() -> None:
+    port = _free_port()
+    argv = [
+        "--handler-url",
+        f"http://127.0.0.1:{port}/",
+        "--start",
+        _python("examples.broken", "--flaw", "echoes-auth", "--port", str(port)),
+        *FAST,
+    ]
+    code, out, _ = _verify(*argv)
+    assert code == 0, out
+    assert re.search(r"9 never-echoes-secrets\s+SHOULD\s+FAIL", out)
+    assert not LEAK.search(out), LEAK.search(out)
+    strict_code, strict_out, _ = _verify(*argv, "--strict")
+    assert strict_code == 1
+    assert "(strict: SHOULD clauses count)" in strict_out
+
+
+def test_nothing_listening_is_an_environment_error() -> None:
+    port = _free_port()
+    code, out, err = _verify("--handler-url", f"http://127.0.0.1:{port}/")
+    assert code == 2
+    assert out == ""
+    expected = f"nothing answers at 127.0.0.1:{port} (start the handler first, or give --start CMD)"
+    assert err == f"mock-portal: error: {expected}\n"
+
+
+def test_start_command_that_dies_is_an_environment_error() -> None:
+    port = _free_port()
+    command = f"{sys.executable} -c \"print('boom, no config'); raise SystemExit(3)\""
+    code, _, err = _verify("--handler-url", f"http://127.0.0.1:{port}/", "--start", command)
+    assert code == 2
+    assert "the handler exited with code 3 before" in err
+    assert "boom, no config" in err
+
+
+def test_start_command_that_cannot_run() -> None:
+    code, _, err = _verify(
+        "--handler-url", "http://127.0.0.1:9/", "--start", "no-such-handler-binary --port 9"
+    )
+    assert code == 2
+    assert err.startswith("mock-portal: error: --start: cannot run 'no-such-handler-binary'")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            [
+                "--handler-url",
+                "http://127.0.0.1:9/",
+                "--install-url",
+                "http://a.b/",
+                "--application-token",
+                "t",
+            ],
+            "not allowed with",
+        ),
+        (["--handler-url", "http://127.0.0.1:9/", "--shapes", "docs-2025x"], "unknown shape 'docs-2025x'"),
+        (["--handler-url", "http://127.0.0.1:9/", "--timeout", "0"], "timeout must be"),
+        (["--handler-url", "localhost"], "must be an http(s) URL"),
+        ([], "the following arguments are required: --handler-url"),
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], message: str) -> None:
+    code, _, err = _verify(*argv)
+    assert code == 2
+    assert message in err
+
+
+def test_demo_verifies_the_bundled_handler(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    report = tmp_path / "demo.json"
+    code = run(["demo", "--strict", "--report-json", str(report)], out, err)
+    assert code == 0, out.getvalue() + err.getvalue()
+    text = out.getvalue()
+    assert text.startswith("reference Python handler listening on http://127.0.0.1:")
+    assert "PASSED: 12 pass" in text
+    assert json.loads(report.read_text(encoding="utf-8"))["counts"]["pass"] == 12
+
+
+def test_subcommands_are_listed() -> None:
+    out = io.StringIO()
+    assert run(["--help"], out, io.StringIO()) == 0
+    assert "verify" in out.getvalue()
+    assert "demo" in out.getvalue()
