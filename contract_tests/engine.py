@@ -675,11 +675,12 @@ class ContractRun:
                 out.extend(p.rest_calls[before.get(p.domain, 0) :])
         return out
 
-    def _settle(self, *, expect_call: bool = False) -> None:
+    def _settle(self, *, expect_since: Mapping[str, int] | None = None) -> None:
         """Wait until no REST call has reached any portal of the run for ``settle`` seconds (bounded).
 
-        ``expect_call``: a valid event was just delivered, so first give the handler's background work up to
-        :data:`_EXPECT_WAIT` seconds to make its first call (a slow worker is not taken for an idle one).
+        ``expect_since``: the call counts from before a valid event was delivered; the handler's background
+        work gets up to :data:`_EXPECT_WAIT` seconds to make its first call since then (a slow worker is not
+        taken for an idle one).
         """
         # a handler whose control event took a while to call back gets a window twice that long
         settle = max(self.config.settle, min(2 * self._work_latency, self.config.timeout))
@@ -687,9 +688,10 @@ class ContractRun:
         if self._quiet == (self._deliveries, last):
             return  # nothing was delivered and no call arrived since the last settle: still quiet
         deadline = time.monotonic() + max(_MAX_SETTLE, self.config.timeout)
-        if expect_call:
+        if expect_since is not None:
+            floor = sum(expect_since.values())
             first_by = time.monotonic() + min(_EXPECT_WAIT, self.config.timeout)
-            while sum(self._counts().values()) == last and time.monotonic() < first_by:
+            while sum(self._counts().values()) <= floor and time.monotonic() < first_by:
                 time.sleep(_POLL)
         quiet_since = time.monotonic()
         while True:
@@ -754,7 +756,7 @@ class ContractRun:
         event = site.events.session_start(shape=self.config.shapes[0], auth="user")
         delivered_at = site.portal.clock.now()
         ex = self._deliver("valid control event", event.body(), valid=True)
-        self._settle(expect_call=True)
+        self._settle(expect_since=before)
         calls = self._calls_since(before, site.portal)
         if calls:
             self._work_latency = max(self._work_latency, max(c.at for c in calls) - delivered_at)
@@ -1028,7 +1030,7 @@ class ContractRun:
         self._settle()
         before = self._counts()
         first = self._deliver("first delivery", event.body(), valid=True)
-        self._settle(expect_call=True)
+        self._settle(expect_since=before)
         first_calls = len(self._calls_since(before, site.portal))
         middle = self._counts()
         second = self._deliver("repeated delivery, byte-identical", event.body(), valid=False)
@@ -1125,7 +1127,7 @@ class ContractRun:
                 )
                 for auth in ("user", "system")
             ]
-            self._settle(expect_call=True)
+            self._settle(expect_since=before)
             own = self._calls_since(before, site.portal)
             stray = self._calls_since(before, other.portal)
             own_total += len(own)
@@ -1265,7 +1267,7 @@ class ContractRun:
         self._settle()
         before = self._counts()
         sent = self._deliver_many(items, valid=True)
-        self._settle(expect_call=True)
+        self._settle(expect_since=before)
         calls = len(self._calls_since(before, site.portal))
         bad = [ex for ex in sent if ex.outcome != "ok"]
         if bad:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from contract_tests import plugin
 from tests.support.contract import serve_wsgi
-
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 FAST = ("--b24-settle", "0.05")
 REPO_ROOT = Path(__file__).resolve().parent.parent
