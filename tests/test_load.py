@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,56 @@ from mock_portal.loadgen import LoadResult, run_load
 from tests.support.bench import counting_handler, free_port, reference_handler, silent_listener
 
 BODY = build_event(seed=5).body()
+
+
+class _RawHandler:
+    """A one-thread HTTP/1.1 listener on 127.0.0.1 that records each request head and then either answers
+    ``answer`` (bytes, keeping the connection open) or, if ``answer`` is None, closes without a word."""
+
+    def __init__(self, answer: bytes | None) -> None:
+        self.answer = answer
+        self.heads: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/path?x=1"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return  # the listener was closed
+            threading.Thread(target=self._converse, args=(connection,), daemon=True).start()
+
+    def _converse(self, connection: socket.socket) -> None:
+        # OSError: the emitter may drop a connection mid-answer (the oversized case), which is its right
+        with connection, contextlib.suppress(OSError):
+            buffer = b""
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                while len(buffer) < length:
+                    buffer += connection.recv(65536)
+                buffer = buffer[length:]
+                self.heads.append(head)
+                if self.answer is None:
+                    return
+                connection.sendall(self.answer)
+
+
+@contextlib.contextmanager
+def raw_handler(answer: bytes | None) -> Iterator[_RawHandler]:
+    handler = _RawHandler(answer)
+    try:
+        yield handler
+    finally:
+        handler.listener.close()
 
 
 def test_count_mode_delivers_every_body_once() -> None:
@@ -58,6 +112,40 @@ def test_a_silent_handler_times_out() -> None:
     assert result.failed == 2
 
 
+def test_requests_carry_only_the_delivery_headers() -> None:
+    with raw_handler(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK") as handler:
+        result = run_load(handler.url, itertools.repeat(BODY), count=3, connections=1, user_agent="ua/1")
+    assert result.statuses == {"200": 3}
+    lines = handler.heads[0].decode().split("\r\n")
+    assert lines[0] == "POST /path?x=1 HTTP/1.1"
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    port = handler.url.split(":")[2].split("/")[0]
+    assert headers == {
+        "Host": f"127.0.0.1:{port}",
+        "User-Agent": "ua/1",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Length": str(len(BODY.encode())),
+    }
+
+
+def test_a_handler_that_hangs_up_counts_as_reset() -> None:
+    with raw_handler(None) as handler:
+        result = run_load(handler.url, itertools.repeat(BODY), count=4, connections=2, timeout=5)
+    assert (result.ok, result.failed) == (0, 4)
+    assert result.statuses == {"reset": 4}
+    assert len(handler.heads) == 4
+
+
+def test_an_oversized_response_is_capped_and_the_run_goes_on() -> None:
+    # 100 MiB announced, 2 MiB sent, then silence: only a reader that stops at its cap sees it through
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (100 * 1024 * 1024)
+    with raw_handler(head + b"x" * (2 * 1024 * 1024)) as handler:
+        result = run_load(handler.url, itertools.repeat(BODY), count=3, connections=1, timeout=5)
+    # each answer is cut off past the cap, its connection dropped, and the next request opens a new one
+    assert (result.ok, result.failed) == (3, 0)
+    assert len(handler.heads) == 3
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -65,6 +153,7 @@ def test_a_silent_handler_times_out() -> None:
         ({"url": "http://127.0.0.1:1/", "rate": 0, "count": 1}, "rate must be"),
         ({"url": "http://127.0.0.1:1/", "connections": 0, "count": 1}, "connections must be"),
         ({"url": "http://127.0.0.1:1/"}, "duration or a count"),
+        ({"url": "http://127.0.0.1:1/", "count": 1, "user_agent": "a\r\nX: y"}, "user_agent"),
     ],
 )
 def test_bad_arguments_raise_usage_errors(options: dict[str, object], message: str) -> None:
