@@ -15,7 +15,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 from mock_portal.errors import MockPortalError
 from mock_portal.redact import redact_text
@@ -52,6 +52,12 @@ class _UsageExit(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors by raising instead of exiting, so ``run`` stays pure."""
 
+    out: TextIO | None = None
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            (self.out or file or sys.stdout).write(message)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise _UsageExit(f"{self.prog}: error: {message}")
 
@@ -69,8 +75,8 @@ class _HelpExit(Exception):
 
 def _load(name: str) -> _Subcommand:
     module_name, _ = SUBCOMMANDS[name]
-    module = importlib.import_module(f"mock_portal.cli.{module_name}")
-    return module  # type: ignore[return-value]
+    module: Any = importlib.import_module(f"mock_portal.cli.{module_name}")
+    return cast(_Subcommand, module)
 
 
 def _build_parser(selected: str | None, out: TextIO) -> _Parser:
@@ -86,9 +92,9 @@ def _build_parser(selected: str | None, out: TextIO) -> _Parser:
         if name == selected:
             _load(name).configure(sub)
     # argparse prints help to sys.stdout; route it to our stream
-    parser._print_message = lambda message, file=None: out.write(message)  # type: ignore[method-assign]
-    for sub in subparsers.choices.values():
-        sub._print_message = parser._print_message  # type: ignore[method-assign]
+    for each in (parser, *subparsers.choices.values()):
+        if isinstance(each, _Parser):
+            each.out = out
     return parser
 
 
