@@ -115,7 +115,7 @@ DELETE: Final = _Delete()
 _INT_FIELDS: Final = frozenset(
     {
         "expires_in", "expires", "user_id", "event_handler_id", "ts", "line_id", "chat_id", "session_id",
-        "parent_id", "close_term", "clean",
+        "parent_id", "close_term", "clean", "message_id",
     }
 )  # fmt: skip
 
@@ -157,6 +157,10 @@ class EventContext:
     active: str | bool | None = None
     installed: str | bool | None = None
     clean: int | str | None = None
+    message_id: int | str | None = None
+    message_text: str | None = None
+    external_chat_id: str | None = None
+    previous_version: int | str | None = None
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
@@ -463,6 +467,11 @@ class EventSpec:
     refresh_token: bool = False
     default_shape: str = ""
     default_auth: str = ""
+    draw: Callable[[Record], Mapping[str, Any]] | None = None
+    """Values only this event carries (message ids, texts...), derived from the drawn record so the main
+    draw sequence, and every other event's bytes, stay as they are."""
+    text_fields: frozenset[str] = frozenset()
+    """Fields of ``draw`` that are text, escaped once per event like the shared text fields."""
 
     def assemble(self, v: Record, shape: str, auth: str, handler_id: bool) -> dict[str, Any]:
         """The typed payload for the value record ``v``, top-level keys in the wire order (facts §1)."""
@@ -604,13 +613,22 @@ def _form_template(
     for key, leaf in pairs:
         if isinstance(leaf, _Slot):
             parts.append(key.replace("%", "%%") + "=%s")
-            escaped = leaf.name in given or leaf.name in _TEXT_FIELDS
+            escaped = leaf.name in given or leaf.name in _TEXT_FIELDS or leaf.name in spec.text_fields
             slots.append("%" + leaf.name if escaped else leaf.name)
         else:
             parts.append(f"{key}={_php_urlencode(_wire_scalar(leaf))}".replace("%", "%%"))
     getter = operator.itemgetter(*slots)
     values: Callable[[Record], tuple[Any, ...]] = getter if len(slots) > 1 else (lambda rec: (getter(rec),))
     return _FormTemplate("&".join(parts), tuple(slots), values)
+
+
+def _extend(spec: EventSpec, rec: dict[str, Any]) -> dict[str, Any]:
+    """Add the values only ``spec``'s event carries (``EventSpec.draw``), with their escaped text forms."""
+    if spec.draw is not None:
+        rec.update(spec.draw(rec))
+        for name in spec.text_fields:
+            rec["%" + name] = _escape_any(rec[name])
+    return rec
 
 
 def _stringify(value: Any) -> Any:
@@ -842,7 +860,7 @@ def build_event(
     pools = _pools(locale)
     portal = _draw_portal(rng, pools)
     ts = _TS_BASE + rng.getrandbits(_TS_SPAN_BITS)
-    rec = _Overlay.of(given).apply(_draw_event(rng, pools, portal, ts, spec.refresh_token))
+    rec = _Overlay.of(given).apply(_extend(spec, _draw_event(rng, pools, portal, ts, spec.refresh_token)))
     payload = spec.assemble(rec, shape, auth, with_handler)
     form: str | None = None
     if overrides:
@@ -896,10 +914,13 @@ class EventStream:
         ts = _TS_BASE + rng.getrandbits(_TS_SPAN_BITS)
         bits, n_portals, draw, refresh = rng.getrandbits, len(portals), _draw_event, self.spec.refresh_token
         apply = overlay.apply if overlay.values else None
+        extend = self.spec.draw is not None
         produced = 0
         while count is None or produced < count:
             ts += bits(2)
             rec = draw(rng, pools, portals[bits(16) % n_portals], ts, refresh)
+            if extend:
+                _extend(self.spec, rec)
             yield rec if apply is None else apply(rec)
             produced += 1
 
@@ -920,3 +941,7 @@ class EventStream:
 
     def __iter__(self) -> Iterator[str]:
         return self.bodies()
+
+
+# the sibling events register their builders on import (facts §4)
+from mock_portal import siblings as _siblings  # noqa: E402, F401
