@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import venv
 import zipfile
@@ -73,10 +74,31 @@ def test_sdist_carries_the_sources_and_data(dists: dict[str, Path]) -> None:
 
 def test_installed_wheel_finds_its_data_outside_the_checkout(dists: dict[str, Path], tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    # the dependencies come from this environment, appended after the new venv's own site-packages, so the
+    # installed wheel (not this checkout or this environment's copy) is what gets imported
+    new_site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(new_site, "b24_release_test_deps.pth").write_text("\n".join(sorted(ours)) + "\n")
     subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(dists["wheel"])],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(dists["wheel"]),
+        ],
         check=True,
         capture_output=True,
     )
@@ -89,3 +111,14 @@ def test_installed_wheel_finds_its_data_outside_the_checkout(dists: dict[str, Pa
     site = env_dir.resolve()
     assert all(Path(p).resolve().is_relative_to(site) for p in found), found
     assert all("_data" in Path(p).parts for p in found), found
+    # the README's main job runs from the installed wheel alone: the bundled handler ships inside it
+    demo = subprocess.run(
+        [env_dir / "bin" / "mock-portal", "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "PASSED" in demo.stdout
+
+
+def test_wheel_carries_the_bundled_reference_handler(dists: dict[str, Path]) -> None:
+    names = set(zipfile.ZipFile(dists["wheel"]).namelist())
+    assert "mock_portal/_examples/python_handler/app.py" in names
