@@ -220,8 +220,6 @@ def test_faulty_handlers_record_their_outcome(server: PortalServer, mode: str, o
         [attempt] = session["deliveries"]
         assert (attempt["outcome"], attempt["status"]) == (outcome, status)
         assert attempt["timeout_s"] == timeout
-        if outcome == "timeout":
-            assert attempt["latency_ms"] >= timeout * 1000 * 0.9
     finally:
         faulty.stop()
 
