@@ -982,7 +982,198 @@ class Portal:
             context=context,
             connector_id=chat.connector_id,
         )
+        # the connector's own view of the new dialog, for the connector's owner only (facts §3, §4)
+        plan += self._plan_event(
+            "ONIMCONNECTORDIALOGSTART",
+            shape="docs",
+            auth=auth or self.default_auth,
+            context={**context, "external_chat_id": chat.external_chat_id},
+            connector_id=chat.connector_id,
+        )
         return session, plan
+
+    # ----------------------------------------------------------------- the sibling events' moments
+    def _chat_context(self, chat: Chat, session: Session | None) -> dict[str, Any]:
+        line = self.lines[chat.line_id]
+        context: dict[str, Any] = {
+            "connector_id": chat.connector_id,
+            "line_id": line.id,
+            "line_name": line.name,
+            "chat_id": chat.id,
+            "external_user_id": chat.user_id,
+            "external_chat_id": chat.external_chat_id,
+        }
+        if session is not None:
+            context.update(
+                session_id=session.id,
+                parent_id=session.parent_id,
+                close_term=session.close_term,
+                closed=session.closed,
+            )
+        return context
+
+    def finish_session(
+        self, session_id: object, *, auth: AuthMode | None = None, timeout: float | None = None
+    ) -> list[Attempt]:
+        """Close an Open Lines session: OnSessionFinish to the bound apps, OnImConnectorDialogFinish to the
+        connector's owner (facts §3, §4). Closing a closed session fires nothing."""
+        with self._lock:
+            session = self.sessions.get(session_id) if isinstance(session_id, int) else None
+            if session is None:
+                raise PortalError("SESSION_NOT_FOUND", f"Session not found: {str(session_id)[:60]!r}", 404)
+            if session.closed:
+                return []
+            session.closed = True
+            chat = self.chats[session.chat_id]
+            context = self._chat_context(chat, session)
+            mode = auth or self.default_auth
+            plan = self._plan_event(
+                "ONSESSIONFINISH", shape="docs", auth=mode, context=context, connector_id=chat.connector_id
+            )
+            plan += self._plan_event(
+                "ONIMCONNECTORDIALOGFINISH",
+                shape="docs",
+                auth=mode,
+                context=context,
+                connector_id=chat.connector_id,
+            )
+        return self._execute(plan, timeout)
+
+    def send_operator_message(
+        self,
+        chat_id: object,
+        text: object,
+        *,
+        author_id: int = 1,
+        client_id: str | None = None,
+        timeout: float | None = None,
+    ) -> tuple[Message, list[Attempt]]:
+        """An operator writes in an Open Lines chat: OnOpenLineMessageAdd to the bound apps, and the message
+        goes out through the chat's connector as OnImConnectorMessageAdd, to the connector's owner only."""
+        chat = self.chat(chat_id)
+        message = self.add_message(client_id, chat.dialog_id, text, author_id=author_id)
+        with self._lock:
+            context = {
+                **self._chat_context(chat, self._open_session_of(chat.id)),
+                "message_id": message.id,
+                "message_text": message.text,
+            }
+            plan = self._plan_event(
+                "ONOPENLINEMESSAGEADD", shape="docs", auth="user", context=context, connector_id=None
+            )
+            plan += self._plan_event(
+                "ONIMCONNECTORMESSAGEADD",
+                shape="docs",
+                auth="user",
+                context=context,
+                connector_id=chat.connector_id,
+            )
+        return message, self._execute(plan, timeout)
+
+    def change_message(
+        self,
+        message_id: object,
+        text: str | None = None,
+        *,
+        delete: bool = False,
+        timeout: float | None = None,
+    ) -> list[Attempt]:
+        """Edit (``text``) or delete a message of an Open Lines chat: OnOpenLineMessageUpdate/-Delete to the
+        bound apps, OnImConnectorMessageUpdate/-Delete to the connector's owner."""
+        with self._lock:
+            message = next((m for m in self.messages if m.id == message_id), None)
+            if message is None or message.chat_id not in self.chats:
+                raise PortalError("MESSAGE_NOT_FOUND", f"Message not found: {str(message_id)[:60]!r}", 404)
+            chat = self.chats[message.chat_id]
+            if delete:
+                self.messages.remove(message)
+            elif text is not None:
+                message.text = text
+            context = {
+                **self._chat_context(chat, self._open_session_of(chat.id)),
+                "message_id": message.id,
+                "message_text": message.text,
+            }
+            suffix = "DELETE" if delete else "UPDATE"
+            plan = self._plan_event(
+                f"ONOPENLINEMESSAGE{suffix}", shape="docs", auth="user", context=context, connector_id=None
+            )
+            plan += self._plan_event(
+                f"ONIMCONNECTORMESSAGE{suffix}",
+                shape="docs",
+                auth="user",
+                context=context,
+                connector_id=chat.connector_id,
+            )
+        return self._execute(plan, timeout)
+
+    def deactivate_connector(
+        self, connector_id: str, line_id: int, *, timeout: float | None = None
+    ) -> list[Attempt]:
+        """Switch a connector off on a line (``imconnector.activate`` with ``ACTIVE=0``):
+        OnImConnectorStatusDelete to the connector's owner, if it was active there."""
+        with self._lock:
+            line = self.lines.get(line_id)
+            was_active = line is not None and connector_id in line.active_connectors
+            self.activate_connector(connector_id, line_id, False)
+            if not was_active:
+                return []
+            context = {"connector_id": connector_id, "line_id": line_id}
+            plan = self._plan_event(
+                "ONIMCONNECTORSTATUSDELETE",
+                shape="docs",
+                auth="user",
+                context=context,
+                connector_id=connector_id,
+            )
+        return self._execute(plan, timeout)
+
+    def delete_line(self, line_id: object, *, timeout: float | None = None) -> list[Attempt]:
+        """Delete an open line: OnImConnectorLineDelete to the owner of each connector active on it."""
+        with self._lock:
+            line = self.lines.get(line_id) if isinstance(line_id, int) else None
+            if line is None:
+                raise PortalError("NOT_FOUND_LINE", f"Line not found: {str(line_id)[:60]!r}", 404)
+            plan: list[_Planned] = []
+            for connector_id in sorted(line.active_connectors):
+                plan += self._plan_event(
+                    "ONIMCONNECTORLINEDELETE",
+                    shape="docs",
+                    auth="user",
+                    context={"connector_id": connector_id, "line_id": line.id},
+                    connector_id=connector_id,
+                )
+            del self.lines[line.id]
+        return self._execute(plan, timeout)
+
+    def update_app(
+        self, client_id: str, *, new_application_token: bool = False, timeout: float | None = None
+    ) -> tuple[App, list[Attempt]]:
+        """Update an app to its next version: ONAPPUPDATE to its ONAPPUPDATE handlers, in user mode. With
+        ``new_application_token`` the installation's secret changes and the event carries the new one
+        (facts §2: the handler replaces the stored token on ONAPPUPDATE)."""
+        with self._lock:
+            app = self.app(client_id)
+            if not app.active:
+                raise PortalError("APP_NOT_FOUND", f"app {client_id!r} was uninstalled", 404)
+            app.version += 1
+            if new_application_token:
+                app.application_token = self._hex(32)
+            plan: list[_Planned] = []
+            for binding in self._bindings_for("ONAPPUPDATE", client_id=client_id):
+                token = self.issue_token(app.client_id, refresh=False)
+                body = self._built_event(
+                    "ONAPPUPDATE",
+                    app,
+                    binding,
+                    shape=None,
+                    auth="user",
+                    token=token,
+                    context={"version": app.version, "previous_version": app.version - 1},
+                )
+                drop = None if app.installed else _DROP_REASON_NOT_INSTALLED
+                plan.append(_Planned("ONAPPUPDATE", binding.handler, body, app.client_id, drop))
+        return app, self._execute(plan, timeout)
 
     # ----------------------------------------------------------------- events
     def fire_test(

@@ -244,7 +244,10 @@ def _connector_activate(caller: _Caller, params: dict[str, Any]) -> Any:
     active = _param(params, "ACTIVE")
     if active is None or active == "":
         raise _error("ERROR_ARGUMENT", "Argument 'ACTIVE' is null or empty")
-    caller.portal.activate_connector(connector_id, line_id, _flag(active))
+    if _flag(active):
+        caller.portal.activate_connector(connector_id, line_id, True)
+    else:
+        caller.portal.deactivate_connector(connector_id, line_id)  # OnImConnectorStatusDelete to the owner
     return True
 
 
@@ -356,9 +359,15 @@ def _dialog_get(caller: _Caller, params: dict[str, Any]) -> Any:
 
 
 def _message_add(caller: _Caller, params: dict[str, Any]) -> Any:
-    message = caller.portal.add_message(
-        caller.client_id, _param(params, "DIALOG_ID"), _param(params, "MESSAGE"), author_id=caller.user_id
-    )
+    dialog, text = _param(params, "DIALOG_ID"), _param(params, "MESSAGE")
+    raw = dialog[4:] if isinstance(dialog, str) and dialog.lower().startswith("chat") else ""
+    if raw.isdigit() and int(raw) in caller.portal.chats and isinstance(text, str) and text.strip():
+        # an operator's message in an Open Lines chat: OnOpenLineMessageAdd, and out through the connector
+        message, _ = caller.portal.send_operator_message(
+            dialog, text, author_id=caller.user_id, client_id=caller.client_id
+        )
+        return message.id
+    message = caller.portal.add_message(caller.client_id, dialog, text, author_id=caller.user_id)
     return message.id
 
 

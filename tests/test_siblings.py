@@ -274,3 +274,195 @@ def test_emit_posts_sibling_events_over_loopback() -> None:
         assert content_type.startswith("application/x-www-form-urlencoded")
         payload = wire.decode(body)
         assert schemas.validate(payload, payload["event"]).ok
+
+
+# ------------------------------------------------------------------------------------------- portal triggers
+
+
+class _Handlers:
+    """Two apps' handlers on one loopback HTTP server: what each received, decoded, by path."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        lock = threading.Lock()
+        received = self.received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with lock:
+                    received.append((self.path.strip("/"), wire.decode(body)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def events(self, app: str) -> list[str]:
+        return [payload["event"] for path, payload in self.received if path == app]
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        taken = list(self.received)
+        self.received.clear()
+        return taken
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def two_apps() -> Iterator[tuple[Any, _Handlers, Any, Any]]:
+    from mock_portal.portal import Portal
+
+    handlers = _Handlers()
+    portal = Portal(seed=11)
+    every = [*SIBLING_EVENTS, "ONSESSIONSTART"]
+    owner, _, _ = portal.install_app(
+        handlers={e: f"{handlers.base}/owner" for e in every if e != "ONAPPINSTALL"}
+    )
+    other, _, _ = portal.install_app(
+        handlers={e: f"{handlers.base}/other" for e in every if e != "ONAPPINSTALL"}
+    )
+    portal.register_connector(owner.client_id, "owner.connector", "Owner's channel")
+    portal.activate_connector("owner.connector", 1, True)
+    try:
+        yield portal, handlers, owner, other
+    finally:
+        portal.close()
+        handlers.close()
+
+
+def _check(received: list[tuple[str, dict[str, Any]]], apps: dict[str, Any]) -> None:
+    """Every body validates (strict) against its schema and carries its app's application_token."""
+    for path, payload in received:
+        event = payload["event"]
+        report = schemas.validate(payload, event, strict=True)
+        assert report.ok, report.format()
+        assert payload["auth"]["application_token"] == apps[path].application_token
+
+
+def test_portal_fires_each_sibling_at_its_moment_and_filters_connector_events(two_apps: Any) -> None:
+    portal, handlers, owner, other = two_apps
+    apps = {"owner": owner, "other": other}
+    chat, session, _, started = portal.receive_external_message(
+        owner.client_id,
+        "owner.connector",
+        1,
+        external_user={"id": "client-7", "name": "Client"},
+        external_message={"id": "m1", "text": "hello"},
+        external_chat={"id": "ext-chat-1"},
+    )
+    assert started is not None
+    # OnSessionStart reaches every app that bound it; the dialog start only the connector's owner (facts §3)
+    assert sorted(handlers.events("owner")) == ["ONIMCONNECTORDIALOGSTART", "ONSESSIONSTART"]
+    assert handlers.events("other") == ["ONSESSIONSTART"]
+    dialog = next(p for a, p in handlers.received if p["event"] == "ONIMCONNECTORDIALOGSTART")
+    assert dialog["data"]["DATA"][0]["chat"]["id"] == "ext-chat-1"
+    assert dialog["data"]["DATA"][0]["session"]["id"] == str(session.id)
+    _check(handlers.take(), apps)
+
+    message, attempts = portal.send_operator_message(chat.id, "Здравствуйте & welcome", author_id=5)
+    assert [a.outcome for a in attempts] == ["ok"] * 3
+    assert sorted(handlers.events("owner")) == ["ONIMCONNECTORMESSAGEADD", "ONOPENLINEMESSAGEADD"]
+    assert handlers.events("other") == ["ONOPENLINEMESSAGEADD"]
+    outgoing = next(p for a, p in handlers.received if p["event"] == "ONIMCONNECTORMESSAGEADD")
+    item = outgoing["data"]["MESSAGES"][0]
+    assert item["message"]["text"] == "Здравствуйте & welcome"
+    assert item["im"] == {"chat_id": str(chat.id), "message_id": str(message.id)}
+    assert item["chat"]["id"] == "ext-chat-1"
+    assert outgoing["data"]["CONNECTOR"] == "owner.connector"
+    _check(handlers.take(), apps)
+
+    portal.change_message(message.id, "edited")
+    portal.change_message(message.id, delete=True)
+    assert handlers.events("owner") == [
+        "ONOPENLINEMESSAGEUPDATE", "ONIMCONNECTORMESSAGEUPDATE", "ONOPENLINEMESSAGEDELETE",
+        "ONIMCONNECTORMESSAGEDELETE",
+    ]  # fmt: skip
+    assert handlers.events("other") == ["ONOPENLINEMESSAGEUPDATE", "ONOPENLINEMESSAGEDELETE"]
+    _check(handlers.take(), apps)
+
+    portal.finish_session(session.id)
+    assert handlers.events("owner") == ["ONSESSIONFINISH", "ONIMCONNECTORDIALOGFINISH"]
+    assert handlers.events("other") == ["ONSESSIONFINISH"]
+    finished = handlers.received[0][1]
+    assert finished["data"]["DATA"][0]["session"]["closed"] == "Y"
+    _check(handlers.take(), apps)
+    assert portal.finish_session(session.id) == []  # a closed session fires nothing
+
+    portal.deactivate_connector("owner.connector", 1)
+    assert portal.deactivate_connector("owner.connector", 1) == []  # already off
+    portal.activate_connector("owner.connector", 1, True)
+    portal.delete_line(1)
+    assert handlers.events("owner") == ["ONIMCONNECTORSTATUSDELETE", "ONIMCONNECTORLINEDELETE"]
+    assert handlers.events("other") == []
+    line_delete = handlers.received[1][1]
+    assert line_delete["data"] == "1"
+    _check(handlers.take(), apps)
+
+
+def test_connector_events_of_a_builtin_channel_reach_nobody(two_apps: Any) -> None:
+    portal, handlers, _, _ = two_apps
+    started = portal.start_session(connector_id="livechat", line_id=1)
+    portal.send_operator_message(started.chat.id, "hi")
+    portal.finish_session(started.session.id)
+    assert not [
+        e for e in handlers.events("owner") + handlers.events("other") if e.startswith("ONIMCONNECTOR")
+    ]
+    assert handlers.events("other") == ["ONSESSIONSTART", "ONOPENLINEMESSAGEADD", "ONSESSIONFINISH"]
+
+
+def test_app_update_replaces_the_token_and_test_event_carries_the_query(two_apps: Any) -> None:
+    portal, handlers, owner, other = two_apps
+    old_token = owner.application_token
+    app, attempts = portal.update_app(owner.client_id, new_application_token=True)
+    assert [a.event for a in attempts] == ["ONAPPUPDATE"]
+    ((path, payload),) = handlers.take()
+    assert path == "owner"
+    assert payload["auth"]["application_token"] == app.application_token != old_token
+    assert payload["data"]["VERSION"] == "2"
+    assert payload["data"]["PREVIOUS_VERSION"] == "1"
+    assert schemas.validate(payload, "ONAPPUPDATE", strict=True).ok
+    portal.fire_test(other.client_id, {"any": "data"})
+    ((path, payload),) = handlers.take()
+    assert (path, payload["event"], payload["data"]["QUERY"]) == ("other", "ONAPPTEST", {"any": "data"})
+    portal.uninstall_app(other.client_id, clean=True)
+    ((path, payload),) = handlers.take()
+    assert payload["event"] == "ONAPPUNINSTALL"
+    assert schemas.validate(payload, "ONAPPUNINSTALL", strict=True).ok
+
+
+def test_rest_calls_fire_the_events_of_their_moment(two_apps: Any) -> None:
+    from mock_portal import rest
+
+    portal, handlers, owner, _ = two_apps
+    chat, _, _, _ = portal.receive_external_message(
+        owner.client_id,
+        "owner.connector",
+        1,
+        external_user={"id": "u"},
+        external_message={"id": "m", "text": "hi"},
+        external_chat={"id": "c"},
+    )
+    handlers.take()
+    token = portal.issue_token(owner.client_id).access_token
+    reply = rest.call(
+        portal, "im.message.add", {"DIALOG_ID": chat.dialog_id, "MESSAGE": "answer"}, token=token
+    )
+    assert reply.ok, reply.body
+    assert sorted(handlers.events("owner")) == ["ONIMCONNECTORMESSAGEADD", "ONOPENLINEMESSAGEADD"]
+    handlers.take()
+    off = rest.call(
+        portal, "imconnector.activate", {"CONNECTOR": "owner.connector", "LINE": 1, "ACTIVE": 0}, token=token
+    )
+    assert off.ok, off.body
+    assert handlers.events("owner") == ["ONIMCONNECTORSTATUSDELETE"]
+    assert handlers.events("other") == []
