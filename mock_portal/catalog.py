@@ -165,6 +165,12 @@ def _target(file: str, raw: Any) -> _Target:
     any_of = raw.get("any_of", [])
     if not isinstance(any_of, list) or not all(isinstance(a, str) for a in any_of):
         raise _fail(where, "any_of is a list of schema files")
+    for key in ("page", "docs_root", "select", "event", "strict_of"):
+        if key in raw and not isinstance(raw[key], str):
+            raise _fail(where, f"{key} must be a string")
+    for key in ("root", "revision"):
+        if key in raw and not isinstance(raw[key], Mapping):
+            raise _fail(where, f"{key} must be an object")
     return _Target(
         file=file,
         page=raw.get("page"),

@@ -238,6 +238,8 @@ def test_malformed_entries_are_refused_with_their_place(tmp_path: Path, entry: A
         ("[]", "x-b24-overlay"),
         ('{"x-b24-overlay": {"targets": {"a.json": {}}}}', "exactly one of"),
         ('{"x-b24-overlay": {"targets": {"../a.json": {"any_of": []}}}}', "relative path"),
+        ('{"x-b24-overlay": {"targets": {"a.json": {"page": 5}}}}', "page must be a string"),
+        ('{"x-b24-overlay": {"targets": {"a.json": {"any_of": [], "root": []}}}}', "root must be an object"),
     ],
 )
 def test_malformed_overlay_files(tmp_path: Path, content: str, fragment: str) -> None:
