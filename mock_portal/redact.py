@@ -23,8 +23,10 @@ _FORM_SECRET = re.compile(
     r"(?P<eq>=)(?P<value>[^&\s\"']*)",
     re.IGNORECASE,
 )
+# "key": "value" in JSON and 'key': 'value' in Python reprs (as jsonschema quotes instances in its messages)
 _JSON_SECRET = re.compile(
-    r"(?P<key>\"(?:access_token|refresh_token|application_token|client_secret)\"\s*:\s*)\"(?P<value>[^\"]*)\"",
+    r"(?P<key>(?P<q>[\"'])(?:access_token|refresh_token|application_token|client_secret)(?P=q)\s*:\s*)"
+    r"(?P<vq>[\"'])(?P<value>.*?)(?<!\\)(?P=vq)",
     re.IGNORECASE,
 )
 
@@ -32,7 +34,7 @@ _JSON_SECRET = re.compile(
 def redact_text(text: str) -> str:
     """Mask secret values inside a form body, query string, URL, JSON text or message."""
     text = _FORM_SECRET.sub(lambda m: f"{m['key']}{m['eq']}{_MASK if m['value'] else ''}", text)
-    return _JSON_SECRET.sub(lambda m: f'{m["key"]}"{_MASK}"', text)
+    return _JSON_SECRET.sub(lambda m: f"{m['key']}{m['vq']}{_MASK}{m['vq']}", text)
 
 
 def redact(value: Any) -> Any:
