@@ -189,6 +189,8 @@ class Token:
     issued_at: float
     expires_in: int = _TOKEN_LIFETIME
     revoked: bool = False
+    id: int = 0
+    """A serial number, unique in its portal and not secret: REST calls record it as ``token_id``."""
 
     @property
     def expires(self) -> int:
@@ -297,6 +299,9 @@ class RestCall:
     error: str | None
     http_method: str
     at: float
+    token_id: int | None = None
+    """:attr:`Token.id` of the access token the call carried (None: no token, or one the portal never issued),
+    so a test can tell which token a handler used without the token itself being recorded."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON view (already free of secrets)."""
@@ -306,6 +311,7 @@ class RestCall:
             "method": self.method,
             "params": self.params,
             "token": self.token,
+            "token_id": self.token_id,
             "client_id": self.client_id,
             "status": self.status,
             "result": self.result,
@@ -425,6 +431,7 @@ class Portal:
         self._message_ids = itertools.count(5001)
         self._user_ids = itertools.count(501)
         self._call_ids = itertools.count(1)
+        self._token_ids = itertools.count(1)
         self.lines[1] = Line(1, "Open line")
         self._line_ids = itertools.count(2)
 
@@ -494,6 +501,7 @@ class Portal:
                 scopes=app.scopes,
                 issued_at=self.clock.now(),
                 expires_in=self.token_lifetime,
+                id=next(self._token_ids),
             )
             self.tokens[token.access_token] = token
             if token.refresh_token:
@@ -1405,6 +1413,7 @@ class Portal:
     ) -> RestCall:
         """Record one REST call (params and token are redacted here, once)."""
         with self._lock:
+            issued = self.tokens.get(token) if token else None
             call = RestCall(
                 id=next(self._call_ids),
                 portal=self.domain,
@@ -1417,6 +1426,7 @@ class Portal:
                 error=error,
                 http_method=http_method,
                 at=self.clock.now(),
+                token_id=issued.id if issued is not None else None,
             )
             self.rest_calls.append(call)
             if len(self.rest_calls) > _MAX_RECORDS_KEPT:
