@@ -76,16 +76,6 @@ def test_installed_wheel_finds_its_data_outside_the_checkout(dists: dict[str, Pa
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    # the dependencies come from this environment, appended after the new venv's own site-packages, so the
-    # installed wheel (not this checkout or this environment's copy) is what gets imported
-    new_site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    Path(new_site, "b24_release_test_deps.pth").write_text("\n".join(sorted(ours)) + "\n")
     subprocess.run(
         [
             sys.executable,
@@ -102,6 +92,16 @@ def test_installed_wheel_finds_its_data_outside_the_checkout(dists: dict[str, Pa
         check=True,
         capture_output=True,
     )
+    # then the dependencies come from this environment, appended after the new venv's own site-packages (after
+    # the install, so pip does not take this environment's copy for an installed b24-contract)
+    new_site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(new_site, "b24_release_test_deps.pth").write_text("\n".join(sorted(ours)) + "\n")
     probe = (
         "from mock_portal._resources import data_dir; print(data_dir('schemas')); print(data_dir('fixtures'))"
     )
