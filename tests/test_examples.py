@@ -1,9 +1,12 @@
-"""The reference handlers in examples/ honour the contract, driven as real processes over loopback HTTP.
+"""The reference handlers in examples/ honour the contract, driven as real processes by the real mock portal.
 
-Each test starts a handler (Python, and Node.js where ``node`` is installed) on a free port, installs it with
-an ONAPPINSTALL, sends events, and watches the REST calls arrive at a loopback portal. "No side effect" is
-checked with a barrier: the handler runs one worker, so once a later valid event's call has arrived, anything
-queued before it has been worked too.
+Each test starts a handler (Python, and Node.js where ``node`` is installed) on a free port and a
+:class:`~mock_portal.server.PortalServer` on another; the portal installs the handler (ONAPPINSTALL), fires
+its events (OnSessionStart, ONAPPUPDATE, ONAPPUNINSTALL) and records the REST calls the handler makes back,
+over loopback HTTP. Bodies no portal would send (forged tokens, several sessions in one event, malformed
+input) are built with ``mock_portal.events`` from the portal's values and POSTed straight to the handler. "No
+side effect" is checked with a barrier: the handler runs one worker, so once a later valid event's call has
+arrived, anything queued before it has been worked too.
 """
 
 from __future__ import annotations
@@ -16,26 +19,32 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 import requests
 
+from mock_portal.events import DELETE, build_event
+from mock_portal.portal import Portal
+from mock_portal.server import PortalServer
 from tests.support.examples import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FORM,
     MODES,
     SHAPES,
-    HandlerProcess,
-    LoopbackPortal,
-    PortalIdentity,
-    lifecycle_body,
+    Harness,
+    Installed,
+    delivered_token_id,
+    forged_token,
+    hand_built,
     node_handler_command,
-    php_encode,
     python_handler_command,
-    session_start_body,
+    several_sessions_body,
+    wait_for_dialog,
 )
 
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 KINDS = ("python", "node")
+REFUSED = (401, 403)
 
 
 def _command(kind: str, *extra: str) -> list[str]:
@@ -48,58 +57,25 @@ def _command(kind: str, *extra: str) -> list[str]:
 
 
 @pytest.fixture
-def portal() -> Iterator[LoopbackPortal]:
-    server = LoopbackPortal()
-    yield server
-    server.close()
-
-
-class Harness:
-    """A handler process, the loopback portal it calls, and helpers to install and send events."""
-
-    def __init__(
-        self, kind: str, portal: LoopbackPortal, *extra: str, env: dict[str, str] | None = None
-    ) -> None:
-        self.kind = kind
-        self.portal = portal
-        credentials = {"B24_CLIENT_ID": portal.client_id, "B24_CLIENT_SECRET": portal.client_secret}
-        self.handler = HandlerProcess(_command(kind, *extra), env={**credentials, **(env or {})})
-        self.url = self.handler.url + "/"
-        self._next_chat = 9000
-
-    def post(self, body: bytes, headers: dict[str, str] | None = None) -> requests.Response:
-        return requests.post(self.url, data=body, headers=headers or FORM, timeout=20)
-
-    def install(self, identity: PortalIdentity) -> tuple[str, str]:
-        access, refresh = self.portal.issue()
-        auth = identity.auth(access, refresh_token=refresh)
-        data = {"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": "en"}
-        reply = self.post(lifecycle_body("ONAPPINSTALL", identity, auth, data))
-        assert reply.status_code == 200, reply.text
-        return access, refresh
-
-    def barrier(self, identity: PortalIdentity) -> list[Any]:
-        """Send a valid system-mode event and wait for its call; return every im.message.add seen by then."""
-        self._next_chat += 1
-        chat = self._next_chat
-        reply = self.post(session_start_body(identity, "docs-2024", [chat], access_token=None, ts=str(chat)))
-        assert reply.status_code == 200, reply.text
-        self.portal.wait_for(lambda calls: any(c.params.get("DIALOG_ID") == f"chat{chat}" for c in calls))
-        return [c for c in self.portal.messages() if c.params.get("DIALOG_ID") != f"chat{chat}"]
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        return self.handler.stop(sig)
+def server() -> Iterator[PortalServer]:
+    with PortalServer() as running:
+        yield running
 
 
 @pytest.fixture(params=KINDS)
-def harness(request: pytest.FixtureRequest, portal: LoopbackPortal) -> Iterator[Harness]:
-    running = Harness(request.param, portal)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def harness(kind: str, server: PortalServer) -> Iterator[Harness]:
+    running = Harness(_command(kind), server)
     yield running
     running.stop()
 
 
-def _secrets_of(*identities: PortalIdentity, tokens: tuple[str, ...] = ()) -> list[str]:
-    return [i.application_token for i in identities] + list(tokens)
+def _dialogs(calls: list[Any]) -> list[str]:
+    return [c.params["DIALOG_ID"] for c in calls]
 
 
 # ---- the happy path, every shape and auth mode -------------------------------------------------------------
@@ -108,49 +84,51 @@ def _secrets_of(*identities: PortalIdentity, tokens: tuple[str, ...] = ()) -> li
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_session_start_posts_im_message_add(harness: Harness, shape: str, mode: str) -> None:
-    identity = harness.portal.identity()
-    install_token, _ = harness.install(identity)
-    event_token = harness.portal.issue()[0] if mode == "user" else None
-    reply = harness.post(session_start_body(identity, shape, [501], access_token=event_token))
-    assert reply.status_code == 200, reply.text
-    calls = harness.portal.wait_for(lambda calls: len(calls) >= 1)
-    assert [c.method for c in calls] == ["im.message.add"]
-    assert calls[0].params["DIALOG_ID"] == "chat501"
-    assert calls[0].params["MESSAGE"]
+    installed = harness.install()
+    started = harness.session(installed, shape, mode)
+    [call] = wait_for_dialog(installed.portal, started.chat.dialog_id)
+    assert (call.status, call.client_id) == (200, CLIENT_ID)
+    assert call.params["MESSAGE"]
     # user mode uses the event's own token, system mode the one stored at install (facts §2)
-    assert calls[0].params["auth"] == (event_token if mode == "user" else install_token)
+    expected = delivered_token_id(installed.portal, started.attempts[0]) if mode == "user" else None
+    assert call.token_id == (expected or installed.token.id)
+    assert [c.method for c in installed.portal.calls()] == ["im.message.add"]
 
 
 def test_several_items_unicode_extra_keys_no_handler_id(harness: Harness) -> None:
-    identity = harness.portal.identity()
-    harness.install(identity)
-    body = session_start_body(
-        identity,
-        "docs-2024",
-        [11, 12, 13],
-        access_token=None,
-        line_name="Линия «поддержки» 😀",
-        handler_id=None,
-        extra=True,
-    )
-    assert harness.post(body).status_code == 200
-    calls = harness.portal.wait_for(lambda calls: len(calls) >= 3)
-    assert sorted(c.params["DIALOG_ID"] for c in calls) == ["chat11", "chat12", "chat13"]
-    assert all("Линия «поддержки» 😀" in c.params["MESSAGE"] for c in calls)
+    portal = harness.server.portal
+    line = portal.add_line("Линия «поддержки» 😀 ~ +&=")
+    # chats opened before the app is installed: nothing is delivered for them
+    chats = [portal.start_session(line_id=line.id) for _ in range(3)]
+    assert all(not started.attempts for started in chats)
+    installed = harness.install()
+    assert harness.post(several_sessions_body(installed, chats, extra=True)).status_code == 200
+    calls = [wait_for_dialog(portal, started.chat.dialog_id)[0] for started in chats]
+    assert all(c.status == 200 and line.name in c.params["MESSAGE"] for c in calls)
+    # the portal's own sessions on that line, in the shapes that carry the line's name
+    for shape in ("source-2024", "docs-2024"):
+        started = harness.session(installed, shape, "user", line_id=line.id)
+        [call] = wait_for_dialog(portal, started.chat.dialog_id)
+        assert line.name in call.params["MESSAGE"]
 
 
 def test_response_and_logs_never_show_secrets(harness: Harness) -> None:
-    identity = harness.portal.identity()
-    access, refresh = harness.install(identity)
-    event_token = harness.portal.issue()[0]
-    reply = harness.post(session_start_body(identity, "docs-2026", [77], access_token=event_token))
-    forged = PortalIdentity(identity.client_endpoint, identity.server_endpoint, member_id=identity.member_id)
-    rejected = harness.post(session_start_body(forged, "docs-2026", [78], access_token=event_token))
-    harness.portal.wait_for(lambda calls: len(calls) >= 1)
+    installed = harness.install()
+    started = harness.session(installed, "docs-2026", "user")
+    event_token = installed.portal.issue_token(CLIENT_ID, refresh=False).access_token
+    reply = harness.post(hand_built(installed, shape="docs-2026", auth="user", access_token=event_token))
+    forged = forged_token()
+    rejected = harness.post(hand_built(installed, auth="user", application_token=forged))
+    assert (reply.status_code, rejected.status_code in REFUSED) == (200, True)
+    wait_for_dialog(installed.portal, started.chat.dialog_id)
     assert harness.stop() == 0
     output = reply.text + rejected.text + harness.handler.stdout + harness.handler.stderr
-    for secret in _secrets_of(identity, forged, tokens=(access, refresh, event_token)):
+    delivered = json.dumps(started.attempts[0].to_dict())
+    secrets = [installed.app.application_token, forged, event_token]
+    secrets += [installed.token.access_token, str(installed.token.refresh_token)]
+    for secret in secrets:
         assert secret not in output
+        assert secret not in delivered
 
 
 # ---- authentication ----------------------------------------------------------------------------------------
@@ -158,195 +136,152 @@ def test_response_and_logs_never_show_secrets(harness: Harness) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_forged_application_token_is_refused_without_side_effect(harness: Harness, mode: str) -> None:
-    identity = harness.portal.identity()
-    harness.install(identity)
-    forged = PortalIdentity(identity.client_endpoint, identity.server_endpoint, member_id=identity.member_id)
-    token = harness.portal.issue()[0] if mode == "user" else None
-    reply = harness.post(session_start_body(forged, "docs-2024", [600], access_token=token))
-    assert reply.status_code in (401, 403)
-    assert harness.barrier(identity) == []
+    installed = harness.install()
+    reply = harness.post(hand_built(installed, auth=mode, application_token=forged_token()))
+    assert reply.status_code in REFUSED
+    assert harness.barrier(installed) == []
 
 
 def test_unknown_member_and_missing_token_are_refused(harness: Harness) -> None:
-    identity = harness.portal.identity()
-    harness.install(identity)
-    stranger = harness.portal.identity()
-    assert harness.post(session_start_body(stranger, "docs-2024", [601], access_token=None)).status_code in (
-        401,
-        403,
-    )
-    auth = identity.auth(None)
-    del auth["application_token"]
-    body = session_start_body(identity, "docs-2024", [602], access_token=None, auth_override=auth)
-    assert harness.post(body).status_code in (401, 403)
-    assert harness.barrier(identity) == []
+    installed = harness.install()
+    stranger = hand_built(installed, member_id=forged_token(), application_token=forged_token())
+    assert harness.post(stranger).status_code in REFUSED
+    missing = hand_built(installed, overrides={"auth.application_token": DELETE})
+    assert b"application_token" not in missing
+    assert harness.post(missing).status_code in REFUSED
+    assert harness.barrier(installed) == []
 
 
 def test_two_portals_keep_their_own_state(harness: Harness) -> None:
-    other_portal = LoopbackPortal()
-    try:
-        a, b = harness.portal.identity(), other_portal.identity()
-        harness.install(a)
-        access_b, refresh_b = other_portal.issue()
-        install_b = lifecycle_body(
-            "ONAPPINSTALL", b, b.auth(access_b, refresh_token=refresh_b), {"VERSION": "1"}
-        )
-        assert harness.post(install_b).status_code == 200
-        # portal A's application token on portal B's event is refused
-        crossed = b.auth(None)
-        crossed["application_token"] = a.application_token
-        body = session_start_body(b, "docs-2024", [700], access_token=None, auth_override=crossed)
-        assert harness.post(body).status_code in (401, 403)
-        # each portal's events go to its own REST endpoint with its own token
-        assert harness.post(session_start_body(b, "docs-2026", [701], access_token=None)).status_code == 200
-        calls_b = other_portal.wait_for(lambda calls: len(calls) >= 1)
-        assert [(c.params["DIALOG_ID"], c.params["auth"]) for c in calls_b] == [("chat701", access_b)]
-        assert harness.barrier(a) == []
-    finally:
-        other_portal.close()
+    a = harness.install()
+    b = harness.install(harness.server.add_portal())
+    # portal A's application token on portal B's event is refused
+    crossed = hand_built(b, application_token=a.app.application_token)
+    assert harness.post(crossed).status_code in REFUSED
+    # each portal's events go to its own REST endpoint with its own stored token
+    started = harness.session(b, "docs-2026")
+    [call] = wait_for_dialog(b.portal, started.chat.dialog_id)
+    assert (call.status, call.token_id, call.portal) == (200, b.token.id, b.portal.domain)
+    assert harness.barrier(a) == []
+    assert [c.token_id for c in a.portal.calls("im.message.add")] == [a.token.id]
 
 
 def test_uninstall_needs_the_stored_token_and_forgets(harness: Harness) -> None:
-    identity = harness.portal.identity()
-    harness.install(identity)
-    forged = PortalIdentity(identity.client_endpoint, identity.server_endpoint, member_id=identity.member_id)
-    assert harness.post(
-        lifecycle_body("ONAPPUNINSTALL", forged, forged.auth(None), {"CLEAN": "0"})
-    ).status_code in (
-        401,
-        403,
-    )
-    assert harness.barrier(identity) == []  # still installed
-    assert (
-        harness.post(
-            lifecycle_body("ONAPPUNINSTALL", identity, identity.auth(None), {"CLEAN": "1"})
-        ).status_code
-        == 200
-    )
-    assert harness.post(session_start_body(identity, "docs-2024", [800], access_token=None)).status_code in (
-        401,
-        403,
-    )
+    installed = harness.install()
+    forged = hand_built(installed, "ONAPPUNINSTALL", application_token=forged_token())
+    assert harness.post(forged).status_code in REFUSED
+    assert harness.barrier(installed) == []  # still installed
+    attempts = installed.portal.uninstall_app(CLIENT_ID, clean=True)
+    assert [(a.event, a.status) for a in attempts] == [("ONAPPUNINSTALL", 200)]
+    # the portal delivers nothing to an uninstalled app: an event carrying the old token is sent by hand
+    assert harness.post(hand_built(installed)).status_code in REFUSED
 
 
 def test_update_replaces_tokens(harness: Harness) -> None:
-    identity = harness.portal.identity()
-    harness.install(identity)
-    # same application token, new OAuth pair: the stored token is replaced
-    access, refresh = harness.portal.issue()
-    update = lifecycle_body(
-        "ONAPPUPDATE", identity, identity.auth(access, refresh_token=refresh), {"VERSION": "2"}
-    )
-    assert harness.post(update).status_code == 200
-    assert (
-        harness.post(session_start_body(identity, "docs-2024", [900], access_token=None)).status_code == 200
-    )
-    calls = harness.portal.wait_for(lambda calls: len(calls) >= 1)
-    assert calls[0].params["auth"] == access
+    installed = harness.install()
+    portal = installed.portal
+    # same application token, new OAuth token: the stored token is replaced
+    _, attempts = portal.update_app(CLIENT_ID)
+    assert [(a.event, a.status) for a in attempts] == [("ONAPPUPDATE", 200)]
+    update_token = delivered_token_id(portal, attempts[0])
+    dialog = harness.session(installed).chat.dialog_id
+    assert [c.token_id for c in wait_for_dialog(portal, dialog)] == [update_token]
     # a new application token is taken once the portal on record confirms the event's access token
-    old_token = identity.application_token
-    identity.application_token = "f" * 32
-    access2, refresh2 = harness.portal.issue()
-    update2 = lifecycle_body(
-        "ONAPPUPDATE", identity, identity.auth(access2, refresh_token=refresh2), {"VERSION": "3"}
-    )
-    assert harness.post(update2).status_code == 200
-    assert [c.params["DIALOG_ID"] for c in harness.barrier(identity)] == ["chat900"]
-    assert [c.method for c in harness.portal.calls].count("app.info") == 1
-    identity.application_token = old_token
-    assert harness.post(session_start_body(identity, "docs-2024", [901], access_token=None)).status_code in (
-        401,
-        403,
-    )
+    old_token = installed.app.application_token
+    app, attempts = portal.update_app(CLIENT_ID, new_application_token=True)
+    assert [(a.event, a.status) for a in attempts] == [("ONAPPUPDATE", 200)]
+    assert app.application_token != old_token
+    # the one app.info that confirmed the new token, and the message of the session before
+    confirmed = delivered_token_id(portal, attempts[0])
+    assert [(c.method, c.status, c.token_id) for c in harness.barrier(installed)] == [
+        ("im.message.add", 200, update_token),
+        ("app.info", 200, confirmed),
+    ]
+    assert harness.post(hand_built(installed, application_token=old_token)).status_code in REFUSED
 
 
 def test_update_with_unconfirmed_new_token_is_refused(harness: Harness) -> None:
-    identity = harness.portal.identity()
-    harness.install(identity)
-    attacker = PortalIdentity(
-        identity.client_endpoint, identity.server_endpoint, member_id=identity.member_id
+    installed = harness.install()
+    update = hand_built(
+        installed, "ONAPPUPDATE", auth="user", application_token=forged_token(), access_token="not-a-token"
     )
-    update = lifecycle_body(
-        "ONAPPUPDATE", attacker, attacker.auth("not-a-token", refresh_token="x"), {"VERSION": "9"}
-    )
-    assert harness.post(update).status_code in (401, 403)
-    assert [c.method for c in harness.barrier(identity)] == []
+    assert harness.post(update).status_code in REFUSED
+    # the handler asked the portal on record, which did not know the token; nothing else happened
+    assert [(c.method, c.status, c.error) for c in harness.barrier(installed)] == [
+        ("app.info", 401, "invalid_token")
+    ]
 
 
-def test_configured_application_token(portal: LoopbackPortal) -> None:
-    for kind in KINDS:
-        if kind == "node" and shutil.which("node") is None:
-            continue
-        identity = portal.identity()
-        running = Harness(kind, portal, env={"B24_APPLICATION_TOKEN": identity.application_token})
-        try:
-            token = portal.issue()[0]
-            body = session_start_body(identity, "source-2024", [1000 + len(kind)], access_token=token)
-            assert running.post(body).status_code == 200
-            portal.wait_for(
-                lambda calls, k=kind: any(c.params["DIALOG_ID"] == f"chat{1000 + len(k)}" for c in calls)
-            )
-            other = PortalIdentity(identity.client_endpoint, identity.server_endpoint)
-            assert running.post(
-                session_start_body(other, "docs-2024", [5], access_token=token)
-            ).status_code in (
-                401,
-                403,
-            )
-        finally:
-            assert running.stop() == 0
+def test_configured_application_token(kind: str, server: PortalServer) -> None:
+    # installed by other means: no ONAPPINSTALL, the handler is told the token
+    app, _, attempts = server.portal.install_app(None, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    assert attempts == []
+    running = Harness(_command(kind), server, env={"B24_APPLICATION_TOKEN": app.application_token})
+    try:
+        server.portal.bind(CLIENT_ID, "ONSESSIONSTART", running.url)
+        installed = Installed(server.portal, app, server.portal.issue_token(CLIENT_ID))
+        started = running.session(installed, "source-2024", "user")
+        [call] = wait_for_dialog(server.portal, started.chat.dialog_id)
+        assert call.token_id == delivered_token_id(server.portal, started.attempts[0])
+        other = hand_built(installed, auth="user", application_token=forged_token())
+        assert running.post(other).status_code in REFUSED
+    finally:
+        assert running.stop() == 0
 
 
 # ---- the work: refresh, de-duplication, bursts -------------------------------------------------------------
 
 
 def test_expired_token_is_refreshed_once(harness: Harness) -> None:
-    identity = harness.portal.identity()
-    install_token, _ = harness.install(identity)
-    harness.portal.expire(install_token)
-    assert (
-        harness.post(session_start_body(identity, "docs-2026", [1100], access_token=None)).status_code == 200
-    )
-    calls = harness.portal.wait_for(lambda calls: len(calls) >= 2)
-    assert [c.params["auth"] == install_token for c in calls] == [True, False]
-    assert harness.portal.refreshes == 1
+    installed = harness.install()
+    portal = installed.portal
+    clock = requests.post(harness.server.url + "/_portal/clock", json={"advance": 7200}, timeout=30)
+    assert clock.status_code == 200, clock.text
+    dialog = harness.session(installed, "docs-2026").chat.dialog_id
+    first, retried = wait_for_dialog(portal, dialog, count=2)
+    assert (first.status, first.error, first.token_id) == (401, "expired_token", installed.token.id)
+    assert [(c.status, c.client_id) for c in portal.calls("oauth.token")] == [(200, CLIENT_ID)]
+    assert retried.status == 200
+    assert retried.token_id not in (None, installed.token.id)
     # the refreshed token is kept for the next event
-    assert (
-        harness.post(session_start_body(identity, "docs-2026", [1101], access_token=None)).status_code == 200
-    )
-    calls = harness.portal.wait_for(lambda calls: len(calls) >= 3)
-    assert calls[2].params["auth"] == calls[1].params["auth"]
-    assert harness.portal.refreshes == 1
+    [again] = wait_for_dialog(portal, harness.session(installed, "docs-2026").chat.dialog_id)
+    assert (again.status, again.token_id) == (200, retried.token_id)
+    assert len(portal.calls("oauth.token")) == 1
 
 
 def test_identical_repeated_delivery_has_one_side_effect(harness: Harness) -> None:
-    identity = harness.portal.identity()
-    harness.install(identity)
-    body = session_start_body(identity, "docs-2024", [1200], access_token=None)
-    assert [harness.post(body).status_code for _ in range(3)] == [200, 200, 200]
-    assert [c.params["DIALOG_ID"] for c in harness.barrier(identity)] == ["chat1200"]
+    installed = harness.install()
+    started = harness.session(installed)
+    # the very bytes the portal sent, delivered twice more
+    body = started.attempts[0].body
+    assert [harness.post(body).status_code for _ in range(2)] == [200, 200]
+    assert _dialogs(harness.barrier(installed)) == [started.chat.dialog_id]
 
 
 def test_burst_of_concurrent_deliveries(harness: Harness) -> None:
-    identity = harness.portal.identity()
-    harness.install(identity)
-    bodies = [session_start_body(identity, "docs-2024", [2000 + n], access_token=None) for n in range(60)]
-    statuses: list[int] = []
+    installed = harness.install()
+    answers: list[dict[str, Any]] = []
     lock = threading.Lock()
 
-    def send(body: bytes) -> None:
-        status = harness.post(body).status_code
+    def start() -> None:
+        # through the control API: the server starts each session and delivers it from its own worker
+        reply = requests.post(harness.server.url + "/_portal/sessions", json={"auth": "system"}, timeout=60)
         with lock:
-            statuses.append(status)
+            answers.append(reply.json())
 
-    threads = [threading.Thread(target=send, args=(body,)) for body in bodies]
+    threads = [threading.Thread(target=start) for _ in range(60)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert statuses == [200] * 60
-    calls = harness.portal.wait_for(lambda calls: len(calls) >= 60)
-    assert sorted(c.params["DIALOG_ID"] for c in calls) == sorted(f"chat{2000 + n}" for n in range(60))
+    assert [[d["status"] for d in a["deliveries"]] for a in answers] == [[200]] * 60
+    recorded = requests.get(
+        harness.server.url + "/_portal/rest-calls",
+        params={"method": "im.message.add", "min": "60", "timeout": "30"},
+        timeout=60,
+    ).json()
+    assert sorted(c["params"]["DIALOG_ID"] for c in recorded) == sorted(a["dialog_id"] for a in answers)
+    assert {(c["status"], c["token_id"]) for c in recorded} == {(200, installed.token.id)}
 
 
 # ---- malformed input ---------------------------------------------------------------------------------------
@@ -365,10 +300,9 @@ def _raw_exchange(url: str, request: bytes, half_close: bool = True) -> int:
 
 
 def test_malformed_bodies_get_4xx_and_no_side_effect(harness: Harness) -> None:
-    identity = harness.portal.identity()
-    harness.install(identity)
-    good = session_start_body(identity, "docs-2024", [1300], access_token=None)
-    as_json = json.dumps({"event": "ONSESSIONSTART", "auth": identity.auth(None)}).encode()
+    installed = harness.install()
+    good = hand_built(installed, chat_id=1300)
+    as_json = build_event("ONSESSIONSTART", shape="docs-2024", auth="system").body("json").encode()
     cases: dict[str, tuple[bytes, dict[str, str]]] = {
         "json-typed": (as_json, {"Content-Type": "application/json"}),
         "json-as-form": (as_json, FORM),
@@ -382,6 +316,7 @@ def test_malformed_bodies_get_4xx_and_no_side_effect(harness: Harness) -> None:
         "no-chat": (good.replace(b"chat%5D%5Bid%5D", b"chat%5D%5Bnope%5D"), FORM),
         "bad-chat-id": (good.replace(b"%5Bchat%5D%5Bid%5D=1300", b"%5Bchat%5D%5Bid%5D=1%3B1"), FORM),
     }
+    assert all(body != good for name, (body, _) in cases.items() if name.endswith("chat")), "edits missed"
     statuses = {name: harness.post(body, headers).status_code for name, (body, headers) in cases.items()}
     assert all(400 <= status < 500 for status in statuses.values()), statuses
     assert statuses["oversized"] == 413
@@ -392,7 +327,7 @@ def test_malformed_bodies_get_4xx_and_no_side_effect(harness: Harness) -> None:
         harness.url, head + b"Content-Length: 500\r\nConnection: close\r\n\r\n" + good[:100]
     )
     assert 400 <= status < 500
-    assert harness.barrier(identity) == []
+    assert harness.barrier(installed) == []
 
 
 def test_get_is_not_an_event(harness: Harness) -> None:
@@ -402,23 +337,20 @@ def test_get_is_not_an_event(harness: Harness) -> None:
 # ---- process lifecycle -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_stops_cleanly_on_signal(portal: LoopbackPortal, kind: str, sig: int) -> None:
-    running = Harness(kind, portal)
-    identity = portal.identity()
-    running.install(identity)
-    assert (
-        running.post(session_start_body(identity, "docs-2024", [1400], access_token=None)).status_code == 200
-    )
+def test_stops_cleanly_on_signal(kind: str, server: PortalServer, sig: int) -> None:
+    running = Harness(_command(kind), server)
+    installed = running.install()
+    dialog = running.session(installed).chat.dialog_id
     assert running.stop(sig) == 0
     # queued work is finished before the exit
-    assert [c.params["DIALOG_ID"] for c in portal.messages()] == ["chat1400"]
+    calls = server.portal.calls("im.message.add")
+    assert [(c.params["DIALOG_ID"], c.status) for c in calls] == [(dialog, 200)]
     with pytest.raises(requests.ConnectionError):
         requests.get(running.url + "healthz", timeout=5)
 
 
-# ---- the parsers against real captures ---------------------------------------------------------------------
+# ---- the parsers against real captures and the product's codec ---------------------------------------------
 
 
 def _captures(shared: Path) -> list[Path]:
@@ -461,150 +393,66 @@ def _listless(value: Any) -> Any:
     return value
 
 
-@pytest.mark.php
-def test_php_encoder_matches_php(php_binary: str) -> None:
-    import subprocess
+def test_python_parser_agrees_with_the_wire_codec() -> None:
+    from examples.python_handler._form import parse_form
+    from mock_portal.wire import decode
 
-    payload = {
-        "event": "ONSESSIONSTART",
-        "data": {"DATA": [{"chat": {"id": "1"}, "line": {"name": "Линия, /x ~"}, "gone": None, "empty": []}]},
-        "flags": {"yes": True, "no": False},
-        "auth": {"access_token": "a~b c+d&e=f"},
-    }
-    script = "echo http_build_query(json_decode(stream_get_contents(STDIN), true));"
-    out = subprocess.run(
-        [php_binary, "-r", script], input=json.dumps(payload).encode(), capture_output=True, check=True
-    )
-    assert php_encode(payload) == out.stdout
+    for shape in SHAPES:
+        for mode in MODES:
+            event = build_event(shape=shape, auth=mode, seed=f"{shape}/{mode}")
+            event = event.with_overrides({"data.EXTRA": {"line": "Линия ~ +&=", "flags": [True, False]}})
+            body = event.body("form")
+            assert _listless(parse_form(body.encode())) == _listless(decode(body)), (shape, mode)
 
 
-# ---- end to end against the mock portal server (mock_portal.server) ------------------------------------
+# ---- in process: events routed to the WSGI app, REST answered by the portal through `responses` ------------
 
 
-@pytest.fixture
-def mock_portal_server() -> Iterator[Any]:
-    server_module = pytest.importorskip("mock_portal.server")
-    with server_module.PortalServer() as server:
-        yield server
-
-
-def _install_on(server: Any, handler_url: str, portal: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "install_url": handler_url,
-        "handlers": {"ONSESSIONSTART": handler_url, "ONAPPUNINSTALL": handler_url},
-        "client_id": E2E_CLIENT_ID,
-        "client_secret": E2E_CLIENT_SECRET,
-    }
-    if portal is not None:
-        body["portal"] = portal
-    reply = requests.post(server.url + "/_portal/apps", json=body, timeout=60)
-    assert reply.status_code == 201, reply.text
-    installed: dict[str, Any] = reply.json()
-    assert [(d["event"], d["status"]) for d in installed["deliveries"]] == [("ONAPPINSTALL", 200)]
-    return installed
-
-
-def _start_session(server: Any, shape: str, auth: str, portal: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"shape": shape, "auth": auth}
-    if portal is not None:
-        body["portal"] = portal
-    reply = requests.post(server.url + "/_portal/sessions", json=body, timeout=60)
-    assert reply.status_code in (200, 201), reply.text
-    started: dict[str, Any] = reply.json()
-    assert [(d["event"], d["status"]) for d in started["deliveries"]] == [("ONSESSIONSTART", 200)]
-    return started
-
-
-E2E_CLIENT_ID = "local.b24contract.example"
-E2E_CLIENT_SECRET = "example-client-secret-for-the-mock-portal-only"
-E2E_ENV = {"B24_CLIENT_ID": E2E_CLIENT_ID, "B24_CLIENT_SECRET": E2E_CLIENT_SECRET}
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_mock_portal_every_shape_and_mode(mock_portal_server: Any, kind: str) -> None:
-    handler = HandlerProcess(_command(kind), env=E2E_ENV)
-    try:
-        installed = _install_on(mock_portal_server, handler.url + "/")
-        dialogs = [
-            _start_session(mock_portal_server, shape, mode)["dialog_id"] for shape in SHAPES for mode in MODES
-        ]
-    finally:
-        # SIGTERM drains the queue before the exit, so every REST call has been made once it returns
-        assert handler.stop() == 0
-    calls = mock_portal_server.portal.calls("im.message.add")
-    assert sorted(c.params["DIALOG_ID"] for c in calls) == sorted(dialogs)
-    assert all(c.status == 200 and c.client_id == installed["client_id"] for c in calls)
-    output = handler.stdout + handler.stderr
-    for secret in (installed["application_token"], installed["access_token"], installed["refresh_token"]):
-        assert secret not in output
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_mock_portal_expired_token_is_refreshed(mock_portal_server: Any, kind: str) -> None:
-    handler = HandlerProcess(_command(kind), env=E2E_ENV)
-    try:
-        _install_on(mock_portal_server, handler.url + "/")
-        clock = requests.post(mock_portal_server.url + "/_portal/clock", json={"advance": 7200}, timeout=30)
-        assert clock.status_code == 200, clock.text
-        dialog = _start_session(mock_portal_server, "docs-2026", "system")["dialog_id"]
-    finally:
-        assert handler.stop() == 0
-    calls = [c for c in mock_portal_server.portal.calls("im.message.add") if c.params["DIALOG_ID"] == dialog]
-    assert [(c.status, c.error) for c in calls] == [(401, "expired_token"), (200, None)]
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_mock_portal_two_portals(mock_portal_server: Any, kind: str) -> None:
-    second = requests.post(mock_portal_server.url + "/_portal/portals", json={}, timeout=30)
-    assert second.status_code in (200, 201), second.text
-    domain_b = second.json()["domain"]
-    handler = HandlerProcess(_command(kind), env=E2E_ENV)
-    try:
-        _install_on(mock_portal_server, handler.url + "/")
-        _install_on(mock_portal_server, handler.url + "/", portal=domain_b)
-        dialog_a = _start_session(mock_portal_server, "docs-2024", "system")["dialog_id"]
-        dialog_b = _start_session(mock_portal_server, "source-2024", "system", portal=domain_b)["dialog_id"]
-    finally:
-        assert handler.stop() == 0
-    portal_a, portal_b = mock_portal_server.portal, mock_portal_server.portals[domain_b]
-    assert [(c.params["DIALOG_ID"], c.status) for c in portal_a.calls("im.message.add")] == [(dialog_a, 200)]
-    assert [(c.params["DIALOG_ID"], c.status) for c in portal_b.calls("im.message.add")] == [(dialog_b, 200)]
-
-
-# ---- in process: the WSGI app with `responses` standing in for the portal ----------------------------------
-
-
-def test_python_app_in_process_with_responses() -> None:
-    import responses
-
+def test_python_app_in_process() -> None:
     from examples.python_handler import HandlerApp, HandlerConfig
+    from mock_portal.delivery import WsgiTarget
+    from mock_portal.inprocess import intercept
 
-    identity = PortalIdentity("https://inproc.bitrix24.com/rest/", "https://oauth.bitrix.info/rest/")
     app = HandlerApp(HandlerConfig(workers=1)).start()
+    handler_url = "https://handler.example.com/b24"
     try:
-        with responses.RequestsMock() as mocked:
-            mocked.post("https://inproc.bitrix24.com/rest/im.message.add.json", json={"result": 1})
-            auth = identity.auth("install-token", refresh_token="r")
-            assert app.handle(lifecycle_body("ONAPPINSTALL", identity, auth, {"VERSION": "1"})).status == 200
-            accepted = app.handle(session_start_body(identity, "docs-2026", [5, 6], access_token=None))
-            assert (accepted.status, accepted.body["sessions"]) == (200, 2)
+        with Portal() as portal, intercept(portal):
+            portal.route(handler_url, WsgiTarget(app))
+            _, token, attempts = portal.install_app(handler_url, handlers={"ONSESSIONSTART": handler_url})
+            assert [a.status for a in attempts] == [200]
+            started = [portal.start_session(shape="docs-2026", auth="system") for _ in range(2)]
+            dialogs = [s.chat.dialog_id for s in started]
             app.join()
-            sent = [dict(parse_qsl(str(call.request.body))) for call in mocked.calls]
-        assert [(p["DIALOG_ID"], p["auth"]) for p in sent] == [
-            ("chat5", "install-token"),
-            ("chat6", "install-token"),
+            calls = portal.calls("im.message.add")
+        assert [(c.params["DIALOG_ID"], c.status, c.token_id) for c in calls] == [
+            (dialog, 200, token.id) for dialog in dialogs
         ]
     finally:
         app.close()
 
 
-def test_python_parser_agrees_with_the_wire_codec() -> None:
-    wire = pytest.importorskip("mock_portal.wire")
-    from examples.python_handler._form import parse_form
+# ---- what the product records (mock_portal.portal, added for these tests) ----------------------------------
 
-    identity = PortalIdentity("https://x.bitrix24.com/rest/", "https://oauth.bitrix.info/rest/")
-    for shape in SHAPES:
-        body = session_start_body(
-            identity, shape, [1, 2], access_token="t", line_name="Линия ~ +&=", extra=True
-        )
-        assert _listless(parse_form(body)) == _listless(wire.decode(body)), shape
+
+def test_rest_calls_record_which_token_they_carried() -> None:
+    from mock_portal.rest import call
+
+    portal = Portal()
+    app, first, _ = portal.install_app(None)
+    second = portal.issue_token(app.client_id, refresh=False)
+    assert 0 < first.id < second.id
+    call(portal, "app.info", {"auth": second.access_token})
+    call(portal, "app.info", {"auth": first.access_token})
+    call(portal, "app.info", {"auth": "never-issued"})
+    call(portal, "app.info", {})
+    recorded = portal.calls("app.info")
+    assert [(c.status, c.token_id) for c in recorded] == [
+        (200, second.id),
+        (200, first.id),
+        (401, None),
+        (401, None),
+    ]
+    dumped = json.dumps([c.to_dict() for c in recorded])
+    assert first.access_token not in dumped
+    assert second.access_token not in dumped
+    assert [c["token_id"] for c in json.loads(dumped)] == [second.id, first.id, None, None]

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.support.examples import HandlerProcess, LoopbackPortal, python_handler_command
+from mock_portal.server import PortalServer
+from tests.support.examples import HandlerProcess, python_handler_command
 
 
 class CountingHandler:
@@ -63,26 +64,29 @@ def counting_handler(status: int = 200, close: bool = False) -> Iterator[Countin
 
 @contextlib.contextmanager
 def reference_handler() -> Iterator[tuple[str, dict[str, str]]]:
-    """The reference Python handler as a process, trusting one portal; yields its URL and that portal's
-    values (application_token, member_id, client_endpoint on a loopback portal) to put in every event."""
-    portal = LoopbackPortal()
-    identity = portal.identity()
-    handler = HandlerProcess(
-        python_handler_command(
-            0, "--application-token", identity.application_token, "--member-id", identity.member_id
+    """The reference Python handler as a process, trusting one mock portal's installation; yields its URL and
+    that portal's values (application_token, member_id, client_endpoint, domain) to put in every event.
+
+    The app is installed on a :class:`~mock_portal.server.PortalServer` without an install URL (so nothing is
+    delivered) and the handler is configured with its token; its REST calls go to that portal."""
+    with PortalServer() as server:
+        portal = server.portal
+        app, _, _ = portal.install_app(None)
+        handler = HandlerProcess(
+            python_handler_command(
+                0, "--application-token", app.application_token, "--member-id", portal.member_id
+            )
         )
-    )
-    try:
-        context = {
-            "application_token": identity.application_token,
-            "member_id": identity.member_id,
-            "client_endpoint": identity.client_endpoint,
-            "domain": identity.domain,
-        }
-        yield handler.url + "/", context
-    finally:
-        handler.stop()
-        portal.close()
+        try:
+            context = {
+                "application_token": app.application_token,
+                "member_id": portal.member_id,
+                "client_endpoint": portal.client_endpoint,
+                "domain": portal.domain,
+            }
+            yield handler.url + "/", context
+        finally:
+            handler.stop()
 
 
 def free_port() -> int:
