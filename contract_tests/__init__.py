@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "ContractReport": "contract_tests.engine",
     "ContractRun": "contract_tests.engine",
     "ContractViolation": "contract_tests.engine",
+    "DeclaredEventsContract": "contract_tests.contract",
     "EventFactory": "contract_tests.engine",
     "Exchange": "contract_tests.engine",
     "OnSessionStartContract": "contract_tests.contract",
@@ -32,6 +33,7 @@ __all__ = [
     "ContractReport",
     "ContractRun",
     "ContractViolation",
+    "DeclaredEventsContract",
     "EventFactory",
     "Exchange",
     "OnSessionStartContract",
@@ -41,7 +43,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from contract_tests.clauses import CLAUSES, Clause
-    from contract_tests.contract import OnSessionStartContract
+    from contract_tests.contract import DeclaredEventsContract, OnSessionStartContract
     from contract_tests.engine import (
         ContractConfig,
         ContractReport,

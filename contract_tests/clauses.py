@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["CLAUSES", "CLAUSE_IDS", "Clause", "Level", "clause"]
+__all__ = [
+    "CLAUSES",
+    "CLAUSE_IDS",
+    "DECLARABLE_EVENTS",
+    "DEFAULT_EVENTS",
+    "GENERIC_CLAUSE_IDS",
+    "Clause",
+    "Level",
+    "clause",
+    "verdict_id",
+]
 
 Level = Literal["MUST", "SHOULD"]
 
@@ -149,6 +159,51 @@ CLAUSES: tuple[Clause, ...] = (
 """Every clause, in the order reports list them."""
 
 CLAUSE_IDS: tuple[str, ...] = tuple(c.id for c in CLAUSES)
+
+GENERIC_CLAUSE_IDS: tuple[str, ...] = (
+    "tolerates-variation",
+    "forged-token-no-side-effect",
+    "forged-token-refused",
+    "unknown-portal-no-side-effect",
+    "rejects-malformed-bodies",
+    "ignores-repeated-delivery",
+    "answers-within-timeout",
+    "answers-quickly",
+    "never-echoes-secrets",
+)
+"""The clauses that are not OnSessionStart-specific: they run once for every event a handler declares. The
+token, portal, body, tolerance, latency and secret rules hold for every event (facts §1, §2); a byte-identical
+repeat is as much a non-event for OnImConnectorMessageAdd as for OnSessionStart (facts §1: no retries), and
+it is what clause 7a's hang probe rides on. Shapes (1), two portals (8) and bursts (10) stay with
+OnSessionStart, whose three shapes and callbacks they were written for."""
+
+DEFAULT_EVENTS: tuple[str, ...] = ("ONSESSIONSTART",)
+"""What a handler declares unless told otherwise."""
+
+DECLARABLE_EVENTS: tuple[str, ...] = (
+    "ONSESSIONSTART",
+    "ONSESSIONFINISH",
+    "ONOPENLINEMESSAGEADD",
+    "ONOPENLINEMESSAGEUPDATE",
+    "ONOPENLINEMESSAGEDELETE",
+    "ONIMCONNECTORDIALOGSTART",
+    "ONIMCONNECTORDIALOGFINISH",
+    "ONIMCONNECTORMESSAGEADD",
+    "ONIMCONNECTORMESSAGEUPDATE",
+    "ONIMCONNECTORMESSAGEDELETE",
+    "ONIMCONNECTORSTATUSDELETE",
+    "ONIMCONNECTORLINEDELETE",
+    "ONAPPTEST",
+)
+"""Events a handler may declare: the Open Lines and connector events and ONAPPTEST (kept in step with
+``mock_portal.siblings`` by a test). ONAPPINSTALL, ONAPPUPDATE and ONAPPUNINSTALL are the install flow's own
+events, with their own token rules (facts §2), so the generic clauses do not apply to them."""
+
+
+def verdict_id(clause_id: str, event: str = "ONSESSIONSTART") -> str:
+    """The stable id of a verdict: the clause id for OnSessionStart (the reports the README shows), else
+    ``clause-id[EVENT]``, e.g. ``forged-token-no-side-effect[ONIMCONNECTORMESSAGEADD]``."""
+    return clause_id if event == "ONSESSIONSTART" else f"{clause_id}[{event}]"
 
 
 def clause(clause_id: str) -> Clause:

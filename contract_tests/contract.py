@@ -10,6 +10,14 @@
         def b24_handler(self):
             return wsgi_app            # or a URL, an ASGI app, a handler(body, headers, url) callable
 
+For the other events a handler declares (``--b24-events``, ``b24_events`` in ini), subclass
+:class:`DeclaredEventsContract` as well: its tests are the generic clauses, parametrised by the
+``b24_event`` fixture over the declared events other than ONSESSIONSTART
+(``test_event_forged_token_refused[ONIMCONNECTORMESSAGEADD]``); the ``test_event_`` prefix keeps the names
+apart from the OnSessionStart ones when one class subclasses both.
+One parametrised class rather than a class per event: the clauses are the same for every event, and a new
+declared event needs no new code.
+
 Each clause is one test with a stable name. A failed MUST clause fails; a failed SHOULD clause is an ``xfail``
 unless ``--b24-strict``; an inconclusive clause (the handler made no REST call for a valid event, so the
 absence of one proves nothing) and a clause that does not apply are skipped with the reason.
@@ -24,24 +32,27 @@ import pytest
 if TYPE_CHECKING:
     from contract_tests.engine import ContractRun
 
-__all__ = ["OnSessionStartContract", "judge"]
+__all__ = ["DeclaredEventsContract", "OnSessionStartContract", "judge"]
+
+_START = "ONSESSIONSTART"
 
 
-def judge(run: ContractRun, clause_id: str) -> None:
-    """Judge one clause with ``run`` and tell pytest: return on pass; fail, xfail or skip otherwise."""
+def judge(run: ContractRun, clause_id: str, event: str = _START) -> None:
+    """Judge one clause for ``event`` with ``run`` and tell pytest: return on pass; fail, xfail or skip
+    otherwise (skip too when the handler does not declare ``event``)."""
     __tracebackhide__ = True
     from contract_tests.engine import ContractViolation
 
-    verdict = run.check(clause_id)
+    if event not in run.config.events:
+        pytest.skip(f"the handler does not declare {event} (declared: {', '.join(run.config.events)})")
+    verdict = run.check(clause_id, event)
     if verdict.outcome == "pass":
         return
     if verdict.outcome == "fail":
         if verdict.fails_run(run.config.strict):
             raise ContractViolation(verdict)
-        pytest.xfail(
-            f"SHOULD clause {verdict.clause.id} failed (--b24-strict makes it fail): {verdict.reason}"
-        )
-    pytest.skip(f"{verdict.outcome}: {verdict.clause.id}: {verdict.reason}")
+        pytest.xfail(f"SHOULD clause {verdict.id} failed (--b24-strict makes it fail): {verdict.reason}")
+    pytest.skip(f"{verdict.outcome}: {verdict.id}: {verdict.reason}")
 
 
 class OnSessionStartContract:
@@ -106,3 +117,53 @@ class OnSessionStartContract:
     def test_answers_quickly(self, b24_contract: ContractRun) -> None:
         """7b (SHOULD): valid events answered with a p95 within 1 s."""
         judge(b24_contract, "answers-quickly")
+
+
+class DeclaredEventsContract:
+    """The generic clauses for each declared event other than ONSESSIONSTART (``b24_event`` parametrises
+    them; the plugin fills it from ``--b24-events``). Subclass it next to :class:`OnSessionStartContract`."""
+
+    @pytest.mark.b24_contract("tolerates-variation")
+    def test_event_tolerates_variation(self, b24_contract: ContractRun, b24_event: str) -> None:
+        """2 (MUST): missing optional keys, unknown keys, system mode, unicode: 2xx, never 5xx."""
+        judge(b24_contract, "tolerates-variation", b24_event)
+
+    @pytest.mark.b24_contract("forged-token-no-side-effect")
+    def test_event_forged_token_no_side_effect(self, b24_contract: ContractRun, b24_event: str) -> None:
+        """3a (MUST): a wrong application_token leads to no REST call and no 5xx."""
+        judge(b24_contract, "forged-token-no-side-effect", b24_event)
+
+    @pytest.mark.b24_contract("forged-token-refused")
+    def test_event_forged_token_refused(self, b24_contract: ContractRun, b24_event: str) -> None:
+        """3b (SHOULD): a wrong application_token is answered 401 or 403."""
+        judge(b24_contract, "forged-token-refused", b24_event)
+
+    @pytest.mark.b24_contract("unknown-portal-no-side-effect")
+    def test_event_unknown_portal_no_side_effect(self, b24_contract: ContractRun, b24_event: str) -> None:
+        """4 (MUST): a portal that never installed the app causes no side effect."""
+        judge(b24_contract, "unknown-portal-no-side-effect", b24_event)
+
+    @pytest.mark.b24_contract("rejects-malformed-bodies")
+    def test_event_rejects_malformed_bodies(self, b24_contract: ContractRun, b24_event: str) -> None:
+        """5 (MUST): malformed bodies get a 4xx, never a 5xx or a hang."""
+        judge(b24_contract, "rejects-malformed-bodies", b24_event)
+
+    @pytest.mark.b24_contract("ignores-repeated-delivery")
+    def test_event_ignores_repeated_delivery(self, b24_contract: ContractRun, b24_event: str) -> None:
+        """6 (SHOULD): a byte-identical repeat causes no second side effect."""
+        judge(b24_contract, "ignores-repeated-delivery", b24_event)
+
+    @pytest.mark.b24_contract("never-echoes-secrets")
+    def test_event_never_echoes_secrets(self, b24_contract: ContractRun, b24_event: str) -> None:
+        """9 (SHOULD): no answer carries a token."""
+        judge(b24_contract, "never-echoes-secrets", b24_event)
+
+    @pytest.mark.b24_contract("answers-within-timeout")
+    def test_event_answers_within_timeout(self, b24_contract: ContractRun, b24_event: str) -> None:
+        """7a (MUST): every delivery of this event answered within the timeout."""
+        judge(b24_contract, "answers-within-timeout", b24_event)
+
+    @pytest.mark.b24_contract("answers-quickly")
+    def test_event_answers_quickly(self, b24_contract: ContractRun, b24_event: str) -> None:
+        """7b (SHOULD): valid events of this event answered with a p95 within 1 s."""
+        judge(b24_contract, "answers-quickly", b24_event)

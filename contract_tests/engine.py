@@ -38,7 +38,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from contract_tests.clauses import CLAUSE_IDS, CLAUSES, Clause, clause
+from contract_tests.clauses import (
+    CLAUSES,
+    DECLARABLE_EVENTS,
+    DEFAULT_EVENTS,
+    GENERIC_CLAUSE_IDS,
+    Clause,
+    clause,
+    verdict_id,
+)
 from mock_portal.errors import MockPortalError, UsageError
 from mock_portal.redact import redact_text
 
@@ -78,6 +86,8 @@ DEFAULT_OVERSIZE = 9 * 1024 * 1024
 """Clause 5's oversized body: past PHP's default post_max_size (8M), which a PHP portal side also enforces."""
 
 _SHAPES = ("source-2024", "docs-2024", "docs-2026")
+_SESSION_START = "ONSESSIONSTART"
+_TIMING = ("answers-within-timeout", "answers-quickly")
 _LIST_SHAPES = ("docs-2024", "docs-2026")
 _INPROCESS_URL = "http://handler.b24-contract.invalid/"
 _POLL = 0.005
@@ -122,7 +132,8 @@ class ContractConfig:
     the install flow, the token the handler was configured with (``member_id`` if it is bound to one portal).
     ``shapes``: the OnSessionStart shapes clause 1 sends. ``timeout``: seconds per delivery. ``settle``:
     seconds of REST silence after which the handler's work counts as done. ``strict``: SHOULD clauses fail
-    the run too.
+    the run too. ``events``: the events the handler declares it handles (any case; default ONSESSIONSTART);
+    the generic clauses (:data:`~contract_tests.clauses.GENERIC_CLAUSE_IDS`) run for each of them.
     """
 
     handler: Any
@@ -135,6 +146,7 @@ class ContractConfig:
     strict: bool = False
     burst: int = DEFAULT_BURST
     oversize_bytes: int = DEFAULT_OVERSIZE
+    events: tuple[str, ...] = DEFAULT_EVENTS
 
     def __post_init__(self) -> None:
         if self.install_url is not None:
@@ -156,6 +168,7 @@ class ContractConfig:
 
                 raise UnknownNameError("shape", shape, _SHAPES)
         object.__setattr__(self, "shapes", shapes)
+        object.__setattr__(self, "events", check_events(self.events))
         for name in ("timeout", "settle"):
             value = getattr(self, name)
             low = 0 if name == "settle" else 0.001
@@ -170,6 +183,28 @@ class ContractConfig:
     def install_flow(self) -> bool:
         """True when the handler learns its token through ONAPPINSTALL (no token configured)."""
         return self.application_token is None
+
+
+def check_events(events: Iterable[str] | str) -> tuple[str, ...]:
+    """Declared events, upper-cased and de-duplicated in order; unknown names raise UnknownNameError with a
+    suggestion, an empty list a UsageError. A string is read as a comma-separated list."""
+    from mock_portal.errors import UnknownNameError
+
+    items = events.split(",") if isinstance(events, str) else list(events)
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise UsageError(f"an event name must be a string, got {item!r}")
+        name = item.strip().upper()
+        if not name:
+            continue
+        if name not in DECLARABLE_EVENTS:
+            raise UnknownNameError("declarable event", name, DECLARABLE_EVENTS)
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise UsageError(f"declare at least one event (known: {', '.join(DECLARABLE_EVENTS)})")
+    return tuple(out)
 
 
 def resolve_target(handler: object) -> Target:
@@ -235,6 +270,7 @@ class Exchange:
     error: str | None
     reproduce: str
     valid: bool = False
+    event: str = ""
 
     @property
     def answer(self) -> str:
@@ -270,6 +306,7 @@ def _exchange(
     valid: bool,
     content_type: str = "application/x-www-form-urlencoded",
     generator: str | None = None,
+    event: str = "",
 ) -> Exchange:
     shown = body[:_SHOWN_BODY].decode("utf-8", "replace")
     if len(body) > _SHOWN_BODY:
@@ -286,6 +323,7 @@ def _exchange(
         error=attempt.error,
         reproduce=redact_text(_curl(url, body, content_type, generator)),
         valid=valid,
+        event=event,
     )
 
 
@@ -298,6 +336,12 @@ class Verdict:
     reason: str
     exchanges: tuple[Exchange, ...] = ()
     log_tail: str = ""
+    event: str = "ONSESSIONSTART"
+
+    @property
+    def id(self) -> str:
+        """The verdict's stable id: the clause id, with ``[EVENT]`` for events other than OnSessionStart."""
+        return verdict_id(self.clause.id, self.event)
 
     def fails_run(self, strict: bool = False) -> bool:
         """Whether this verdict fails a run: a failed MUST, or any failure when ``strict``."""
@@ -306,7 +350,7 @@ class Verdict:
     def message(self) -> str:
         """The full, redacted explanation: clause, reason, what was sent and came back, doc, curl."""
         c = self.clause
-        lines = [f"clause {c.number} {c.id} [{c.level}] {self.outcome.upper()}: {self.reason}"]
+        lines = [f"clause {c.number} {self.id} [{c.level}] {self.outcome.upper()}: {self.reason}"]
         lines.append(f"  expected: {c.expected}")
         lines.append(f"  evidence: {c.evidence}")
         lines.append(f"  doc page: {c.doc}")
@@ -325,7 +369,9 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         """A JSON view (already redacted)."""
         return {
+            "id": self.id,
             "clause": self.clause.id,
+            "event": self.event,
             "number": self.clause.number,
             "level": self.clause.level,
             "title": self.clause.title,
@@ -360,14 +406,13 @@ class ContractReport:
         return out
 
     def failed(self) -> list[str]:
-        """Ids of the clauses that failed (MUST and SHOULD)."""
-        return [v.clause.id for v in self.verdicts if v.outcome == "fail"]
+        """Ids of the verdicts that failed (MUST and SHOULD): ``clause-id``, or ``clause-id[EVENT]``."""
+        return [v.id for v in self.verdicts if v.outcome == "fail"]
 
     def table(self) -> str:
         """A plain-text table: clause, level, verdict, reason."""
         rows = [
-            (f"{v.clause.number} {v.clause.id}", v.clause.level, v.outcome.upper(), v.reason)
-            for v in self.verdicts
+            (f"{v.clause.number} {v.id}", v.clause.level, v.outcome.upper(), v.reason) for v in self.verdicts
         ]
         w0 = max([len("clause"), *(len(r[0]) for r in rows)])
         w2 = max([len("verdict"), *(len(r[2]) for r in rows)])
@@ -409,9 +454,7 @@ class ContractReport:
             time=f"{self.seconds:.3f}",
         )
         for v in self.verdicts:
-            case = ET.SubElement(
-                suite, "testcase", classname="b24_contract.OnSessionStart", name=f"{v.clause.id}"
-            )
+            case = ET.SubElement(suite, "testcase", classname="b24_contract.OnSessionStart", name=v.id)
             if v.fails_run(self.strict):
                 node = ET.SubElement(case, "failure", message=redact_text(v.reason))
                 node.text = v.message()
@@ -426,21 +469,40 @@ class ContractReport:
 
 
 class EventFactory:
-    """Builds OnSessionStart events from a portal's real state: its chats, sessions, tokens and endpoints.
+    """Builds events from a portal's real state: its chats, sessions, messages, connectors, tokens, endpoints.
 
     Each event opens a real session in the portal (so a handler's ``im.message.add`` to its chat succeeds);
-    user mode carries a fresh access token issued by the portal, system mode none (facts §2).
+    user mode carries a fresh access token issued by the portal, system mode none (facts §2). Connector events
+    name a connector the app owns and has active on the line, since only its owner receives them (facts §3);
+    message events name a message the portal really holds.
     """
 
     _handler_ids = itertools.count(101)
+    CONNECTOR_ID = "b24contract"
+    """The connector the factory registers for the app when a connector event needs one (no dots: facts §5,
+    ``imconnector.register`` refuses them)."""
 
     def __init__(self, portal: Portal, app: App, *, application_token: str | None = None) -> None:
         self.portal = portal
         self.app = app
         self.application_token = application_token
 
+    def _own_connector(self) -> str:
+        portal, cid = self.portal, self.CONNECTOR_ID
+        connector = portal.connectors.get(cid)
+        if connector is None or connector.client_id != self.app.client_id:
+            portal.register_connector(self.app.client_id, cid, "b24-contract connector")
+        portal.activate_connector(cid, 1, True)
+        return cid
+
     def _context(
-        self, *, auth: str, connector_id: str, line_name: str | None, event_handler_id: bool
+        self,
+        *,
+        auth: str,
+        connector_id: str,
+        line_name: str | None,
+        event_handler_id: bool,
+        message_text: str | None = None,
     ) -> dict[str, Any]:
         portal, app = self.portal, self.app
         started = portal.start_session(connector_id=connector_id)
@@ -466,6 +528,14 @@ class EventFactory:
             "close_term": session.close_term,
             "closed": session.closed,
         }
+        if message_text is not None:
+            # a message the portal really holds, in the session's chat (add_message fires no event)
+            message = portal.add_message(None, chat.dialog_id, message_text)
+            ctx.update(
+                message_id=message.id,
+                message_text=message.text,
+                external_chat_id=chat.external_chat_id,
+            )
         if event_handler_id:
             ctx["event_handler_id"] = next(self._handler_ids)
         if auth == "user":
@@ -477,6 +547,53 @@ class EventFactory:
                 user_id=token.user_id,
             )
         return ctx
+
+    def event(
+        self,
+        name: str,
+        *,
+        shape: str | None = None,
+        auth: str = "user",
+        overrides: Mapping[str, Any] | Sequence[str] | None = None,
+        event_handler_id: bool = True,
+        line_name: str | None = None,
+        message_text: str | None = None,
+    ) -> BuiltEvent:
+        """One event ``name`` (any declarable event, any case) from the portal's state, ``overrides`` last.
+
+        ONSESSIONSTART goes through :meth:`session_start`. ``shape`` defaults to the event's own (the docs one
+        for siblings); ``message_text`` sets the text of the message a message event carries.
+        """
+        from mock_portal.events import build_event, event_spec
+
+        spec = event_spec(name)
+        if spec.name == "ONSESSIONSTART":
+            return self.session_start(
+                shape=shape or "source-2024",
+                auth=auth,
+                overrides=overrides,
+                event_handler_id=event_handler_id,
+                line_name=line_name,
+            )
+        if spec.name not in DECLARABLE_EVENTS:
+            from mock_portal.errors import UnknownNameError
+
+            raise UnknownNameError("declarable event", spec.name, DECLARABLE_EVENTS)
+        connector_id = self._own_connector() if spec.name.startswith("ONIMCONNECTOR") else "livechat"
+        text = message_text
+        if text is None and "message_text" in spec.text_fields:
+            text = "Hello from the b24-contract portal"
+        ctx = self._context(
+            auth=auth,
+            connector_id=connector_id,
+            line_name=line_name,
+            event_handler_id=event_handler_id,
+            message_text=text,
+        )
+        if spec.name in ("ONSESSIONFINISH", "ONIMCONNECTORDIALOGFINISH"):
+            ctx["closed"] = "Y"
+        built = build_event(spec.name, shape=shape, auth=auth, context=ctx, event_handler_id=event_handler_id)
+        return built.with_overrides(overrides) if overrides else built
 
     def session_start(
         self,
@@ -580,6 +697,7 @@ class ContractRun:
         self._quiet: tuple[int, int] | None = None
         self._lock = threading.RLock()
         self._closed = False
+        self._event_now = _SESSION_START
 
     # -------------------------------------------------------------------------------- lifecycle
 
@@ -602,26 +720,73 @@ class ContractRun:
 
     # -------------------------------------------------------------------------------- public API
 
-    def check(self, clause_id: str) -> Verdict:
-        """Judge one clause (by id or number) and return its verdict; judged once, then cached."""
-        wanted = clause(clause_id)
+    def plan(self) -> list[tuple[str, str]]:
+        """Every (clause id, event) the run judges, in report order: the generic clauses once per declared
+        event, the OnSessionStart-specific ones once."""
+        out: list[tuple[str, str]] = []
+        for item in CLAUSES:
+            if item.id in GENERIC_CLAUSE_IDS:
+                out.extend((item.id, event) for event in self.config.events)
+            else:
+                out.append((item.id, _SESSION_START))
+        return out
+
+    def _resolve(self, clause_id: str, event: str | None) -> tuple[Clause, str]:
+        name = clause_id.strip()
+        if name.endswith("]") and "[" in name:
+            name, _, given = name[:-1].partition("[")
+            if event is not None and event.upper() != given.upper():
+                raise UsageError(f"two events for one verdict: {clause_id!r} and event={event!r}")
+            event = given
+        wanted = clause(name.strip())
+        declared = self.config.events
+        if event is None:
+            event = (
+                _SESSION_START
+                if wanted.id not in GENERIC_CLAUSE_IDS or _SESSION_START in declared
+                else (declared[0])
+            )
+        event = event.strip().upper()
+        if wanted.id not in GENERIC_CLAUSE_IDS and event != _SESSION_START:
+            raise UsageError(f"clause {wanted.id} is OnSessionStart-specific; it has no verdict for {event}")
+        if wanted.id in GENERIC_CLAUSE_IDS and event not in declared:
+            raise UsageError(f"{event} is not a declared event (declared: {', '.join(declared)})")
+        return wanted, event
+
+    def check(self, clause_id: str, event: str | None = None) -> Verdict:
+        """Judge one clause (by id or number) for one declared event and return its verdict; judged once,
+        then cached. ``clause_id`` may carry the event (``forged-token-refused[ONIMCONNECTORMESSAGEADD]``);
+        without one it is OnSessionStart (or the first declared event)."""
+        wanted, event = self._resolve(clause_id, event)
+        key = verdict_id(wanted.id, event)
         with self._lock:
-            if wanted.id not in self._state.verdicts:
-                if wanted.id in ("answers-within-timeout", "answers-quickly"):
+            if key not in self._state.verdicts:
+                if wanted.id in _TIMING:
                     # clause 7 judges every delivery of the run, so the other clauses go first
-                    for other in CLAUSE_IDS:
-                        if other not in ("answers-within-timeout", "answers-quickly"):
-                            self.check(other)
-                self._judge(wanted)
-            return self._state.verdicts[wanted.id]
+                    for other, other_event in self.plan():
+                        if other not in _TIMING:
+                            self.check(other, other_event)
+                self._judge(wanted, event)
+            return self._state.verdicts[key]
 
     def run(self, clause_ids: Iterable[str] | None = None) -> ContractReport:
-        """Judge the given clauses (all by default) and return the report, in clause order."""
+        """Judge the given clauses (all by default; ``clause-id[EVENT]`` picks one event) and return the
+        report, in plan order."""
         started = time.perf_counter()
-        wanted = [clause(c).id for c in clause_ids] if clause_ids is not None else list(CLAUSE_IDS)
-        verdicts = {cid: self.check(cid) for cid in wanted}
+        plan = self.plan()
+        if clause_ids is not None:
+            picked: set[tuple[str, str]] = set()
+            for item in clause_ids:
+                if item.strip().endswith("]"):
+                    found, event = self._resolve(item, None)
+                    picked.add((found.id, event))
+                else:
+                    found = clause(item)
+                    picked.update(p for p in plan if p[0] == found.id)
+            plan = [p for p in plan if p in picked]
+        verdicts = [self.check(cid, event) for cid, event in plan]
         return ContractReport(
-            tuple(verdicts[c.id] for c in CLAUSES if c.id in verdicts),
+            tuple(verdicts),
             strict=self.config.strict,
             handler=self.target.description,
             seconds=time.perf_counter() - started,
@@ -718,7 +883,9 @@ class ContractRun:
         data = body.encode("utf-8") if isinstance(body, str) else body
         self._deliveries += 1
         attempt = self._deliverer.deliver(self.target, data, timeout=self.config.timeout)
-        ex = _exchange(label, self.handler_url, data, attempt, valid=valid, generator=generator)
+        ex = _exchange(
+            label, self.handler_url, data, attempt, valid=valid, generator=generator, event=self._event_now
+        )
         if record:
             self._state.exchanges.append(ex)
         return ex
@@ -730,7 +897,7 @@ class ContractRun:
             [(self.target, b) for b in bodies], concurrency=max(1, len(bodies))
         )
         out = [
-            _exchange(label, self.handler_url, b, a, valid=valid)
+            _exchange(label, self.handler_url, b, a, valid=valid, event=self._event_now)
             for (label, _), b, a in zip(items, bodies, attempts, strict=True)
         ]
         self._state.exchanges.extend(out)
@@ -745,15 +912,33 @@ class ContractRun:
                 tail = self._log_tail()
             except Exception as exc:  # the log is a courtesy: never let it hide the verdict
                 tail = f"(could not read the handler log: {type(exc).__name__})"
-        verdict = Verdict(clause(clause_id), outcome, redact_text(reason), tuple(exchanges), tail)
-        self._state.verdicts[clause_id] = verdict
+        verdict = Verdict(
+            clause(clause_id), outcome, redact_text(reason), tuple(exchanges), tail, self._event_now
+        )
+        self._state.verdicts[verdict.id] = verdict
         return verdict
+
+    def _modes(self) -> tuple[str, ...]:
+        """The auth modes the clause's event comes in (ONAPPTEST: user mode only)."""
+        from mock_portal.events import event_spec
+
+        return event_spec(self._event_now).auth_modes
+
+    def _build(self, factory: EventFactory, auth: str = "user", **options: Any) -> BuiltEvent:
+        """A valid event of the clause's event (OnSessionStart in the first configured shape); ``system``
+        falls back to user mode for events that only come in user mode."""
+        if auth not in self._modes():
+            auth = self._modes()[0]
+        if self._event_now == _SESSION_START:
+            options.setdefault("shape", self.config.shapes[0])
+            return factory.session_start(auth=auth, **options)
+        return factory.event(self._event_now, auth=auth, **options)
 
     def _control(self, site: _Site) -> tuple[Exchange, int]:
         """Deliver one valid user-mode event and return it with how many REST calls it led to."""
         self._settle()
         before = self._counts()
-        event = site.events.session_start(shape=self.config.shapes[0], auth="user")
+        event = self._build(site.events, "user")
         delivered_at = site.portal.clock.now()
         ex = self._deliver("valid control event", event.body(), valid=True)
         self._settle(expect_since=before)
@@ -772,7 +957,16 @@ class ContractRun:
 
     # -------------------------------------------------------------------------------- clauses
 
-    def _judge(self, wanted: Clause) -> None:
+    def _judge(self, wanted: Clause, event: str) -> None:
+        self._event_now = event
+        if wanted.id not in GENERIC_CLAUSE_IDS and _SESSION_START not in self.config.events:
+            self._verdict(
+                wanted.id,
+                "skip",
+                f"OnSessionStart-specific, and the handler does not declare ONSESSIONSTART "
+                f"(declared: {', '.join(self.config.events)})",
+            )
+            return
         judges: dict[str, Callable[[], None]] = {
             "accepts-every-shape": self._accepts_every_shape,
             "tolerates-variation": self._tolerates_variation,
@@ -808,8 +1002,47 @@ class ContractRun:
             return
         self._verdict("accepts-every-shape", "pass", f"{len(sent)} valid events answered 2xx")
 
+    def _sibling_variants(self, site: _Site) -> list[tuple[str, BuiltEvent]]:
+        """Clause 2 for an event other than OnSessionStart: what real portals vary, in that event's shape."""
+        from mock_portal.events import event_spec
+
+        spec = event_spec(self._event_now)
+        build = self._build
+        sample = build(site.events).payload.get("data")
+        extra: dict[str, str] = {"x_contract_extra": "top", "auth.x_contract_extra": "auth"}
+        if isinstance(sample, dict):
+            extra["data.x_contract_extra"] = "data"
+            for key in ("DATA", "MESSAGES"):
+                items = sample.get(key)
+                if isinstance(items, list) and items and isinstance(items[0], dict):
+                    extra[f"data.{key}.0.x_contract_extra"] = "item"
+        variants: list[tuple[str, BuiltEvent]] = [
+            ("no event_handler_id", build(site.events, event_handler_id=False)),
+            ("no server_endpoint", build(site.events, overrides=["del:auth.server_endpoint"])),
+            ("unknown keys at every level", build(site.events, overrides=extra)),
+        ]
+        if "system" in spec.auth_modes:
+            variants.append(("system mode", build(site.events, "system")))
+            variants.append(
+                (
+                    "no server_endpoint, system mode",
+                    build(site.events, "system", overrides=["del:auth.server_endpoint"]),
+                )
+            )
+        if "message_text" in spec.text_fields:
+            variants.append(
+                (
+                    "unicode and reserved characters in the message text",
+                    build(site.events, message_text=_TRICKY_NAME),
+                )
+            )
+        return variants
+
     def _tolerates_variation(self) -> None:
         site = self._site()
+        if self._event_now != _SESSION_START:
+            self._judge_variants(self._sibling_variants(site))
+            return
         shape = self.config.shapes[0]
         list_shape = next((s for s in self.config.shapes if s in _LIST_SHAPES), None)
         named_shape = next((s for s in self.config.shapes if s != "docs-2026"), None)
@@ -851,6 +1084,9 @@ class ContractRun:
                 site.events.session_start(shape=shape, connector_id="acme.chat-bridge_v2"),
             )
         )
+        self._judge_variants(variants)
+
+    def _judge_variants(self, variants: Sequence[tuple[str, BuiltEvent]]) -> None:
         sent = [self._deliver(label, event.body(), valid=True) for label, event in variants]
         bad = [ex for ex in sent if ex.outcome != "ok"]
         if bad:
@@ -885,16 +1121,15 @@ class ContractRun:
             override: Any = (
                 ["del:auth.application_token"] if token is None else {"auth.application_token": token}
             )
-            event = site.events.session_start(shape=self.config.shapes[0], auth="user", overrides=override)
+            event = self._build(site.events, "user", overrides=override)
             sent.append(self._deliver(f"forged: {label}", event.body(), valid=False))
-        event = site.events.session_start(
-            shape=self.config.shapes[0],
-            auth="system",
-            overrides={"auth.application_token": secrets.token_hex(16)},
-        )
-        sent.append(
-            self._deliver("forged: a random application_token, system mode", event.body(), valid=False)
-        )
+        if "system" in self._modes():
+            event = self._build(
+                site.events, "system", overrides={"auth.application_token": secrets.token_hex(16)}
+            )
+            sent.append(
+                self._deliver("forged: a random application_token, system mode", event.body(), valid=False)
+            )
         self._settle()
         calls = self._calls_since(before, site.portal)
         server_errors = [ex for ex in sent if ex.status is not None and ex.status >= 500]
@@ -945,10 +1180,10 @@ class ContractRun:
         sent = [
             self._deliver(
                 f"unknown member_id, {auth} mode",
-                factory.session_start(shape=self.config.shapes[0], auth=auth).body(),
+                self._build(factory, auth).body(),
                 valid=False,
             )
-            for auth in ("user", "system")
+            for auth in self._modes()
         ]
         self._settle()
         calls = self._calls_since(before, site.portal, stranger.portal)
@@ -978,7 +1213,7 @@ class ContractRun:
 
     def _malformed(self) -> None:
         site = self._site()
-        valid = site.events.session_start(shape=self.config.shapes[0], auth="user")
+        valid = self._build(site.events, "user")
         form = valid.body().encode("utf-8")
         cut = form[: max(1, int(len(form) * 0.4))]
         cut = cut[: cut.rfind(b"%") + 2] if b"%" in cut else cut  # end inside a %XX escape
@@ -986,7 +1221,11 @@ class ContractRun:
         pad = b"&x_padding=" + b"a" * size
         blob = bytes(range(256)) * 16
         cases: list[tuple[str, bytes, str | None]] = [
-            ("not form-encoded (XML)", b'<?xml version="1.0"?><event name="ONSESSIONSTART"/>', None),
+            (
+                "not form-encoded (XML)",
+                f'<?xml version="1.0"?><event name="{self._event_now}"/>'.encode(),
+                None,
+            ),
             ("JSON, as the doc pages render events", valid.body("json").encode("utf-8"), None),
             ("empty body", b"", None),
             ("truncated inside a %XX escape", cut, None),
@@ -1026,7 +1265,7 @@ class ContractRun:
 
     def _repeated(self) -> None:
         site = self._site()
-        event = site.events.session_start(shape=self.config.shapes[0], auth="user")
+        event = self._build(site.events, "user")
         self._settle()
         before = self._counts()
         first = self._deliver("first delivery", event.body(), valid=True)
@@ -1059,18 +1298,25 @@ class ContractRun:
                 f"{second.status or second.outcome})",
             )
 
+    def _own_exchanges(self) -> list[Exchange]:
+        """The run's exchanges of the clause's event (clauses 7 and 9 judge each declared event apart)."""
+        return [ex for ex in self._state.exchanges if ex.event == self._event_now]
+
     def _timing(self) -> None:
-        exchanges = list(self._state.exchanges)
+        exchanges = self._own_exchanges()
         valid = [ex for ex in exchanges if ex.valid and ex.outcome == "ok"]
         if not valid:
             site = self._site()
             for auth in ("user", "system") * 3:
-                event = site.events.session_start(shape=self.config.shapes[0], auth=auth)
+                event = self._build(site.events, auth)
                 self._deliver(f"timing sample, {auth} mode", event.body(), valid=True)
-            exchanges = list(self._state.exchanges)
+            exchanges = self._own_exchanges()
             valid = [ex for ex in exchanges if ex.valid and ex.outcome == "ok"]
         late = [ex for ex in exchanges if ex.outcome == "timeout"]
-        late_installs = [a for a in self._state.installs if a.outcome == "timeout"]
+        # the installs of the run count with the first declared event, so each is judged once
+        first = self.config.events[0] == self._event_now
+        late_installs = [a for a in self._state.installs if a.outcome == "timeout"] if first else []
+        installs = len(self._state.installs) if first else 0
         limit = f"{self.config.timeout:g} s"
         if late or late_installs:
             names = ", ".join(ex.label for ex in late[:5])
@@ -1079,7 +1325,7 @@ class ContractRun:
             self._verdict(
                 "answers-within-timeout",
                 "fail",
-                f"{len(late) + len(late_installs)} of {len(exchanges) + len(self._state.installs)} "
+                f"{len(late) + len(late_installs)} of {len(exchanges) + installs} "
                 f"deliveries not answered within {limit}: {names}",
                 late,
             )
@@ -1087,7 +1333,7 @@ class ContractRun:
             self._verdict(
                 "answers-within-timeout",
                 "pass",
-                f"all {len(exchanges) + len(self._state.installs)} deliveries answered within {limit}",
+                f"all {len(exchanges) + installs} deliveries answered within {limit}",
             )
         if not valid:
             self._verdict(
@@ -1194,19 +1440,13 @@ class ContractRun:
     def _no_echo(self) -> None:
         site = self._site()
         probes = [
-            (
-                "valid event",
-                site.events.session_start(shape=self.config.shapes[0], auth="user").body(),
-                "form",
-            ),
+            ("valid event", self._build(site.events, "user").body(), "form"),
             (
                 "forged event",
-                site.events.session_start(
-                    shape=self.config.shapes[0], overrides={"auth.application_token": secrets.token_hex(16)}
-                ).body(),
+                self._build(site.events, overrides={"auth.application_token": secrets.token_hex(16)}).body(),
                 "form",
             ),
-            ("JSON body", site.events.session_start(shape=self.config.shapes[0]).body("json"), "json"),
+            ("JSON body", self._build(site.events).body("json"), "json"),
         ]
         tokens = self._secrets()
         leaks: list[str] = []
@@ -1238,10 +1478,12 @@ class ContractRun:
                                 None,
                             )
                         ),
+                        event=self._event_now,
                     )
                 )
         # every answer of the run so far, as far as it was kept (the first 256 bytes, redacted)
-        for ex in self._state.exchanges:
+        own = self._own_exchanges()
+        for ex in own:
             hits = [t for t in tokens if t in ex.response]
             masked = [k for k in _SECRET_FIELDS if _masked_field(ex.response, k)]
             if hits or masked:
@@ -1253,7 +1495,7 @@ class ContractRun:
             self._verdict(
                 "never-echoes-secrets",
                 "pass",
-                f"{len(probes)} full answers and {len(self._state.exchanges)} excerpts carry no secret",
+                f"{len(probes)} full answers and {len(own)} excerpts carry no secret",
             )
 
     def _burst(self) -> None:

@@ -10,13 +10,16 @@ Options (each also an ini setting, ``b24_handler_url`` and so on)::
     --b24-application-token T    the token the handler was configured with, instead of the install flow
     --b24-member-id ID           the member_id that token is bound to, if any
     --b24-shapes a,b             OnSessionStart shapes to send (default: all three)
+    --b24-events A,B             events the handler declares (default ONSESSIONSTART); the generic clauses
+                                 run for each (``DeclaredEventsContract``, parametrised by ``b24_event``)
     --b24-timeout S              seconds per delivery (default 10)
     --b24-settle S               seconds of REST silence that end a wait (default 0.1)
     --b24-strict                 SHOULD clauses fail the run too
 
 Fixtures: ``b24_handler`` (override it to return a URL, a WSGI or ASGI app or a callable), ``b24_options``,
-``b24_portal_server``, ``b24_portal``, ``b24_app``, ``b24_events``, ``b24_deliver``, ``b24_rest_calls`` and
-``b24_contract`` (the clause engine's run, shared by every test that checks the same handler).
+``b24_portal_server``, ``b24_portal``, ``b24_app``, ``b24_events``, ``b24_deliver``, ``b24_rest_calls``,
+``b24_event`` (a declared event other than ONSESSIONSTART; parametrised) and ``b24_contract`` (the clause
+engine's run, shared by every test that checks the same handler).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from contract_tests.clauses import DECLARABLE_EVENTS, DEFAULT_EVENTS
 
 if TYPE_CHECKING:
     from contract_tests.engine import ContractRun, EventFactory
@@ -45,6 +50,7 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("application_token", "TOKEN", "token the handler is configured with, instead of the install flow"),
     ("member_id", "ID", "member_id the configured application token is bound to, if any"),
     ("shapes", "LIST", f"comma-separated OnSessionStart shapes (default: {','.join(KNOWN_SHAPES)})"),
+    ("events", "LIST", "comma-separated events the handler declares it handles (default: ONSESSIONSTART)"),
     ("timeout", "SECONDS", "seconds a delivery may take (default 10)"),
     ("settle", "SECONDS", "seconds without a new REST call that end a wait (default 0.1)"),
 )
@@ -59,6 +65,7 @@ class B24Options:
     application_token: str | None = None
     member_id: str | None = None
     shapes: tuple[str, ...] = KNOWN_SHAPES
+    events: tuple[str, ...] = DEFAULT_EVENTS
     timeout: float = 10.0
     settle: float = 0.1
     strict: bool = False
@@ -112,6 +119,27 @@ def _seconds(value: Any, flag: str, default: float, low: float) -> float:
     return number
 
 
+def _events(value: Any) -> tuple[str, ...]:
+    if value in (None, ""):
+        return DEFAULT_EVENTS
+    names: list[str] = []
+    for item in str(value).split(","):
+        name = item.strip().upper()
+        if name and name not in DECLARABLE_EVENTS:
+            import difflib
+
+            close = difflib.get_close_matches(name, DECLARABLE_EVENTS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise pytest.UsageError(
+                f"--b24-events: unknown event {name!r}{hint} (known: {', '.join(DECLARABLE_EVENTS)})"
+            )
+        if name and name not in names:
+            names.append(name)
+    if not names:
+        raise pytest.UsageError(f"--b24-events: no event in {value!r}")
+    return tuple(names)
+
+
 def options_from(config: pytest.Config) -> B24Options:
     """Read and check the ``b24`` options of a pytest config; a bad value raises ``pytest.UsageError``."""
     shapes_raw = _raw(config, "shapes")
@@ -124,6 +152,7 @@ def options_from(config: pytest.Config) -> B24Options:
                 f"--b24-shapes: unknown shape {unknown[0] if unknown else shapes_raw!r} "
                 f"(known: {', '.join(KNOWN_SHAPES)})"
             )
+    events = _events(_raw(config, "events"))
     token = _raw(config, "application_token") or os.environ.get("B24_APPLICATION_TOKEN") or None
     install_url = _url(_raw(config, "install_url"), "--b24-install-url")
     if token is not None and install_url is not None:
@@ -138,6 +167,7 @@ def options_from(config: pytest.Config) -> B24Options:
         application_token=token,
         member_id=member_id,
         shapes=shapes,
+        events=events,
         timeout=_seconds(_raw(config, "timeout"), "--b24-timeout", 10.0, 0.001),
         settle=_seconds(_raw(config, "settle"), "--b24-settle", 0.1, 0.0),
         strict=bool(config.getini("b24_strict")) if strict is None else bool(strict),
@@ -149,6 +179,19 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{MARKER}(clause): a clause of the Bitrix24 OnSessionStart contract (b24-contract)"
     )
     config.stash[_STASH] = options_from(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``b24_event`` with the declared events other than ONSESSIONSTART (which
+    ``OnSessionStartContract`` covers); with none, one skipped case says how to declare some."""
+    if "b24_event" not in metafunc.fixturenames:
+        return
+    events = [e for e in metafunc.config.stash[_STASH].events if e != "ONSESSIONSTART"]
+    if events:
+        metafunc.parametrize("b24_event", events, ids=events)
+    else:
+        skip = pytest.mark.skip(reason="no event other than ONSESSIONSTART declared (--b24-events)")
+        metafunc.parametrize("b24_event", [pytest.param("", marks=skip, id="none-declared")])
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -273,6 +316,7 @@ def b24_contract(
         application_token=b24_options.application_token,
         member_id=b24_options.member_id,
         shapes=b24_options.shapes,
+        events=b24_options.events,
         timeout=b24_options.timeout,
         settle=b24_options.settle,
         strict=b24_options.strict,

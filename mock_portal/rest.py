@@ -314,6 +314,26 @@ def _send_messages(caller: _Caller, params: dict[str, Any]) -> Any:
     return {"SUCCESS": True, "DATA": {"RESULT": results}}
 
 
+def _send_status_delivery(caller: _Caller, params: dict[str, Any]) -> Any:
+    # the connector confirms it delivered operator messages to the external channel (example-connector.md,
+    # step 5): MESSAGES[n]{im{chat_id, message_id}, message{id[]}, chat{id}}, by the connector's owner only
+    connector_id = _owned_connector(caller, _required(params, "CONNECTOR"))
+    line_id = _int(_required(params, "LINE"), "LINE")
+    messages = _as_list(_required(params, "MESSAGES"), "MESSAGES")
+    results = []
+    for item in messages:
+        im = item.get("im") if isinstance(item, dict) else None
+        if not isinstance(im, dict):
+            raise _error("ERROR_ARGUMENT", "The incorrect structure of a message inside MESSAGES parameter")
+        chat_id = _int(_required(im, "chat_id"), "im[chat_id]")
+        message_id = _int(_required(im, "message_id"), "im[message_id]")
+        chat = caller.portal.chats.get(chat_id)
+        if chat is None or chat.connector_id != connector_id or chat.line_id != line_id:
+            raise _error("ERROR_ARGUMENT", f"chat {chat_id} is not of {connector_id} on line {line_id}")
+        results.append({"SUCCESS": True, "im": {"chat_id": chat_id, "message_id": message_id}})
+    return {"SUCCESS": True, "DATA": {"RESULT": results}}
+
+
 def _session_start(caller: _Caller, params: dict[str, Any]) -> Any:
     raw = _param(params, "CHAT_ID")
     try:
@@ -386,6 +406,7 @@ METHODS: dict[str, _Method] = {
     "imconnector.status": _Method(_connector_status, _CONNECTOR, True),
     "imconnector.connector.data.set": _Method(_connector_data_set, _CONNECTOR, True),
     "imconnector.send.messages": _Method(_send_messages, _CONNECTOR, True),
+    "imconnector.send.status.delivery": _Method(_send_status_delivery, _CONNECTOR, True),
     "imopenlines.session.start": _Method(_session_start, _OPENLINES, False),
     "imopenlines.dialog.get": _Method(_dialog_get, _OPENLINES, False),
     "im.message.add": _Method(_message_add, ("im",), False),

@@ -76,6 +76,31 @@ def test_verify_starts_the_python_handler_and_writes_reports(tmp_path: Path) -> 
         pass
 
 
+def test_verify_runs_the_generic_clauses_for_every_declared_event(tmp_path: Path) -> None:
+    port = _free_port()
+    report = tmp_path / "report.json"
+    code, out, err = _verify(
+        "--handler-url",
+        f"http://127.0.0.1:{port}/",
+        "--start",
+        _python("examples.python_handler", "--port", str(port)),
+        "--events",
+        "ONSESSIONSTART,onimconnectormessageadd",
+        "--strict",
+        "--report-json",
+        str(report),
+        *FAST,
+    )
+    assert code == 0, out + err
+    assert out.startswith("b24-contract ONSESSIONSTART, ONIMCONNECTORMESSAGEADD: http://127.0.0.1:")
+    assert re.search(r"^3a forged-token-no-side-effect\[ONIMCONNECTORMESSAGEADD\] +MUST +PASS ", out, re.M)
+    assert "PASSED: 21 pass" in out
+    data = json.loads(report.read_text(encoding="utf-8"))
+    events = [v["event"] for v in data["verdicts"]]
+    assert events.count("ONIMCONNECTORMESSAGEADD") == 9
+    assert events.count("ONSESSIONSTART") == 12
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_verify_starts_the_node_handler() -> None:
     port = _free_port()
@@ -170,6 +195,10 @@ def test_start_command_that_cannot_run() -> None:
         ),
         (["--handler-url", "http://127.0.0.1:9/", "--shapes", "docs-2025x"], "unknown shape 'docs-2025x'"),
         (["--handler-url", "http://127.0.0.1:9/", "--timeout", "0"], "timeout must be"),
+        (
+            ["--handler-url", "http://127.0.0.1:9/", "--events", "ONSESSIONSTART,ONAPPINSTALL"],
+            "unknown declarable event 'ONAPPINSTALL'",
+        ),
         (["--handler-url", "localhost"], "must be an http(s) URL"),
         ([], "the following arguments are required: --handler-url"),
     ],

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from contract_tests.clauses import CLAUSE_IDS, CLAUSES, clause
+from contract_tests.clauses import CLAUSE_IDS, CLAUSES, GENERIC_CLAUSE_IDS, clause
 from contract_tests.engine import (
     ContractConfig,
     ContractReport,
@@ -270,3 +270,111 @@ def test_resolve_target_reads_what_it_is_given() -> None:
         resolve_target("ftp://example.com/")
     with pytest.raises(UsageError, match="not int"):
         resolve_target(5)
+
+
+# ------------------------------------------------------------------------------------------- declared events
+
+CONNECTOR_MESSAGE = "ONIMCONNECTORMESSAGEADD"
+GENERIC_FLAWS = sorted(f for f, c in FLAWS.items() if c in GENERIC_CLAUSE_IDS)
+
+
+def test_reference_python_handler_passes_its_declared_connector_event(reference_app: Any) -> None:
+    with serve_wsgi(reference_app) as url:
+        report = run_contract(url, strict=True, events=("onsessionstart", CONNECTOR_MESSAGE), **FAST)
+    ids = [v.id for v in report.verdicts]
+    expected: list[str] = []
+    for item in CLAUSES:
+        expected.append(item.id)
+        if item.id in GENERIC_CLAUSE_IDS:
+            expected.append(f"{item.id}[{CONNECTOR_MESSAGE}]")
+    assert ids == expected
+    assert {v.outcome for v in report.verdicts} == {"pass"}, report.table()
+    assert re.search(
+        r"^3a forged-token-no-side-effect\[ONIMCONNECTORMESSAGEADD\] +MUST +PASS ", report.table(), re.M
+    )
+    # the connector's control events really reached the handler's outbox and were confirmed at the portal
+    reference_app.join()
+    assert reference_app.outbox()
+    assert {m.connector for m in reference_app.outbox()} == {"b24contract"}
+    names = [case.get("name", "") for case in ET.fromstring(report.junit_xml()).iter("testcase")]
+    assert names == expected
+
+
+@pytest.mark.parametrize("flaw", GENERIC_FLAWS)
+def test_broken_handler_fails_exactly_its_clause_for_a_sibling_event(flaw: str) -> None:
+    handler = ContractHandler(flaw, hang=1.5)
+    options: dict[str, Any] = {**FAST, "events": (CONNECTOR_MESSAGE,)}
+    if flaw == "hangs-on-repeats":
+        options["timeout"] = 1.0
+    try:
+        with serve_wsgi(handler) as url:
+            report = run_contract(url, **options)
+    finally:
+        handler.close()
+    assert report.failed() == [f"{FLAWS[flaw]}[{CONNECTOR_MESSAGE}]"], report.table()
+    # without ONSESSIONSTART declared, its own clauses are skipped with the reason; nothing is inconclusive
+    skipped = {v.id for v in report.verdicts if v.outcome == "skip"}
+    assert skipped == set(CLAUSE_IDS) - set(GENERIC_CLAUSE_IDS), report.table()
+    assert not [v for v in report.verdicts if v.outcome == "inconclusive"], report.table()
+
+
+def test_a_handler_that_ignores_a_declared_event_is_inconclusive_not_passed(reference_app: Any) -> None:
+    # the reference handler accepts OnSessionFinish and does nothing: no side effect to compare with
+    report = run_contract(reference_app, events=("ONSESSIONFINISH",), **FAST)
+    outcomes = {v.id: v.outcome for v in report.verdicts}
+    assert outcomes["forged-token-no-side-effect[ONSESSIONFINISH]"] == "inconclusive"
+    assert outcomes["forged-token-refused[ONSESSIONFINISH]"] == "pass"
+    assert outcomes["rejects-malformed-bodies[ONSESSIONFINISH]"] == "pass"
+    assert report.ok
+
+
+def test_check_picks_a_verdict_by_event_and_refuses_what_is_not_declared() -> None:
+    handler = ContractHandler()
+    try:
+        config = ContractConfig(handler.callable, events=["ONSESSIONSTART", CONNECTOR_MESSAGE], **FAST)
+        with ContractRun(config) as run:
+            verdict = run.check(f"3b[{CONNECTOR_MESSAGE.lower()}]")
+            assert verdict.id == f"forged-token-refused[{CONNECTOR_MESSAGE}]"
+            assert verdict is run.check("forged-token-refused", CONNECTOR_MESSAGE)
+            assert run.check("forged-token-refused").event == "ONSESSIONSTART"
+            assert f"clause 3b forged-token-refused[{CONNECTOR_MESSAGE}] [SHOULD] PASS" in verdict.message()
+            assert verdict.to_dict()["event"] == CONNECTOR_MESSAGE
+            with pytest.raises(UsageError, match="ONSESSIONFINISH is not a declared event"):
+                run.check("forged-token-refused[ONSESSIONFINISH]")
+            with pytest.raises(UsageError, match="OnSessionStart-specific"):
+                run.check("survives-bursts", CONNECTOR_MESSAGE)
+            report = run.run([f"rejects-malformed-bodies[{CONNECTOR_MESSAGE}]", "3b"])
+            assert [v.id for v in report.verdicts] == [
+                "forged-token-refused",
+                f"forged-token-refused[{CONNECTOR_MESSAGE}]",
+                f"rejects-malformed-bodies[{CONNECTOR_MESSAGE}]",
+            ]
+    finally:
+        handler.close()
+
+
+@pytest.mark.parametrize(
+    ("events", "error", "message"),
+    [
+        (("ONIMCONNECTORMESAGEADD",), UnknownNameError, "did you mean 'ONIMCONNECTORMESSAGEADD'"),
+        (("ONAPPINSTALL",), UnknownNameError, "unknown declarable event 'ONAPPINSTALL'"),
+        ((), UsageError, "declare at least one event"),
+        (" , ", UsageError, "declare at least one event"),
+    ],
+)
+def test_declared_events_are_checked(events: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        ContractConfig("http://127.0.0.1:9/", events=events)
+
+
+def test_declarable_events_have_builders_and_follow_the_siblings() -> None:
+    from contract_tests.clauses import DECLARABLE_EVENTS
+    from mock_portal.siblings import CONNECTOR_EVENTS, OPENLINES_EVENTS
+
+    assert (*OPENLINES_EVENTS, *CONNECTOR_EVENTS, "ONAPPTEST") == DECLARABLE_EVENTS
+    assert ContractConfig(
+        "http://127.0.0.1:9/", events=" onsessionstart,ONAPPTEST ,onsessionstart"
+    ).events == (
+        "ONSESSIONSTART",
+        "ONAPPTEST",
+    )

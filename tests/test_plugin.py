@@ -201,7 +201,19 @@ def test_pyargs_runs_the_contract_against_a_url(
     pytester: pytest.Pytester, run_isolated: Any, reference_url: str
 ) -> None:
     result = run_isolated("--pyargs", "contract_tests", "--b24-handler-url", reference_url, *FAST)
-    result.assert_outcomes(passed=12)
+    # the generic clauses for other events: one skipped case each, as none is declared
+    result.assert_outcomes(passed=12, skipped=9)
+    declared = run_isolated(
+        "--pyargs",
+        "contract_tests",
+        "--b24-handler-url",
+        reference_url,
+        "--b24-events",
+        "ONSESSIONSTART,ONIMCONNECTORMESSAGEADD",
+        "--b24-strict",
+        *FAST,
+    )
+    declared.assert_outcomes(passed=21)
 
 
 def test_pyargs_against_a_url_where_nothing_listens(pytester: pytest.Pytester, run_isolated: Any) -> None:
@@ -300,3 +312,59 @@ def test_public_names_of_contract_tests() -> None:
         assert value is not None
     with pytest.raises(AttributeError, match="no_such"):
         contract_tests.no_such  # noqa: B018
+
+
+EVENTS_MODULE = """
+import pytest
+from contract_tests import DeclaredEventsContract, OnSessionStartContract
+from examples.broken import ContractHandler
+
+HANDLER = ContractHandler({flaw!r})
+
+
+class TestMyHandler(OnSessionStartContract, DeclaredEventsContract):
+    @pytest.fixture
+    def b24_handler(self):
+        return HANDLER
+"""
+
+
+def test_declared_events_run_the_generic_clauses_per_event(
+    pytester: pytest.Pytester, run_isolated: Any
+) -> None:
+    pytester.makepyfile(test_contract=EVENTS_MODULE.format(flaw="answers-200-to-forgery"))
+    pytester.makeini("[pytest]\nb24_events = onsessionstart, ONIMCONNECTORMESSAGEADD\n")
+    result = run_isolated(*FAST, "-v", "-rx")
+    # 12 OnSessionStart clauses + 9 generic ones for the connector event; 3b fails (xfail) for both events
+    result.assert_outcomes(passed=19, xfailed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*TestMyHandler::test_event_forged_token_refused[[]ONIMCONNECTORMESSAGEADD[]] XFAIL*",
+            "*SHOULD clause forged-token-refused[[]ONIMCONNECTORMESSAGEADD[]] failed*",
+        ]
+    )
+
+
+def test_without_declared_sibling_events_the_generic_class_is_one_skip(
+    pytester: pytest.Pytester, run_isolated: Any
+) -> None:
+    pytester.makepyfile(test_contract=EVENTS_MODULE.format(flaw=None))
+    result = run_isolated(*FAST, "-rs", "-k", "none")
+    result.assert_outcomes(skipped=9, deselected=12)
+    result.stdout.fnmatch_lines(["*no event other than ONSESSIONSTART declared (--b24-events)*"])
+
+
+def test_only_a_sibling_declared_skips_the_onsessionstart_class(
+    pytester: pytest.Pytester, run_isolated: Any
+) -> None:
+    pytester.makepyfile(test_contract=EVENTS_MODULE.format(flaw=None))
+    result = run_isolated(*FAST, "--b24-events", "ONIMCONNECTORMESSAGEADD", "--b24-strict", "-rs")
+    result.assert_outcomes(passed=9, skipped=12)
+    result.stdout.fnmatch_lines(["*the handler does not declare ONSESSIONSTART*"])
+
+
+def test_unknown_declared_event_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("--b24-events", "ONSESSIONSTART,ONIMCONNECTORMESAGEADD")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--b24-events: unknown event 'ONIMCONNECTORMESAGEADD'; did you mean*"])

@@ -5,6 +5,10 @@ The project's tests run the whole contract against each and assert that exactly 
 (ONAPPINSTALL stores the token per member_id, constant-time comparison, de-duplication, background REST work
 at the event's own ``client_endpoint``), so a failure can only come from the flaw switched on.
 
+It handles ONSESSIONSTART (``im.message.add`` to each new session's chat) and ONIMCONNECTORMESSAGEADD
+(``imconnector.send.status.delivery`` for each operator message), with the same flaw on both, so each generic
+clause fails for its flaw whichever declared event it is judged with.
+
 Every flaw is a mistake seen in real handlers, kept as small as possible. Drive a handler as WSGI
 (``handler(environ, start_response)``), as ASGI (:meth:`ContractHandler.asgi`), as a plain callable
 (:meth:`ContractHandler.callable`), or serve it: ``python -m examples.broken --flaw echoes-auth --port 8080``.
@@ -47,6 +51,7 @@ FLAWS: dict[str, str] = {
 """flaw -> the one clause it breaks."""
 
 _FORM = "application/x-www-form-urlencoded"
+_HANDLED = ("ONSESSIONSTART", "ONIMCONNECTORMESSAGEADD")
 _MAX_BODY = 1 << 20
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed", 413: "Too Large"}
 
@@ -173,10 +178,14 @@ class ContractHandler:
             with self._lock:
                 self.installations[member_id] = Installation(token, _text(auth.get("access_token")), endpoint)
             return {"status": "ok"}
-        if event.upper() != "ONSESSIONSTART":
+        if event.upper() not in _HANDLED:
             raise _Reject(400, "unsupported_event")
         installation = self._authenticate(member_id, token, auth)
-        chats = self._chats(payload.get("data"), "event_handler_id" in payload)
+        if event.upper() == "ONIMCONNECTORMESSAGEADD":
+            work = self._confirmations(payload.get("data"), "event_handler_id" in payload)
+        else:
+            chats = self._chats(payload.get("data"), "event_handler_id" in payload)
+            work = [("im.message.add", {"DIALOG_ID": f"chat{chat}", "MESSAGE": "Hi"}) for chat in chats]
         if self.flaw == "slow-in-system-mode" and "access_token" not in auth:
             time.sleep(self.slow)
         with self._lock:
@@ -191,11 +200,9 @@ class ContractHandler:
             self._busy_check()
         endpoint = _text(auth.get("client_endpoint")) or installation.client_endpoint
         access = _text(auth.get("access_token")) or installation.access_token
-        for chat in chats:
-            self._pool.submit(
-                self._post, endpoint, "im.message.add", {"DIALOG_ID": f"chat{chat}", "MESSAGE": "Hi"}, access
-            )
-        answer: dict[str, Any] = {"status": "ok", "sessions": len(chats)}
+        for method, params in work:
+            self._pool.submit(self._post, endpoint, method, params, access)
+        answer: dict[str, Any] = {"status": "ok", "items": len(work)}
         if self.flaw == "echoes-auth":
             answer["auth"] = auth
         return answer
@@ -258,6 +265,28 @@ class ContractHandler:
                 raise _Reject(400, "no_chat_id")
             chats.append(chat_id)
         return chats
+
+    def _confirmations(self, data: Any, has_handler_id: bool) -> list[tuple[str, dict[str, str]]]:
+        if self.flaw == "crashes-without-handler-id" and not has_handler_id:
+            raise _Reject(500, "internal_error")
+        block = data.get("MESSAGES") if isinstance(data, dict) else None
+        if not isinstance(block, (list, dict)) or not block:
+            raise _Reject(400, "no_messages")
+        assert isinstance(data, dict)
+        connector, line = _text(data.get("CONNECTOR")), _text(data.get("LINE"))
+        work = []
+        for item in block if isinstance(block, list) else block.values():
+            im = item.get("im") if isinstance(item, dict) else None
+            if connector is None or line is None or not isinstance(im, dict):
+                raise _Reject(400, "bad_message")
+            params = {
+                "CONNECTOR": connector,
+                "LINE": line,
+                "MESSAGES[0][im][chat_id]": str(im.get("chat_id", "")),
+                "MESSAGES[0][im][message_id]": str(im.get("message_id", "")),
+            }
+            work.append(("imconnector.send.status.delivery", params))
+        return work
 
     def _busy_check(self) -> None:
         # one event at a time, and each takes a moment: a second concurrent delivery is turned away

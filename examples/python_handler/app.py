@@ -13,6 +13,10 @@ What it does, and where each rule comes from (BITRIX24-EVENTS.md is "facts"; doc
 * ONSESSIONSTART is accepted in its three known shapes (facts §3) and answered at once; the work (one
   ``im.message.add`` per session, at the event's own ``client_endpoint``) runs on a queue of worker threads
   (settings/performance/queue.md). An ``expired_token`` answer triggers one token refresh at the OAuth server.
+* ONIMCONNECTORMESSAGEADD (an operator's message going out through the app's connector, facts §4) is
+  answered at once; a worker confirms each message with ``imconnector.send.status.delivery``
+  (tutorials/openlines/example-connector.md, step 5). The handler has no external messenger of its own: the
+  messages are logged (ids only) and kept in a bounded outbox, :meth:`HandlerApp.outbox`.
 * A byte-identical repeated delivery is answered 200 and does nothing (bounded de-duplication).
 * Responses and logs never contain ``access_token``, ``refresh_token`` or ``application_token``.
 """
@@ -25,7 +29,7 @@ import json
 import logging
 import queue
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +39,7 @@ import requests
 
 from ._form import FormError, FormLimitError, as_items, parse_form
 
-__all__ = ["HandlerApp", "HandlerConfig", "Installation", "Response", "Session"]
+__all__ = ["ConnectorMessage", "HandlerApp", "HandlerConfig", "Installation", "Response", "Session"]
 
 log = logging.getLogger("b24_handler")
 
@@ -113,6 +117,21 @@ class Session:
 
 
 @dataclass(frozen=True)
+class ConnectorMessage:
+    """One operator message of an OnImConnectorMessageAdd, to be sent out to the external chat."""
+
+    connector: str
+    line: str
+    chat_id: str
+    """``im[chat_id]``: the Open Lines chat inside Bitrix24."""
+    message_id: str
+    """``im[message_id]``: the message inside Bitrix24."""
+    external_chat_id: str
+    """``chat[id]``: the chat in the external messenger."""
+    text: str
+
+
+@dataclass(frozen=True)
 class Response:
     """The HTTP answer to one delivery."""
 
@@ -130,7 +149,8 @@ class _Job:
     client_endpoint: str
     server_endpoint: str | None
     access_token: str | None
-    sessions: tuple[Session, ...]
+    sessions: tuple[Session, ...] = ()
+    messages: tuple[ConnectorMessage, ...] = ()
 
 
 def _ok(message: str, **extra: Any) -> Response:
@@ -211,6 +231,49 @@ def sessions_from(data: Any) -> tuple[Session, ...]:
     return tuple(sessions)
 
 
+def _positive_id(value: Any, where: str) -> str:
+    raw = _text(value)
+    if raw is None or not raw.isascii() or not raw.isdigit() or int(raw) <= 0:
+        raise ValueError(f"{where} is missing or not a positive integer")
+    return str(int(raw))
+
+
+def connector_messages_from(data: Any) -> tuple[ConnectorMessage, ...]:
+    """The messages of an OnImConnectorMessageAdd ``data`` block: ``CONNECTOR``, ``LINE`` and
+    ``MESSAGES[n]{im{chat_id, message_id}, message{text}, chat{id}}`` (facts §4, the connector captures).
+    Raises ``ValueError`` naming the first field that is missing."""
+    if not isinstance(data, dict):
+        raise ValueError("data is missing or not a structure")
+    connector = _text(data.get("CONNECTOR"))
+    if connector is None:
+        raise ValueError("data[CONNECTOR] is missing")
+    line = _positive_id(data.get("LINE"), "data[LINE]")
+    # a PHP list arrives as keys 0..n-1; a single message may be sent as one structure
+    block = data.get("MESSAGES")
+    items = as_items(block) if isinstance(block, dict) else None
+    if items is None:
+        raise ValueError("data[MESSAGES] is missing or not a list")
+    out = []
+    for index, item in enumerate(items):
+        where = f"data[MESSAGES][{index}]"
+        im = item.get("im") if isinstance(item, dict) else None
+        if not isinstance(im, dict):
+            raise ValueError(f"{where}[im] is missing")
+        chat = item.get("chat")
+        message = item.get("message")
+        out.append(
+            ConnectorMessage(
+                connector=connector,
+                line=line,
+                chat_id=_positive_id(im.get("chat_id"), f"{where}[im][chat_id]"),
+                message_id=_positive_id(im.get("message_id"), f"{where}[im][message_id]"),
+                external_chat_id=(_text(chat.get("id")) if isinstance(chat, dict) else None) or "",
+                text=(_text(message.get("text")) if isinstance(message, dict) else None) or "",
+            )
+        )
+    return tuple(out)
+
+
 class _Seen:
     """A bounded set of body digests, for de-duplicating repeated deliveries."""
 
@@ -250,6 +313,7 @@ class HandlerApp:
         self._workers: list[threading.Thread] = []
         self._session_factory = session_factory
         self._local = threading.local()
+        self._outbox: deque[ConnectorMessage] = deque(maxlen=self.config.dedup_size)
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
@@ -273,6 +337,12 @@ class HandlerApp:
         for worker in self._workers:
             worker.join(timeout)
         self._workers.clear()
+
+    def outbox(self) -> list[ConnectorMessage]:
+        """The operator messages received through the connector (the latest ``dedup_size``), oldest first:
+        what a real connector would hand to its external messenger."""
+        with self._lock:
+            return list(self._outbox)
 
     def installation(self, member_id: str) -> Installation | None:
         """The stored installation of a portal, if any."""
@@ -354,6 +424,8 @@ class HandlerApp:
         assert member_id is not None
         if event == "ONSESSIONSTART":
             return self._session_start(member_id, body, payload.get("data"), auth)
+        if event == "ONIMCONNECTORMESSAGEADD":
+            return self._connector_message(member_id, body, payload.get("data"), auth)
         log.info("%s from member %r: accepted, nothing to do", event, member_id)
         return _ok("event accepted", event=event)
 
@@ -513,6 +585,35 @@ class HandlerApp:
         log.info("ONSESSIONSTART from member %r: %d session(s) queued", member_id, len(sessions))
         return _ok("event accepted", sessions=len(sessions))
 
+    # ---- OnImConnectorMessageAdd -------------------------------------------------------------------
+
+    def _connector_message(self, member_id: str, body: bytes, data: Any, auth: Mapping[str, Any]) -> Response:
+        try:
+            messages = connector_messages_from(data)
+        except ValueError as exc:
+            return _error(400, "invalid_data", str(exc))
+        stored = self.installation(member_id)
+        client_endpoint = _text(auth.get("client_endpoint")) or (stored.client_endpoint if stored else None)
+        if not _http_url(client_endpoint):
+            return _error(400, "invalid_auth", "auth[client_endpoint] is missing or not an http(s) URL")
+        assert client_endpoint is not None
+        if not self._seen.first_time(body):
+            log.info("ONIMCONNECTORMESSAGEADD from member %r: repeated delivery ignored", member_id)
+            return _ok("duplicate delivery ignored", messages=0)
+        job = _Job(
+            member_id=member_id,
+            client_endpoint=client_endpoint if client_endpoint.endswith("/") else client_endpoint + "/",
+            server_endpoint=_text(auth.get("server_endpoint")),
+            access_token=_text(auth.get("access_token")),
+            messages=messages,
+        )
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            return _error(503, "queue_full", "too many events waiting; the handler is overloaded")
+        log.info("ONIMCONNECTORMESSAGEADD from member %r: %d message(s) queued", member_id, len(messages))
+        return _ok("event accepted", messages=len(messages))
+
     # ---- the worker -------------------------------------------------------------------------------
 
     def _http(self) -> Any:
@@ -540,6 +641,19 @@ class HandlerApp:
             message = self.config.message.replace("{line}", line)
             params = {"DIALOG_ID": f"chat{session.chat_id}", "MESSAGE": message}
             self._call(job, "im.message.add", params)
+        for item in job.messages:
+            with self._lock:
+                self._outbox.append(item)
+            # delivered: confirm it with the im ids from the event (example-connector.md, step 5)
+            confirm = {
+                "CONNECTOR": item.connector,
+                "LINE": item.line,
+                "MESSAGES[0][im][chat_id]": item.chat_id,
+                "MESSAGES[0][im][message_id]": item.message_id,
+                "MESSAGES[0][message][id][0]": item.message_id,
+                "MESSAGES[0][chat][id]": item.external_chat_id,
+            }
+            self._call(job, "imconnector.send.status.delivery", confirm)
 
     def _call(self, job: _Job, method: str, params: dict[str, str]) -> dict[str, Any] | None:
         token = job.access_token

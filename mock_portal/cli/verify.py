@@ -5,6 +5,7 @@
     mock-portal verify --handler-url http://127.0.0.1:8080/
     mock-portal verify --handler-url http://127.0.0.1:8080/ --start "node handler.js --port 8080" --strict
     mock-portal verify --handler-url URL --application-token T --junit report.xml --report-json report.json
+    mock-portal verify --handler-url URL --events ONSESSIONSTART,ONIMCONNECTORMESSAGEADD
 
 Exit codes: 0 when every MUST clause passed (every clause with ``--strict``), 1 otherwise, 2 on a usage or
 environment error (nothing answers at the URL, the ``--start`` command died or never opened its port).
@@ -67,6 +68,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shapes", help=f"comma-separated OnSessionStart shapes (default: {','.join(_SHAPES)})"
     )
+    parser.add_argument(
+        "--events",
+        metavar="LIST",
+        help="comma-separated events the handler declares it handles (default: ONSESSIONSTART); "
+        "the generic clauses run for each",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per delivery (10)")
     parser.add_argument(
         "--settle",
@@ -87,14 +94,17 @@ def _shapes(text: str | None) -> tuple[str, ...]:
 
 def build_config(args: argparse.Namespace, handler: object | None = None) -> ContractConfig:
     """The :class:`~contract_tests.engine.ContractConfig` the options describe (raises UsageError if bad)."""
-    from contract_tests.engine import DEFAULT_SETTLE, ContractConfig
+    from contract_tests.clauses import DEFAULT_EVENTS
+    from contract_tests.engine import DEFAULT_SETTLE, ContractConfig, check_events
 
+    events = DEFAULT_EVENTS if getattr(args, "events", None) is None else check_events(args.events)
     return ContractConfig(
         handler if handler is not None else args.handler_url,
         install_url=args.install_url,
         application_token=args.application_token,
         member_id=args.member_id,
         shapes=_shapes(args.shapes),
+        events=events,
         timeout=args.timeout,
         settle=DEFAULT_SETTLE if args.settle is None else args.settle,
         strict=args.strict,
@@ -210,27 +220,29 @@ def run_contract(
     report_json: str | None = None,
 ) -> int:
     """Run every clause, print the table and the failures in full, write the reports; return the exit code."""
-    from contract_tests.clauses import CLAUSE_IDS
+    from contract_tests.clauses import verdict_id
     from contract_tests.engine import ContractReport, ContractRun
 
-    # clause 7 judges every delivery of the run, so it comes last
-    order = [c for c in CLAUSE_IDS if not c.startswith("answers-")] + [
-        c for c in CLAUSE_IDS if c.startswith("answers-")
-    ]
     progress = hasattr(err, "isatty") and err.isatty()
     began = time.perf_counter()
     with ContractRun(config, log_tail=log_tail) as run:
-        for clause_id in order:
+        plan = run.plan()
+        # clause 7 judges every delivery of the run, so it comes last
+        order = [p for p in plan if not p[0].startswith("answers-")] + [
+            p for p in plan if p[0].startswith("answers-")
+        ]
+        for clause_id, event in order:
             if progress:
-                err.write(f"\rchecking {clause_id:<40}")
+                err.write(f"\rchecking {verdict_id(clause_id, event):<70}")
                 err.flush()
-            run.check(clause_id)
+            run.check(clause_id, event)
         report = run.run()
     if progress:
-        err.write("\r" + " " * 50 + "\r")
+        err.write("\r" + " " * 80 + "\r")
     report = ContractReport(report.verdicts, report.strict, report.handler, time.perf_counter() - began)
     _write_reports(report, junit, report_json)
-    out.write(f"b24-contract OnSessionStart: {report.handler}\n\n")
+    title = "OnSessionStart" if config.events == ("ONSESSIONSTART",) else ", ".join(config.events)
+    out.write(f"b24-contract {title}: {report.handler}\n\n")
     out.write(report.table() + "\n")
     details = [v for v in report.verdicts if v.outcome in ("fail", "inconclusive")]
     if details:
