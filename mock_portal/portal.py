@@ -12,18 +12,28 @@ ONAPPUNINSTALL in system mode. Starting an Open Lines session creates the chat a
 OnSessionStart to every bound, installed app (facts §3: the module source does not filter by connector owner;
 the docs say it does; :attr:`Portal.session_events_owner_only` chooses).
 
+Events raised inside a REST call (``im.message.add`` out through a connector, ``imconnector.send.messages``
+opening a session, ``event.test``...) are queued, as the real portal queues them for its queue server
+(facts §1): :meth:`Portal.deferring_events` collects them while the call runs, and a background worker per
+portal delivers them in order once the call has returned, so a handler that calls ``im.message.add`` and also
+handles the OnImConnectorMessageAdd it raises never waits on its own callback. Control actions (the methods
+called directly, the control API) stay synchronous and return their attempts. Every attempt is recorded;
+:meth:`Portal.wait_for_deliveries` waits for them without sleeping.
+
 Time comes from an injectable :class:`Clock`, so token expiry is tested by advancing it, never by sleeping.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
+import queue
 import random
 import string
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -407,6 +417,11 @@ class Portal:
         self.oauth_url = oauth_url or _DEFAULT_OAUTH_URL
         self._lock = threading.RLock()
         self._calls_changed = threading.Condition(self._lock)
+        self._deliveries_changed = threading.Condition(self._lock)
+        self._deferred = threading.local()
+        self._queue: queue.Queue[_Planned | None] = queue.Queue()
+        self._queued = 0  # planned deliveries handed to the worker and not yet attempted
+        self._worker: threading.Thread | None = None
         self._delivery_log = delivery_log
         self._delivery: Deliverer | None = None
         self._routes: dict[str, Target] = {}
@@ -1340,21 +1355,88 @@ class Portal:
         """
         if not plan:
             return []
+        pending: list[_Planned] | None = getattr(self._deferred, "pending", None)
+        if pending is not None:
+            # raised inside a REST call: queued, delivered by the worker after the call (facts §1)
+            pending.extend(plan)
+            return []
+        return [self._attempt(item, timeout) for item in plan]
+
+    def _attempt(self, item: _Planned, timeout: float | None) -> Attempt:
         deliverer = self._deliverer()
-        attempts: list[Attempt] = []
-        for item in plan:
-            target = self._target_for(item.target)
-            if item.drop_reason is not None:
-                attempt = deliverer.drop(target, item.body.text, reason=item.drop_reason, event=item.event)
-            else:
-                attempt = deliverer.deliver(
-                    target,
-                    item.body.text,
-                    event=item.event,
-                    timeout=self.delivery_timeout if timeout is None else timeout,
+        target = self._target_for(item.target)
+        if item.drop_reason is not None:
+            attempt = deliverer.drop(target, item.body.text, reason=item.drop_reason, event=item.event)
+        else:
+            attempt = deliverer.deliver(
+                target,
+                item.body.text,
+                event=item.event,
+                timeout=self.delivery_timeout if timeout is None else timeout,
+            )
+        with self._lock:
+            self._deliveries_changed.notify_all()
+        return attempt
+
+    # ----------------------------------------------------------------- the event queue
+    @contextlib.contextmanager
+    def deferring_events(self, *, release: bool = True) -> Iterator[list[Any]]:
+        """Collect the events raised in this thread while the block runs instead of delivering them.
+
+        ``rest.call`` wraps every REST call in it; on the way out the collected deliveries go to the
+        portal's worker, in order (``release=False`` hands them to the caller instead, who passes them to
+        :meth:`release_events` once the REST response is out: the server does so). Nested blocks share the
+        outermost one's list.
+        """
+        outer: list[_Planned] | None = getattr(self._deferred, "pending", None)
+        if outer is not None:
+            yield outer
+            return
+        pending: list[_Planned] = []
+        self._deferred.pending = pending
+        try:
+            yield pending
+        finally:
+            self._deferred.pending = None
+            if release:
+                self.release_events(pending)
+
+    def release_events(self, pending: Sequence[Any]) -> None:
+        """Hand deliveries collected by :meth:`deferring_events` to the portal's worker (never blocks)."""
+        items = [item for item in pending if isinstance(item, _Planned)]
+        if not items:
+            return
+        with self._lock:
+            self._queued += len(items)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._work, name=f"mock-portal-queue-{self.domain}", daemon=True
                 )
-            attempts.append(attempt)
-        return attempts
+                self._worker.start()
+            for item in items:
+                self._queue.put(item)
+
+    @property
+    def queued(self) -> int:
+        """Deliveries waiting in the queue or on the wire (raised inside REST calls, not attempted yet)."""
+        with self._lock:
+            return self._queued
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self._attempt(item, None)
+            except Exception:  # a delivery that cannot even be attempted must not stop the queue
+                import logging
+
+                logging.getLogger("mock_portal").exception("queued delivery of %s failed", item.event)
+            finally:
+                with self._lock:
+                    self._queued -= 1
+                    self._deliveries_changed.notify_all()
 
     def route(self, prefix: str, target: Target) -> None:
         """Deliver events for handler URLs starting with ``prefix`` to an in-process ``target`` instead.
@@ -1386,7 +1468,13 @@ class Portal:
             return self._delivery
 
     def close(self) -> None:
-        """Stop the delivery thread and close its connection pool (the portal's state stays readable)."""
+        """Deliver what is queued, stop the queue worker and the delivery thread, close the connection pool
+        (the portal's state stays readable)."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._queue.put(None)
+            worker.join(max(self.delivery_timeout, 1.0) * 2)
         with self._lock:
             delivery, self._delivery = self._delivery, None
         if delivery is not None:
@@ -1451,6 +1539,28 @@ class Portal:
         with self._calls_changed:
             self._calls_changed.wait_for(lambda: len(self.calls(method)) >= count, timeout=timeout)
             return self.calls(method)
+
+    def wait_for_deliveries(
+        self,
+        event: str | None = None,
+        *,
+        count: int = 1,
+        timeout: float = 5.0,
+        outcome: str | None = None,
+    ) -> list[Attempt]:
+        """Block until ``count`` delivery attempts (of ``event``, with ``outcome``) are recorded, or
+        ``timeout`` seconds pass; return the matching attempts either way (the caller checks the count).
+
+        Events raised inside REST calls are delivered by the queue worker after the call, so a test waits for
+        them here instead of sleeping.
+        """
+
+        def matching() -> list[Attempt]:
+            return [a for a in self.deliveries(event) if outcome is None or a.outcome == outcome]
+
+        with self._deliveries_changed:
+            self._deliveries_changed.wait_for(lambda: len(matching()) >= count, timeout=timeout)
+            return matching()
 
     def deliveries(self, event: str | None = None) -> list[Attempt]:
         """Recorded delivery attempts (sent or dropped), oldest first, optionally only those of ``event``."""

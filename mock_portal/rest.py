@@ -538,8 +538,23 @@ def call(
     """Call REST ``method`` on ``portal`` with ``params`` (token in ``token`` or in the ``auth`` param).
 
     ``webhook`` is ``(user_id, code)`` for webhook calls. Never raises for a bad request: each refusal
-    is an error envelope with Bitrix's status, and every call is recorded on the portal.
+    is an error envelope with Bitrix's status, and every call is recorded on the portal. Events the call
+    raises are queued and delivered by the portal's worker once it has returned (facts §1: the portal queues
+    events, a queue server sends them), so a handler is never called back while its own call is open.
     """
+    with portal.deferring_events():
+        return _call(portal, method, params, token=token, webhook=webhook, http_method=http_method)
+
+
+def _call(
+    portal: Portal,
+    method: str,
+    params: Mapping[str, Any] | None,
+    *,
+    token: str | None,
+    webhook: tuple[str, str] | None,
+    http_method: str,
+) -> RestResponse:
     name = _normalize_method(method)
     params_dict = dict(params or {})
     start = portal.clock.now()

@@ -61,7 +61,47 @@ CONTROL_ROUTES: tuple[tuple[str, str, str], ...] = (
         "/_portal/sessions",
         "start a session, fires OnSessionStart {connector_id?, line_id?, shape?, auth?}",
     ),
-    ("GET", "/_portal/deliveries", "delivery attempts, secrets redacted (?event=, ?outcome=)"),
+    (
+        "POST",
+        "/_portal/sessions/<id>/finish",
+        "close a session: OnSessionFinish, OnImConnectorDialogFinish to the owner {auth?, timeout?}",
+    ),
+    (
+        "POST",
+        "/_portal/messages",
+        "an operator writes in an Open Lines chat: OnOpenLineMessageAdd, and out through the connector "
+        "OnImConnectorMessageAdd to its owner {chat_id, text, author_id?, timeout?}",
+    ),
+    (
+        "POST",
+        "/_portal/messages/<id>/update",
+        "edit a message: OnOpenLineMessageUpdate, OnImConnectorMessageUpdate {text, timeout?}",
+    ),
+    (
+        "POST",
+        "/_portal/messages/<id>/delete",
+        "delete a message: OnOpenLineMessageDelete, OnImConnectorMessageDelete {timeout?}",
+    ),
+    (
+        "POST",
+        "/_portal/lines/<id>/delete",
+        "delete an open line: OnImConnectorLineDelete to each active connector's owner {timeout?}",
+    ),
+    (
+        "POST",
+        "/_portal/connectors/<id>/deactivate",
+        "switch a connector off on a line: OnImConnectorStatusDelete to its owner {line_id, timeout?}",
+    ),
+    (
+        "POST",
+        "/_portal/apps/<client_id>/update",
+        "update the app to its next version: ONAPPUPDATE {new_application_token?, timeout?}",
+    ),
+    (
+        "GET",
+        "/_portal/deliveries",
+        "delivery attempts, secrets redacted (?event=, ?outcome=; ?min=N&timeout=S waits for N of them)",
+    ),
     (
         "GET",
         "/_portal/rest-calls",
@@ -180,6 +220,17 @@ def _opt_int(body: Mapping[str, Any], key: str) -> int | None:
     return int(value)
 
 
+def _path_id(raw: str, what: str) -> int:
+    """A positive integer id from a control path segment, or a 400 naming it."""
+    if not raw.isascii() or not raw.isdigit() or int(raw) <= 0 or len(raw) > 18:
+        raise _HttpError(400, "BAD_PATH", f"{what} id must be a positive integer, got {raw[:60]!r}")
+    return int(raw)
+
+
+def _deliveries(attempts: Iterable[Any]) -> list[dict[str, Any]]:
+    return [attempt_to_dict(a) for a in attempts]
+
+
 def _opt_timeout(body: Mapping[str, Any]) -> float | None:
     value = body.get("timeout")
     if value is None:
@@ -288,9 +339,10 @@ class PortalApp:
                     return
         if scope["type"] != "http":
             return
+        after: list[Callable[[], None]] = []
         try:
             body = await self._read_body(receive)
-            status, payload = await self._route(scope, body)
+            status, payload = await self._route(scope, body, after)
         except _HttpError as exc:
             status, payload = exc.status, {"error": exc.code, "error_description": exc.description}
         except PortalError as exc:
@@ -300,8 +352,12 @@ class PortalApp:
         except Exception as exc:  # a bug: answer JSON, never a traceback page
             status, payload = 500, {"error": "INTERNAL_SERVER_ERROR", "error_description": type(exc).__name__}
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        await send({"type": "http.response.start", "status": status, "headers": _JSON})
-        await send({"type": "http.response.body", "body": data})
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": _JSON})
+            await send({"type": "http.response.body", "body": data})
+        finally:
+            for release in after:  # events a REST call raised go out once its response is sent (facts §1)
+                release()
 
     async def _read_body(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []
@@ -323,7 +379,9 @@ class PortalApp:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
-    async def _route(self, scope: Scope, body: bytes) -> tuple[int, Any]:
+    async def _route(
+        self, scope: Scope, body: bytes, after: list[Callable[[], None]] | None = None
+    ) -> tuple[int, Any]:
         method = str(scope.get("method", "GET")).upper()
         path = unquote(scope.get("path", "/"))
         query = scope.get("query_string", b"").decode("latin-1")
@@ -353,8 +411,8 @@ class PortalApp:
                     404, "NOT_FOUND", f"no route for {path[:200]!r}; REST is under /<domain>/rest/"
                 )
             portal, rest_path = self.portal(domain), rest[len("rest/") :]
-        response = await self._run(
-            handle_rest_path,
+        response, pending = await self._run(
+            _rest_deferred,
             portal,
             rest_path,
             http_method=method,
@@ -362,6 +420,10 @@ class PortalApp:
             body=body,
             content_type=content_type,
         )
+        if after is not None:
+            after.append(functools.partial(portal.release_events, pending))
+        else:
+            portal.release_events(pending)
         return response.status, response.body
 
     def _portal_of_request(self, query: str, body: bytes, content_type: str | None) -> Portal:
@@ -404,11 +466,22 @@ class PortalApp:
             return await self._apps(method, parts[1:], data, self.portal(portal_name))
         if route == ("POST", "sessions") and len(parts) == 1:
             return 201, await self._run(self._start_session, self.portal(portal_name), data)
+        sibling = self._sibling_action(method, parts)
+        if sibling is not None:
+            status, answer = await self._run(sibling, self.portal(portal_name), data)
+            return int(status), answer
         if route == ("GET", "deliveries") and len(parts) == 1:
             portal = self.portal(portal_name)
-            attempts = [attempt_to_dict(a) for a in portal.deliveries(args.get("event"))]
-            outcome = args.get("outcome")
-            return 200, [a for a in attempts if outcome is None or a.get("outcome") == outcome]
+            event, outcome = args.get("event"), args.get("outcome")
+            if "min" in args:
+                count = _query_number(args, "min", int, 1, _MAX_WAIT_COUNT)
+                timeout = _query_number(args, "timeout", float, 0, _MAX_WAIT_SECONDS, default=5.0)
+                found = await self._run(
+                    portal.wait_for_deliveries, event, count=count, timeout=timeout, outcome=outcome
+                )
+            else:
+                found = [a for a in portal.deliveries(event) if outcome is None or a.outcome == outcome]
+            return 200, _deliveries(found)
         if route == ("GET", "rest-calls") and len(parts) == 1:
             portal = self.portal(portal_name)
             if "min" not in args:
@@ -448,6 +521,110 @@ class PortalApp:
         if template in known or template.rstrip("/") == "/_portal":
             raise _HttpError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {path[:200]}")
         raise _HttpError(404, "NOT_FOUND", f"no control route {path[:200]!r}; GET /_portal lists them")
+
+    # ------------------------------------------------------------------ sibling event triggers
+    def _sibling_action(
+        self, method: str, parts: list[str]
+    ) -> Callable[[Portal, Mapping[str, Any]], tuple[int, Any]] | None:
+        """The control action for a sibling event's moment (facts §4, §5), or None if the path is not one."""
+        if method != "POST":
+            return None
+        if parts == ["messages"]:
+            return self._operator_message
+        if len(parts) != 3:
+            return None
+        kind, raw, action = parts
+        actions: dict[tuple[str, str], Callable[[Portal, Mapping[str, Any], str], tuple[int, Any]]] = {
+            ("sessions", "finish"): self._finish_session,
+            ("messages", "update"): self._update_message,
+            ("messages", "delete"): self._delete_message,
+            ("lines", "delete"): self._delete_line,
+            ("connectors", "deactivate"): self._deactivate_connector,
+        }
+        found = actions.get((kind, action))
+        return None if found is None else functools.partial(_with_path_id, found, raw)
+
+    def _finish_session(self, portal: Portal, data: Mapping[str, Any], raw: str) -> tuple[int, Any]:
+        _check_fields(data, frozenset({"portal", "auth", "timeout"}), "POST /_portal/sessions/<id>/finish")
+        session_id = _path_id(raw, "session")
+        auth = data.get("auth")
+        if auth is not None and auth not in AUTH_MODES:
+            raise _HttpError(400, "BAD_FIELD", f"'auth' must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
+        attempts = portal.finish_session(session_id, auth=auth, timeout=_opt_timeout(data))
+        return 200, {"session_id": session_id, "closed": True, "deliveries": _deliveries(attempts)}
+
+    def _operator_message(self, portal: Portal, data: Mapping[str, Any]) -> tuple[int, Any]:
+        _check_fields(
+            data, frozenset({"portal", "chat_id", "text", "author_id", "timeout"}), "POST /_portal/messages"
+        )
+        chat_id = data.get("chat_id")
+        if isinstance(chat_id, int) and not isinstance(chat_id, bool):
+            chat_id = f"chat{chat_id}"
+        if not isinstance(chat_id, str) or not chat_id:
+            raise _HttpError(400, "BAD_FIELD", f"'chat_id' must be a chat id or 'chat<ID>', got {chat_id!r}")
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise _HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {text!r}")
+        author_id = _opt_int(data, "author_id") or 1
+        chat = portal.chat(chat_id)
+        message, attempts = portal.send_operator_message(
+            chat.dialog_id, text, author_id=author_id, timeout=_opt_timeout(data)
+        )
+        return 201, {"message_id": message.id, "chat_id": chat.id, "deliveries": _deliveries(attempts)}
+
+    def _update_message(self, portal: Portal, data: Mapping[str, Any], raw: str) -> tuple[int, Any]:
+        return self._change_message(portal, data, raw, delete=False)
+
+    def _delete_message(self, portal: Portal, data: Mapping[str, Any], raw: str) -> tuple[int, Any]:
+        return self._change_message(portal, data, raw, delete=True)
+
+    def _change_message(
+        self, portal: Portal, data: Mapping[str, Any], raw: str, *, delete: bool
+    ) -> tuple[int, Any]:
+        where = f"POST /_portal/messages/<id>/{'delete' if delete else 'update'}"
+        _check_fields(data, frozenset({"portal", "timeout"} | ({"text"} if not delete else set())), where)
+        message_id = _path_id(raw, "message")
+        text = data.get("text")
+        if not delete and (not isinstance(text, str) or not text.strip()):
+            raise _HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {text!r}")
+        attempts = portal.change_message(message_id, text, delete=delete, timeout=_opt_timeout(data))
+        return 200, {"message_id": message_id, "deleted": delete, "deliveries": _deliveries(attempts)}
+
+    def _delete_line(self, portal: Portal, data: Mapping[str, Any], raw: str) -> tuple[int, Any]:
+        _check_fields(data, frozenset({"portal", "timeout"}), "POST /_portal/lines/<id>/delete")
+        line_id = _path_id(raw, "line")
+        attempts = portal.delete_line(line_id, timeout=_opt_timeout(data))
+        return 200, {"line_id": line_id, "deleted": True, "deliveries": _deliveries(attempts)}
+
+    def _deactivate_connector(self, portal: Portal, data: Mapping[str, Any], raw: str) -> tuple[int, Any]:
+        _check_fields(
+            data, frozenset({"portal", "line_id", "timeout"}), "POST /_portal/connectors/<id>/deactivate"
+        )
+        line_id = _opt_int(data, "line_id")
+        if line_id is None:
+            raise _HttpError(
+                400, "BAD_FIELD", "'line_id' is required: the line to switch the connector off on"
+            )
+        if raw not in portal.connectors:
+            known = ", ".join(sorted(portal.connectors)) or "none"
+            raise _HttpError(404, "CONNECTOR_NOT_FOUND", f"no connector {raw[:60]!r} (registered: {known})")
+        attempts = portal.deactivate_connector(raw, line_id, timeout=_opt_timeout(data))
+        return 200, {"connector": raw, "line_id": line_id, "deliveries": _deliveries(attempts)}
+
+    def _update_app(self, portal: Portal, client_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        _check_fields(data, frozenset({"portal", "new_application_token", "timeout"}), "app update")
+        renew = data.get("new_application_token", False)
+        if not isinstance(renew, bool):
+            raise _HttpError(
+                400, "BAD_FIELD", f"'new_application_token' must be true or false, got {renew!r}"
+            )
+        app, attempts = portal.update_app(client_id, new_application_token=renew, timeout=_opt_timeout(data))
+        return {
+            "client_id": app.client_id,
+            "version": app.version,
+            "application_token": app.application_token,
+            "deliveries": _deliveries(attempts),
+        }
 
     def _describe(self) -> dict[str, Any]:
         return {
@@ -511,6 +688,8 @@ class PortalApp:
         if action == "install-finish" and method == "POST":
             app = portal.install_finish(client_id)
             return 200, app.public()
+        if action == "update" and method == "POST":
+            return 200, await self._run(self._update_app, portal, client_id, data)
         if action == "bind" and method == "POST":
             _check_fields(data, frozenset({"portal", "event", "handler"}), "bind")
             binding = portal.bind(client_id, data.get("event"), data.get("handler"))
@@ -591,6 +770,22 @@ class PortalApp:
             "user_id": started.chat.user_id,
             "deliveries": [attempt_to_dict(a) for a in started.attempts],
         }
+
+
+def _rest_deferred(portal: Portal, rest_path: str, **options: Any) -> tuple[RestResponse, list[Any]]:
+    """Run a REST call and keep the events it raises, for release once the response is sent."""
+    with portal.deferring_events(release=False) as pending:
+        response = handle_rest_path(portal, rest_path, **options)
+    return response, pending
+
+
+def _with_path_id(
+    action: Callable[[Portal, Mapping[str, Any], str], tuple[int, Any]],
+    raw: str,
+    portal: Portal,
+    data: Mapping[str, Any],
+) -> tuple[int, Any]:
+    return action(portal, data, raw)
 
 
 def _check_shape(shape: str) -> None:

@@ -93,6 +93,7 @@ def test_event_test_fires_onapptest_with_the_query(env) -> None:
     portal, recorder, _, token, _ = env
     response = _call(portal, "event.test", token.access_token, any="data")
     assert response.body["result"] == 1
+    assert len(portal.wait_for_deliveries("ONAPPTEST")) == 1  # queued, sent after the call (facts §1)
     [payload] = recorder.events("ONAPPTEST")
     assert payload["data"]["QUERY"] == {"any": "data"}
     assert payload["event_handler_id"] == "2"
@@ -169,6 +170,7 @@ def test_connector_flow_creates_the_session_and_fires_onsessionstart(env) -> Non
     )
     [result] = sent.body["result"]["DATA"]["RESULT"]
     chat_id = int(result["session"]["CHAT_ID"])
+    assert len(portal.wait_for_deliveries("ONSESSIONSTART")) == 1
     [payload] = recorder.events("ONSESSIONSTART")
     assert payload["data"]["DATA"]["connector"]["chat_id"] == str(chat_id)
     assert payload["data"]["DATA"]["connector"]["connector_id"] == "myconn"

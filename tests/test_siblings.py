@@ -458,11 +458,14 @@ def test_rest_calls_fire_the_events_of_their_moment(two_apps: Any) -> None:
         portal, "im.message.add", {"DIALOG_ID": chat.dialog_id, "MESSAGE": "answer"}, token=token
     )
     assert reply.ok, reply.body
+    # raised inside the REST call: queued, delivered in order by the portal's worker after it returned
+    assert len(portal.wait_for_deliveries("ONIMCONNECTORMESSAGEADD")) == 1
     assert sorted(handlers.events("owner")) == ["ONIMCONNECTORMESSAGEADD", "ONOPENLINEMESSAGEADD"]
     handlers.take()
     off = rest.call(
         portal, "imconnector.activate", {"CONNECTOR": "owner.connector", "LINE": 1, "ACTIVE": 0}, token=token
     )
     assert off.ok, off.body
+    assert len(portal.wait_for_deliveries("ONIMCONNECTORSTATUSDELETE")) == 1
     assert handlers.events("owner") == ["ONIMCONNECTORSTATUSDELETE"]
     assert handlers.events("other") == []
