@@ -303,3 +303,43 @@ def test_wait_for_deliveries_filters_by_outcome_and_gives_up_at_the_timeout(serv
     assert portal.wait_for_deliveries("ONSESSIONSTART", outcome="ok", timeout=0.05) == []
     [refused] = portal.wait_for_deliveries("onsessionstart", outcome="refused", timeout=5)
     assert refused.event == "ONSESSIONSTART"
+
+
+def test_reference_handler_greets_and_confirms_its_own_message_through_the_connector(
+    server: PortalServer,
+) -> None:
+    import logging
+
+    from examples.python_handler import HandlerApp, HandlerConfig
+
+    logger = logging.getLogger("b24_handler")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    handler = HandlerApp(HandlerConfig()).start()
+    portal = server.portal
+    try:
+        with serve_wsgi(handler) as url:
+            app, _, install = portal.install_app(
+                url, handlers={"ONSESSIONSTART": url, "ONIMCONNECTORMESSAGEADD": url}
+            )
+            assert [a.outcome for a in install] == ["ok"]
+            portal.register_connector(app.client_id, "myconn", "My")
+            portal.activate_connector("myconn", 1, True)
+            started = portal.start_session(connector_id="myconn")
+            # OnSessionStart -> im.message.add -> (queued) OnImConnectorMessageAdd -> delivery confirmed
+            [confirmed] = portal.wait_for_calls("imconnector.send.status.delivery", timeout=10)
+            handler.join()
+    finally:
+        handler.close()
+        logger.setLevel(level)
+    assert confirmed.status == 200, confirmed
+    [greeting] = portal.calls("im.message.add")
+    assert greeting.status == 200
+    [sent] = handler.outbox()
+    assert (sent.connector, sent.chat_id) == ("myconn", str(started.chat.id))
+    assert sent.text.startswith("Hello! Thank you for writing to")
+    assert [a.event for a in portal.deliveries()] == [
+        "ONAPPINSTALL",
+        "ONSESSIONSTART",
+        "ONIMCONNECTORMESSAGEADD",
+    ]
