@@ -250,8 +250,9 @@ def b24_app(b24_portal: Portal, b24_handler: Any, b24_options: B24Options) -> Ap
 
 @pytest.fixture
 def b24_events(b24_portal: Portal, b24_app: App) -> EventFactory:
-    """Builds OnSessionStart events from ``b24_portal``'s real state for ``b24_app``:
-    ``b24_events.session_start(shape=..., auth=..., overrides=...)``."""
+    """Builds events from ``b24_portal``'s real state for ``b24_app``:
+    ``b24_events.session_start(shape=..., auth=..., overrides=...)``, or any declarable event with
+    ``b24_events.event("ONIMCONNECTORMESSAGEADD", auth=..., overrides=...)``."""
     from contract_tests.engine import EventFactory
 
     return EventFactory(b24_portal, b24_app)
