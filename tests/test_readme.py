@@ -167,3 +167,29 @@ def test_main_job_runs_from_the_installed_console_script() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "MUST" in result.stdout
+
+
+def _python_blocks() -> list[tuple[int, str]]:
+    text = README.read_text(encoding="utf-8")
+    return [
+        (text[: m.start()].count("\n") + 1, m.group(1))
+        for m in re.finditer(r"```python\n(.*?)```", text, flags=re.S)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "code"), _python_blocks(), ids=[f"README.md:{n}" for n, _ in _python_blocks()]
+)
+def test_readme_python_example_runs(line: int, code: str) -> None:
+    if "from myapp import" in code:
+        compile(code, f"README.md:{line}", "exec")  # a template for the user's own app
+        return
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
