@@ -561,29 +561,7 @@ class HandlerApp:
             sessions = sessions_from(data)
         except ValueError as exc:
             return _error(400, "invalid_data", str(exc))
-        stored = self.installation(member_id)
-        # the work goes to the event's own portal (facts §2: client_endpoint is https://<domain>/rest/)
-        client_endpoint = _text(auth.get("client_endpoint")) or (stored.client_endpoint if stored else None)
-        if not _http_url(client_endpoint):
-            return _error(400, "invalid_auth", "auth[client_endpoint] is missing or not an http(s) URL")
-        assert client_endpoint is not None
-        if not self._seen.first_time(body):
-            log.info("ONSESSIONSTART from member %r: repeated delivery ignored", member_id)
-            return _ok("duplicate delivery ignored", sessions=0)
-        job = _Job(
-            member_id=member_id,
-            client_endpoint=client_endpoint if client_endpoint.endswith("/") else client_endpoint + "/",
-            server_endpoint=_text(auth.get("server_endpoint")),
-            # user mode carries a token; system mode does not, and the stored one is used (facts §2)
-            access_token=_text(auth.get("access_token")),
-            sessions=sessions,
-        )
-        try:
-            self._jobs.put_nowait(job)
-        except queue.Full:
-            return _error(503, "queue_full", "too many events waiting; the handler is overloaded")
-        log.info("ONSESSIONSTART from member %r: %d session(s) queued", member_id, len(sessions))
-        return _ok("event accepted", sessions=len(sessions))
+        return self._queue("ONSESSIONSTART", member_id, body, auth, sessions=sessions)
 
     # ---- OnImConnectorMessageAdd -------------------------------------------------------------------
 
@@ -592,27 +570,45 @@ class HandlerApp:
             messages = connector_messages_from(data)
         except ValueError as exc:
             return _error(400, "invalid_data", str(exc))
+        return self._queue("ONIMCONNECTORMESSAGEADD", member_id, body, auth, messages=messages)
+
+    def _queue(
+        self,
+        event: str,
+        member_id: str,
+        body: bytes,
+        auth: Mapping[str, Any],
+        *,
+        sessions: tuple[Session, ...] = (),
+        messages: tuple[ConnectorMessage, ...] = (),
+    ) -> Response:
+        """Answer at once and leave the REST work to the workers (settings/performance/queue.md)."""
+        counted = "messages" if event == "ONIMCONNECTORMESSAGEADD" else "sessions"
         stored = self.installation(member_id)
+        # the work goes to the event's own portal (facts §2: client_endpoint is https://<domain>/rest/)
         client_endpoint = _text(auth.get("client_endpoint")) or (stored.client_endpoint if stored else None)
         if not _http_url(client_endpoint):
             return _error(400, "invalid_auth", "auth[client_endpoint] is missing or not an http(s) URL")
         assert client_endpoint is not None
         if not self._seen.first_time(body):
-            log.info("ONIMCONNECTORMESSAGEADD from member %r: repeated delivery ignored", member_id)
-            return _ok("duplicate delivery ignored", messages=0)
+            log.info("%s from member %r: repeated delivery ignored", event, member_id)
+            return _ok("duplicate delivery ignored", **{counted: 0})
         job = _Job(
             member_id=member_id,
             client_endpoint=client_endpoint if client_endpoint.endswith("/") else client_endpoint + "/",
             server_endpoint=_text(auth.get("server_endpoint")),
+            # user mode carries a token; system mode does not, and the stored one is used (facts §2)
             access_token=_text(auth.get("access_token")),
+            sessions=sessions,
             messages=messages,
         )
         try:
             self._jobs.put_nowait(job)
         except queue.Full:
             return _error(503, "queue_full", "too many events waiting; the handler is overloaded")
-        log.info("ONIMCONNECTORMESSAGEADD from member %r: %d message(s) queued", member_id, len(messages))
-        return _ok("event accepted", messages=len(messages))
+        count = len(sessions) + len(messages)
+        log.info("%s from member %r: %d %s queued", event, member_id, count, counted)
+        return _ok("event accepted", **{counted: count})
 
     # ---- the worker -------------------------------------------------------------------------------
 
