@@ -507,45 +507,18 @@ class EventFactory:
         portal, app = self.portal, self.app
         started = portal.start_session(connector_id=connector_id)
         chat, session = started.chat, started.session
-        line = portal.lines[chat.line_id]
-        ctx: dict[str, Any] = {
-            "domain": portal.domain,
-            "member_id": portal.member_id,
-            "application_token": self.application_token or app.application_token,
-            "client_endpoint": portal.client_endpoint,
-            "server_endpoint": portal.server_endpoint,
-            "status": portal.status,
-            "scope": ",".join(app.scopes),
-            "language_id": portal.language_id,
-            "ts": int(portal.clock.now()),
-            "connector_id": chat.connector_id,
-            "line_id": line.id,
-            "line_name": line_name if line_name is not None else line.name,
-            "chat_id": chat.id,
-            "session_id": session.id,
-            "external_user_id": chat.user_id,
-            "parent_id": session.parent_id,
-            "close_term": session.close_term,
-            "closed": session.closed,
-        }
+        token = portal.issue_token(app.client_id, refresh=False) if auth == "user" else None
+        ctx = portal.event_context(app, chat=chat, session=session, token=token)
+        if self.application_token:
+            ctx["application_token"] = self.application_token
+        if line_name is not None:
+            ctx["line_name"] = line_name
         if message_text is not None:
             # a message the portal really holds, in the session's chat (add_message fires no event)
             message = portal.add_message(None, chat.dialog_id, message_text)
-            ctx.update(
-                message_id=message.id,
-                message_text=message.text,
-                external_chat_id=chat.external_chat_id,
-            )
+            ctx.update(message_id=message.id, message_text=message.text)
         if event_handler_id:
             ctx["event_handler_id"] = next(self._handler_ids)
-        if auth == "user":
-            token = portal.issue_token(app.client_id, refresh=False)
-            ctx.update(
-                access_token=token.access_token,
-                expires_in=token.expires_in,
-                expires=token.expires,
-                user_id=token.user_id,
-            )
         return ctx
 
     def event(

@@ -1015,6 +1015,43 @@ class Portal:
         )
         return session, plan
 
+    def event_context(
+        self,
+        app: App,
+        *,
+        chat: Chat | None = None,
+        session: Session | None = None,
+        token: Token | None = None,
+    ) -> dict[str, Any]:
+        """The values an event from this portal carries (an ``EventContext`` mapping for the builders).
+
+        The portal's identity and endpoints, the app's ``application_token`` and scopes, the chat's and
+        session's ids when given, and the token's fields in user mode. Everything the portal sends is built
+        from this, and so is what the contract sends in the portal's name.
+        """
+        context = self._chat_context(chat, session) if chat is not None else {}
+        context.update(
+            domain=self.domain,
+            member_id=self.member_id,
+            application_token=app.application_token,
+            client_endpoint=self.client_endpoint,
+            server_endpoint=self.server_endpoint,
+            status=self.status,
+            scope=",".join(app.scopes),
+            language_id=self.language_id,
+            ts=int(self.clock.now()),
+        )
+        if token is not None:
+            context.update(
+                access_token=token.access_token,
+                expires_in=token.expires_in,
+                expires=token.expires,
+                user_id=token.user_id,
+            )
+            if token.refresh_token is not None:
+                context["refresh_token"] = token.refresh_token
+        return context
+
     # ----------------------------------------------------------------- the sibling events' moments
     def _chat_context(self, chat: Chat, session: Session | None) -> dict[str, Any]:
         line = self.lines[chat.line_id]
@@ -1315,29 +1352,9 @@ class Portal:
         """Build an event with ``mock_portal.events`` from the portal's real ids, tokens and endpoints."""
         from mock_portal import events
 
-        full: dict[str, Any] = {
-            **context,
-            "domain": self.domain,
-            "member_id": self.member_id,
-            "application_token": app.application_token,
-            "client_endpoint": self.client_endpoint,
-            "server_endpoint": self.server_endpoint,
-            "status": self.status,
-            "scope": ",".join(app.scopes),
-            "language_id": self.language_id,
-            "ts": int(self.clock.now()),
-        }
+        full = {**context, **self.event_context(app, token=token)}
         if binding is not None:
             full["event_handler_id"] = binding.id
-        if token is not None:
-            full.update(
-                access_token=token.access_token,
-                expires_in=token.expires_in,
-                expires=token.expires,
-                user_id=token.user_id,
-            )
-            if token.refresh_token is not None:
-                full["refresh_token"] = token.refresh_token
         built = events.build_event(
             event,
             shape=shape,
