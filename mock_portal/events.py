@@ -404,6 +404,15 @@ def _connector(v: Record) -> dict[str, Any]:
     }
 
 
+def _session(v: Record, closed: Any) -> dict[str, Any]:
+    return {
+        "id": v["session_id"],
+        "closed": closed,
+        "parent_id": v["parent_id"],
+        "close_term": v["close_term"],
+    }
+
+
 def _session_start_data(v: Record, shape: str) -> dict[str, Any]:
     # the three shapes of facts §3
     if shape == "source-2024":
@@ -428,12 +437,7 @@ def _session_start_data(v: Record, shape: str) -> dict[str, Any]:
         "DATA": [
             {
                 "connector": _connector(v),
-                "session": {
-                    "id": v["session_id"],
-                    "closed": v["closed"],
-                    "parent_id": v["parent_id"],
-                    "close_term": v["close_term"],
-                },
+                "session": _session(v, v["closed"]),
                 "chat": {"id": v["chat_id"]},
                 "user": {"id": v["external_user_id"]},
             }

@@ -29,7 +29,7 @@ import random
 from collections.abc import Mapping
 from typing import Any, Final
 
-from mock_portal.events import AUTH_MODES, EventSpec, Record, register_event
+from mock_portal.events import AUTH_MODES, EventSpec, Record, _connector, _session, register_event
 
 __all__ = ["CONNECTOR_EVENTS", "OPENLINES_EVENTS", "SIBLING_EVENTS"]
 
@@ -98,24 +98,6 @@ def _message_values(rec: Record) -> Mapping[str, Any]:
 
 
 _MESSAGE_TEXT: Final = frozenset({"message_text", "external_chat_id", "external_message_id"})
-
-
-def _connector(v: Record) -> dict[str, Any]:
-    return {
-        "connector_id": v["connector_id"],
-        "line_id": v["line_id"],
-        "chat_id": v["chat_id"],
-        "user_id": v["external_user_id"],
-    }
-
-
-def _session(v: Record, closed: Any) -> dict[str, Any]:
-    return {
-        "id": v["session_id"],
-        "closed": closed,
-        "parent_id": v["parent_id"],
-        "close_term": v["close_term"],
-    }
 
 
 def _session_finish(v: Record, shape: str) -> dict[str, Any]:
