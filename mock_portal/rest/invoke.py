@@ -1,0 +1,78 @@
+"""Calling a REST method on a portal: authenticate, dispatch (or run a batch), answer, record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from mock_portal.portal import PortalError
+from mock_portal.rest.batch import batch
+from mock_portal.rest.dispatch import authenticate, dispatch, normalize_method
+from mock_portal.rest.params import RestResponse, error_response, time_block
+from mock_portal.rest.registry import Caller
+
+if TYPE_CHECKING:
+    from mock_portal.portal import Portal
+
+
+def call(
+    portal: Portal,
+    method: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    webhook: tuple[str, str] | None = None,
+    http_method: str = "POST",
+) -> RestResponse:
+    """Call REST ``method`` on ``portal`` with ``params`` (token in ``token`` or in the ``auth`` param).
+
+    ``webhook`` is ``(user_id, code)`` for webhook calls. Never raises for a bad request: each refusal
+    is an error envelope with Bitrix's status, and every call is recorded on the portal. Events the call
+    raises are queued and delivered by the portal's worker once it has returned (facts §1: the portal queues
+    events, a queue server sends them), so a handler is never called back while its own call is open.
+    """
+    with portal.deferring_events():
+        return _call(portal, method, params, token=token, webhook=webhook, http_method=http_method)
+
+
+def _call(
+    portal: Portal,
+    method: str,
+    params: Mapping[str, Any] | None,
+    *,
+    token: str | None,
+    webhook: tuple[str, str] | None,
+    http_method: str,
+) -> RestResponse:
+    name = normalize_method(method)
+    params_dict = dict(params or {})
+    start = portal.clock.now()
+    caller: Caller | None = None
+    try:
+        caller = authenticate(portal, params_dict, token, webhook, http_method)
+        result = batch(caller, params_dict) if name == "batch" else dispatch(caller, name, params_dict)
+    except PortalError as exc:
+        auth = params_dict.get("auth")
+        portal.record_call(
+            method=name,
+            params=params_dict,
+            token=token or (auth if isinstance(auth, str) else None),
+            client_id=caller.client_id if caller else None,
+            status=exc.status,
+            result=None,
+            error=exc.code,
+            http_method=http_method,
+        )
+        return error_response(exc)
+    body = {"result": result, "time": time_block(start, portal.clock.now())}
+    portal.record_call(
+        method=name,
+        params=params_dict,
+        token=caller.token,
+        client_id=caller.client_id,
+        status=200,
+        result=result,
+        error=None,
+        http_method=http_method,
+    )
+    return RestResponse(200, body)
