@@ -1,7 +1,7 @@
 """Run every benchmark, print one table (figure, baselines from the same run, ratios), write it as JSON.
 
     python -m bench                 # everything, about a minute on a 2-core machine
-    python -m bench validate emit   # only some groups: validate, generate, emit, startup, contract
+    python -m bench validate emit   # only some groups: validate, generate, emit, startup, contract, portal
 
 The table goes to stdout; the JSON to ``bench/results/<UTC time>.json`` and ``bench/results/latest.json``
 (git-ignored). Nothing here is a test: figures are reported, never asserted. Targets are printed beside the
@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-GROUPS = ("validate", "generate", "emit", "startup", "contract")
+GROUPS = ("validate", "generate", "emit", "startup", "contract", "portal")
 
 
 @dataclass
@@ -478,12 +478,20 @@ def bench_contract() -> list[Row]:
 
 # ------------------------------------------------------------------------------------------------ table
 
+
+def _portal_scale() -> list[Row]:
+    from bench.portal_scale import bench_portal_scale  # it imports Row from here: loaded when run
+
+    return bench_portal_scale()
+
+
 BENCHES: dict[str, Callable[[], list[Row]]] = {
     "validate": bench_validate,
     "generate": bench_generate,
     "emit": bench_emit,
     "startup": bench_startup,
     "contract": bench_contract,
+    "portal": _portal_scale,
 }
 
 

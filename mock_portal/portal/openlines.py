@@ -175,6 +175,11 @@ class OpenLines(PortalParts):
                 raise PortalError("DIALOG_NOT_FOUND", f"Dialog not found: {str(chat_id)[:60]!r}", 400)
             return chat
 
+    def chat_of_user_code(self, code: str) -> Chat | None:
+        """The newest chat whose ``USER_CODE`` (``connector|line|external chat id|user id``) is ``code``."""
+        with self._lock:
+            return self._state.chat_of_user_code(code)
+
     def session_of_chat(self, chat_id: int) -> Session | None:
         """The chat's latest session (open or not)."""
         with self._lock:

@@ -2,7 +2,9 @@
 the lookups over it.
 
 No lock of its own: :class:`~mock_portal.portal.Portal` holds its lock around every use. The lookups live
-here, next to the containers, so how they are found (scanned or indexed) is decided in one place.
+here, next to the containers and the indexes that keep them from scanning: a portal's cost per operation must
+not grow with the number of chats, sessions or messages it holds. The containers are the portal's public
+read-only views (``portal.sessions``...); every change goes through these methods, which keep the indexes.
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ class PortalState:
         self.chats: dict[int, Chat] = {}
         self.sessions: dict[int, Session] = {}
         self.messages: list[Message] = []
+        # indexes: a chat's sessions in the order they were opened, chats by the external client's key
+        # and by USER_CODE (the oldest and the newest chat of a key win, as a scan in order would find
+        # them), messages by id
+        self._sessions_of_chat: dict[int, list[Session]] = {}
+        self._chat_by_external: dict[tuple[str, int, str, str], Chat] = {}
+        self._chat_by_user_code: dict[str, Chat] = {}
+        self._message_by_id: dict[object, Message] = {}  # any key equal to an id finds it, as == did
         self.webhooks: dict[str, tuple[int, tuple[str, ...]]] = {}
         self.binding_ids = itertools.count(1)
         self.chat_ids = itertools.count(1001)
@@ -105,21 +114,20 @@ class PortalState:
             external_user_id=external_user_id,
         )
         self.chats[chat.id] = chat
+        key = (chat.connector_id, chat.line_id, chat.external_chat_id, chat.external_user_id)
+        self._chat_by_external.setdefault(key, chat)
+        self._chat_by_user_code[user_code(chat)] = chat
         return chat
 
     def find_chat(
         self, connector_id: str, line_id: int, external_chat_id: str, external_user_id: str
     ) -> Chat | None:
         """The chat an external client's messages land in, if it exists."""
-        key = (connector_id, line_id, external_chat_id, external_user_id)
-        return next(
-            (
-                c
-                for c in self.chats.values()
-                if (c.connector_id, c.line_id, c.external_chat_id, c.external_user_id) == key
-            ),
-            None,
-        )
+        return self._chat_by_external.get((connector_id, line_id, external_chat_id, external_user_id))
+
+    def chat_of_user_code(self, code: str) -> Chat | None:
+        """The newest chat whose ``USER_CODE`` (``connector|line|external chat|user``) is ``code``."""
+        return self._chat_by_user_code.get(code)
 
     def new_session(self, chat: Chat) -> Session:
         """Open a session in ``chat``; its ``parent_id`` is the chat's previous session, if any."""
@@ -133,16 +141,18 @@ class PortalState:
             parent_id=previous.id if previous is not None else 0,
         )
         self.sessions[session.id] = session
+        self._sessions_of_chat.setdefault(chat.id, []).append(session)
         return session
 
     def session_of_chat(self, chat_id: int) -> Session | None:
         """The chat's latest session (open or not)."""
-        found = [s for s in self.sessions.values() if s.chat_id == chat_id]
+        found = self._sessions_of_chat.get(chat_id)
         return found[-1] if found else None
 
     def open_session_of(self, chat_id: int) -> Session | None:
         """The chat's open session, if any."""
-        return next((s for s in self.sessions.values() if s.chat_id == chat_id and not s.closed), None)
+        # the first open session of the chat, as a scan of all sessions in order would find it
+        return next((s for s in self._sessions_of_chat.get(chat_id, ()) if not s.closed), None)
 
     def close_session(self, session: Session) -> None:
         """Mark ``session`` closed."""
@@ -160,12 +170,22 @@ class PortalState:
         """Store a new message in a chat (or a private dialog: a negative ``chat_id``)."""
         message = Message(next(self.message_ids), chat_id, author_id, text, client_id, external_id)
         self.messages.append(message)
+        self._message_by_id[message.id] = message
         return message
 
     def message(self, message_id: object) -> Message | None:
         """The message with ``message_id``, if it exists."""
-        return next((m for m in self.messages if m.id == message_id), None)
+        try:
+            return self._message_by_id.get(message_id)
+        except TypeError:  # unhashable: equal to no id
+            return None
 
     def remove_message(self, message: Message) -> None:
-        """Delete ``message``."""
+        """Delete ``message`` (a scan of the messages: deleting is rare, posting is not)."""
         self.messages.remove(message)
+        del self._message_by_id[message.id]
+
+
+def user_code(chat: Chat) -> str:
+    """The chat's ``USER_CODE``, as ``imopenlines.dialog.get`` takes it and its ``entity_id`` shows it."""
+    return f"{chat.connector_id}|{chat.line_id}|{chat.external_chat_id}|{chat.user_id}"

@@ -33,9 +33,9 @@ def dialog_get(caller: Caller, params: dict[str, Any]) -> Any:
         key = session.chat_id
     user_code = param(params, "USER_CODE")
     if key in (None, "") and isinstance(user_code, str):
-        for chat in portal.chats.values():
-            if user_code == f"{chat.connector_id}|{chat.line_id}|{chat.external_chat_id}|{chat.user_id}":
-                key = chat.id
+        found = portal.chat_of_user_code(user_code)
+        if found is not None:
+            key = found.id
     if key in (None, ""):
         raise error("DIALOG_ID_EMPTY", "Dialog ID can't be empty")
     chat = portal.chat(integer(key, "CHAT_ID") if not isinstance(key, str) or key.isdigit() else key)
