@@ -1,45 +1,55 @@
-"""The load emitter: event bodies POSTed over keep-alive HTTP/1.1 at a target rate, latencies recorded.
+"""The lean emitter behind ``mock-portal emit`` and ``load``: event bodies POSTed over keep-alive HTTP/1.1.
 
-:mod:`mock_portal.delivery` records every attempt in full (headers, excerpts, outcomes) for contract checks;
-this module is its lean sibling for load, where the numbers that matter are throughput and latency. The HTTP
-is aiohttp's, configured as delivery configures it (one session, a keep-alive connection pool, only the
-headers we set, no decompression, no cookies, no proxies from the environment): each of ``connections``
-workers sends one request, reads its response, and sends the next, never pipelining (a Bitrix24 queue server
-sends one POST per event, facts §1), so at most ``connections`` requests are in flight and the pool keeps as
-many connections open. Requests carry the headers delivery sends: ``Host``, ``User-Agent``, ``Content-Type``
-and ``Content-Length``.
+:mod:`mock_portal.delivery` records every attempt in full for contract checks and opens a fresh connection
+per event, as the portal does; this module is its lean sibling for throughput. It drives asyncio (or uvloop,
+the ``fast`` extra) at the ``Protocol`` level: each request is its pre-encoded head
+(:class:`~mock_portal._http1.RequestHeads`) and body written in one call, each answer is read by a minimal
+parser (:class:`~mock_portal._http1.ResponseReader`), and the next request is written from the callback
+that completed the last one, with no task or future per request. Each of ``connections`` connections carries
+one request at a time, never pipelined (the portal sends one POST per event, facts §1).
 
-``rate`` paces the start of requests (open loop: request ``i`` is due at ``start + i / rate``); a late
-schedule is not made up for by bursts beyond the connection count. Latency runs from handing the request to
-aiohttp to reading the last byte of the response (so it includes connecting, when a connection has to be
-opened). Failures (refused, reset, timeout, non-2xx) are counted, never raised; ``timeout`` bounds each
-request as a whole, connecting included.
+Keep-alive, and a server that closes. HTTP/1.1 lets a server close a kept-alive connection after any answer,
+without saying ``Connection: close``; a request written before that close is seen is lost without a byte of
+answer. Such a request, and only such a one (the connection had already carried an answer, and not one byte
+of this request's answer arrived), is sent once more on a fresh connection, and its record says so
+(``retried``). A failure on a fresh connection, or after a byte of the answer, is the handler's: ``refused``
+(no connection could be made), ``reset`` (closed or reset without a complete, valid answer), ``timeout``.
+
+Timing, an open model. With ``rate``, request ``i`` is due at ``start + i / rate`` whatever happened to the
+earlier ones; a request due while every connection is busy waits for the first free one, and its latency runs
+from the moment it was due (its intended start), so a slow handler cannot hide its latency by slowing the
+sender down. Requests due before ``duration`` ends but still waiting when it ends are counted as ``unsent``:
+the handler did not keep up with the rate. Without ``rate``, each connection sends its next request as soon as
+the last is answered, and latency runs from that moment. Latency ends at the last byte of the answer.
+``timeout`` bounds each request from its first connect or write to its last byte.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import math
+import ssl
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-import aiohttp
-from yarl import URL
-
 from mock_portal import __version__
+from mock_portal._http1 import BadResponse, RequestHeads, ResponseReader
 from mock_portal.errors import UsageError
 
-__all__ = ["LoadResult", "Progress", "run_load", "run_load_async"]
+__all__ = ["EVENT_LOOPS", "LoadResult", "Progress", "RequestRecord", "run_load", "run_load_async"]
+
+EVENT_LOOPS: Final = ("auto", "asyncio", "uvloop")
+"""``run_load(event_loop=...)``: ``auto`` takes uvloop when it is installed (the ``fast`` extra)."""
 
 _CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 _MAX_RESPONSE_BYTES: Final = 1024 * 1024
-_KEEPALIVE_SECONDS: Final = 3.0
 _MAX_CONNECTIONS: Final = 10_000
+_PROGRESS_SECONDS: Final = 0.1
 
 
 @dataclass
@@ -50,6 +60,24 @@ class Progress:
     sent: int
     ok: int
     failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """How one request ended (``run_load(on_record=...)``).
+
+    ``index`` counts from 0 in the order the bodies were taken; ``outcome`` is ``ok`` (2xx), ``http_error``
+    (any other status), ``timeout``, ``refused``, ``reset`` or ``unsent`` (due, but never sent before the run
+    ended); ``latency`` is in seconds from the intended start (NaN when unsent); ``retried`` says the request
+    was sent again on a fresh connection because the server had closed the kept-alive one before answering.
+    """
+
+    index: int
+    outcome: str
+    status: int | None
+    latency: float
+    error: str | None = None
+    retried: bool = False
 
 
 @dataclass
@@ -63,12 +91,19 @@ class LoadResult:
     elapsed: float = 0.0
     latencies: list[float] = field(default_factory=list, repr=False)
     statuses: Counter[str] = field(default_factory=Counter)
-    """``"200"``, ``"500"``... for answers; ``"refused"``, ``"reset"``, ``"timeout"`` for failures."""
+    """``"200"``, ``"500"``... for answers; ``"refused"``, ``"reset"``, ``"timeout"``, ``"unsent"`` else."""
+    retried: int = 0
+    """Requests sent again on a fresh connection after the server closed a kept-alive one unanswered."""
+    unsent: int = 0
+    """Requests due before the run ended that no connection was free to send (counted in ``failed``)."""
+    rate: float | None = None
+    event_loop: str = ""
 
     @property
     def throughput(self) -> float:
-        """Completed requests per second (answered or failed)."""
-        return (self.ok + self.failed) / self.elapsed if self.elapsed > 0 else 0.0
+        """Requests that ended (answered or failed, unsent ones aside) per second."""
+        done = self.ok + self.failed - self.unsent
+        return done / self.elapsed if self.elapsed > 0 else 0.0
 
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile (0..100) of the latencies in seconds, nearest-rank; NaN if none."""
@@ -78,52 +113,459 @@ class LoadResult:
         rank = max(1, math.ceil(q / 100 * len(ordered)))
         return ordered[min(rank, len(ordered)) - 1]
 
-    def summary(self) -> dict[str, float | int | str | dict[str, int]]:
+    def summary(self) -> dict[str, float | int | str | dict[str, int] | None]:
         """A JSON-ready summary: counts, throughput and latency percentiles in milliseconds."""
+        ordered = sorted(self.latencies)
+
+        def pick(q: float) -> float:
+            if not ordered:
+                return math.nan
+            return ordered[min(max(1, math.ceil(q / 100 * len(ordered))), len(ordered)) - 1]
+
         return {
             "url": self.url,
             "sent": self.sent,
             "ok": self.ok,
             "failed": self.failed,
+            "retried": self.retried,
+            "unsent": self.unsent,
+            "rate": self.rate,
             "elapsed_s": round(self.elapsed, 3),
             "throughput_rps": round(self.throughput, 1),
-            **{f"p{q}_ms": round(self.percentile(q) * 1000, 3) for q in (50, 90, 99)},
-            "max_ms": round(max(self.latencies, default=math.nan) * 1000, 3),
+            **{f"p{q}_ms": round(pick(q) * 1000, 3) for q in (50, 90, 99)},
+            "max_ms": round(ordered[-1] * 1000, 3) if ordered else math.nan,
             "statuses": dict(sorted(self.statuses.items())),
+            "event_loop": self.event_loop,
         }
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise UsageError(f"--to must be a URL string, not {type(url).__name__}")
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise UsageError(f"--to must be an http:// URL with a host, not {url!r} (https is not supported)")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--to must be an http:// or https:// URL with a host, not {url!r}")
     try:
         parts.port  # noqa: B018 (a bad port raises here)
     except ValueError:
         raise UsageError(f"--to has a bad port: {url!r}") from None
+    return url
 
 
-def _failure_kind(exc: BaseException) -> str:
-    """``refused``, ``timeout`` or ``reset`` for what a request raised (delivery classifies them alike)."""
-    if isinstance(exc, asyncio.TimeoutError):  # aiohttp's connect and read timeouts subclass it
-        return "timeout"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "refused"
-    return "reset"
+# ------------------------------------------------------------------------------------------------ engine
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> None:
-    """Read the response body up to a cap; a longer one drops the connection instead of being read."""
-    stream = response.content
-    size = 0
-    while not stream.at_eof():
-        chunk = await stream.readany()
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > _MAX_RESPONSE_BYTES:
-            response.close()
-            break
+class _Request:
+    __slots__ = ("index", "intended", "retried", "started", "wire")
+
+    def __init__(self, index: int, wire: bytes, intended: float) -> None:
+        self.index = index
+        self.wire = wire
+        self.intended = intended
+        self.started = 0.0
+        self.retried = False
+
+
+class _Conn(asyncio.Protocol):
+    """One TCP (or TLS) connection of a slot; events of a connection the slot has left are ignored."""
+
+    __slots__ = ("lost", "slot", "transport")
+
+    def __init__(self, slot: _Slot) -> None:
+        self.slot = slot
+        self.transport: Any = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        slot = self.slot
+        if slot.conn is self:
+            slot.received(data)
+
+    def eof_received(self) -> bool:
+        return False  # close our side too; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        slot = self.slot
+        if slot.conn is self:
+            slot.lost(exc)
+
+
+class _Slot:
+    """One of the ``connections`` lanes: at most one connection and one request in flight at a time."""
+
+    __slots__ = ("conn", "connecting", "reader", "req", "sender", "served", "written")
+
+    def __init__(self, sender: _Sender, known: dict[bytes, tuple[int, bool, int]]) -> None:
+        self.sender = sender
+        self.conn: _Conn | None = None
+        self.connecting: asyncio.Task[None] | None = None
+        self.reader = ResponseReader(_MAX_RESPONSE_BYTES, known)
+        self.req: _Request | None = None
+        self.served = 0  # answers completed on the current connection
+        self.written = False
+
+    def start(self, req: _Request, now: float) -> None:
+        if not req.started:
+            req.started = now
+        self.req = req
+        self.reader.reset()
+        conn = self.conn
+        if conn is not None:
+            self.written = True
+            conn.transport.write(req.wire)
+        else:
+            self.written = False
+            self.connecting = self.sender.loop.create_task(self._connect(req))
+
+    def _new_conn(self) -> _Conn:
+        conn = _Conn(self)
+        self.conn = conn
+        self.served = 0
+        return conn
+
+    async def _connect(self, req: _Request) -> None:
+        sender = self.sender
+        try:
+            await sender.loop.create_connection(
+                self._new_conn,
+                sender.host,
+                sender.port,
+                ssl=sender.ssl_context,
+                server_hostname=sender.server_hostname,
+            )
+        except OSError as exc:  # refused, unreachable, unresolvable, TLS handshake failed
+            if self.req is req:
+                self.connecting = None
+                self.conn = None
+                detail = exc.strerror or str(exc) or type(exc).__name__
+                sender.failed(self, "refused", f"could not connect: {detail}")
+            return
+        if self.req is not req:  # timed out (and cancelled) while connecting: already recorded
+            return
+        self.connecting = None
+        conn = self.conn
+        if conn is None or conn.lost:  # closed by the handler before the request was written
+            self.conn = None
+            sender.failed(self, "reset", "the handler closed a fresh connection before the request was sent")
+            return
+        self.written = True
+        conn.transport.write(req.wire)
+
+    def received(self, data: bytes) -> None:
+        reader = self.reader
+        if self.req is None:  # bytes nobody asked for: this connection is not to be trusted again
+            self._drop()
+            return
+        try:
+            complete = reader.feed(data)
+        except BadResponse as exc:
+            self._drop()
+            self.sender.failed(self, "reset", f"the handler sent an invalid HTTP response: {exc}")
+            return
+        if complete:
+            self.served += 1
+            if not reader.keep_alive:
+                self._drop(abort=False)
+            self.sender.answered(self, reader.status)
+
+    def lost(self, exc: Exception | None) -> None:
+        self.conn = None
+        req = self.req
+        if req is None or not self.written:
+            return  # an idle connection closed; the next request opens a fresh one
+        reader = self.reader
+        if reader.started:
+            if reader.eof():
+                self.served += 1
+                self.sender.answered(self, reader.status)
+                return
+            why = f" ({exc})" if exc else ""
+            self.sender.failed(self, "reset", f"the handler closed the connection mid-response{why}")
+        elif self.served and not req.retried:
+            # the kept-alive connection was closed by the server before a byte of this answer: the request
+            # may never have been read. Once, on a fresh connection; the record says so.
+            req.retried = True
+            self.sender.retried += 1
+            self.start(req, time.perf_counter())
+        else:
+            why = f" ({exc})" if exc else ""
+            self.sender.failed(self, "reset", f"the handler closed the connection without a response{why}")
+
+    def expire(self, seconds: float) -> None:
+        status = self.reader.status if self.reader.status >= 200 else None
+        self._drop()
+        if self.connecting is not None:
+            task, self.connecting = self.connecting, None
+            task.cancel()
+        if status is None:
+            error = f"no response within the {seconds:g} s timeout"
+        else:
+            error = f"the response did not complete within the {seconds:g} s timeout"
+        self.sender.failed(self, "timeout", error, status)
+
+    def _drop(self, abort: bool = True) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None and conn.transport is not None:
+            if abort:
+                conn.transport.abort()
+            else:
+                conn.transport.close()
+
+    def close(self) -> None:
+        self.req = None
+        self._drop(abort=False)
+        if self.connecting is not None:
+            self.connecting.cancel()
+            self.connecting = None
+
+
+class _Sender:
+    """One run: the slots, the body source, the pacing, the tallies."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        url: str,
+        bodies: Iterable[bytes | str],
+        *,
+        rate: float | None,
+        duration: float | None,
+        count: int | None,
+        connections: int,
+        timeout: float,
+        user_agent: str,
+        ssl_context: ssl.SSLContext | None,
+        on_record: Callable[[RequestRecord], None] | None,
+    ) -> None:
+        parts = urlsplit(url)
+        self.loop = loop
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.ssl_context: ssl.SSLContext | None = None
+        self.server_hostname: str | None = None
+        if parts.scheme == "https":
+            self.ssl_context = ssl_context or ssl.create_default_context()
+            self.server_hostname = self.host
+        self.heads = RequestHeads(url, user_agent=user_agent, content_type=_CONTENT_TYPE)
+        self.source: Iterator[bytes | str] = iter(bodies)
+        self.left = count if count is not None else -1
+        self.duration = duration
+        self.rate = rate
+        self.timeout = timeout
+        self.on_record = on_record
+        self.result = LoadResult(url=url, rate=rate)
+        self.latencies = self.result.latencies
+        known: dict[bytes, tuple[int, bool, int]] = {}
+        self.slots = [_Slot(self, known) for _ in range(connections)]
+        self.idle: list[_Slot] = []
+        self.pending: deque[_Request] = deque()
+        self.index = 0
+        self.sent = 0
+        self.unsent = 0
+        self.exhausted = False
+        self.retried = 0
+        self.error: BaseException | None = None
+        # answers by status, failures by outcome: ok and failed are summed from it when asked
+        self.codes: dict[int | str, int] = {}
+        self.t0 = 0.0
+        self.deadline = math.inf
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.timers: list[asyncio.TimerHandle] = []
+        self._last_body: bytes | str | None = None
+        self._last_wire = b""
+
+    # ---------------------------------------------------------------- requests
+
+    def _new_request(self, intended: float) -> _Request | None:
+        if self.exhausted:
+            return None
+        if self.left == 0:
+            self.exhausted = True
+            return None
+        try:
+            body = next(self.source)
+        except StopIteration:
+            self.exhausted = True
+            return None
+        except Exception as exc:  # the body source failed: stop, and let the caller see why
+            self.error = exc
+            self.exhausted = True
+            return None
+        self.left -= 1
+        if body is self._last_body:  # the same body again (a benchmark's repeat): the same request
+            wire = self._last_wire
+        else:
+            if isinstance(body, str):
+                data = body.encode("utf-8")
+            elif isinstance(body, bytes):
+                data = body
+            elif isinstance(body, (bytearray, memoryview)):
+                data = bytes(body)
+            else:
+                self.error = UsageError(f"bodies must be bytes or str, not {type(body).__name__}")
+                self.exhausted = True
+                return None
+            wire = self.heads.wire(data)
+            self._last_body, self._last_wire = body, wire
+        req = _Request(self.index, wire, intended)
+        self.index += 1
+        return req
+
+    def _launch(self, slot: _Slot, req: _Request, now: float) -> None:
+        self.sent += 1
+        slot.start(req, now)
+
+    # ---------------------------------------------------------------- endings
+
+    def answered(self, slot: _Slot, status: int) -> None:
+        now = time.perf_counter()
+        req = slot.req
+        assert req is not None
+        slot.req = None
+        latency = now - req.intended
+        self.latencies.append(latency)
+        codes = self.codes
+        codes[status] = codes.get(status, 0) + 1
+        if self.on_record is not None:
+            outcome = "ok" if 200 <= status < 300 else "http_error"
+            self.on_record(RequestRecord(req.index, outcome, status, latency, None, req.retried))
+        if self.rate is None and now < self.deadline:  # as fast as answered: the next one at once
+            nxt = self._new_request(now)
+            if nxt is not None:
+                self.sent += 1
+                slot.start(nxt, now)
+                return
+        self._next(slot, now)
+
+    def failed(self, slot: _Slot, outcome: str, error: str, status: int | None = None) -> None:
+        now = time.perf_counter()
+        req = slot.req
+        assert req is not None
+        slot.req = None
+        self.codes[outcome] = self.codes.get(outcome, 0) + 1
+        if self.on_record is not None:
+            self.on_record(RequestRecord(req.index, outcome, status, now - req.intended, error, req.retried))
+        self._next(slot, now)
+
+    def _next(self, slot: _Slot, now: float) -> None:
+        if self.rate is None:
+            req = self._new_request(now) if now < self.deadline else None
+            if req is None:
+                self.exhausted = True
+        else:
+            req = self.pending.popleft() if self.pending else None
+        if req is not None:
+            self._launch(slot, req, now)
+            return
+        self.idle.append(slot)
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self.exhausted and not self.pending and len(self.idle) == len(self.slots) and not self.done.done():
+            self.done.set_result(None)
+
+    def tally(self) -> tuple[int, int]:
+        """``(ok, failed)`` so far."""
+        ok = sum(n for code, n in self.codes.items() if isinstance(code, int) and 200 <= code < 300)
+        return ok, sum(self.codes.values()) - ok
+
+    # ---------------------------------------------------------------- pacing and timeouts
+
+    def _tick(self) -> None:
+        """Rate mode: hand each request now due to a free connection (or queue it), then wait for the next."""
+        now = time.perf_counter()
+        rate = self.rate
+        assert rate is not None
+        while not self.exhausted:
+            due = self.t0 + self.index / rate
+            if due > now:
+                self.timers.append(self.loop.call_later(due - now, self._tick))
+                return
+            if due >= self.deadline:
+                self.exhausted = True
+                break
+            req = self._new_request(due)
+            if req is None:
+                break
+            if self.idle:
+                self._launch(self.idle.pop(), req, now)
+            else:
+                self.pending.append(req)
+        self._check_done()
+
+    def _expire_pending(self) -> None:
+        """Rate mode, when the duration ends: requests still waiting for a connection were never sent."""
+        self.exhausted = True
+        while self.pending:
+            req = self.pending.popleft()
+            self.unsent += 1
+            self.codes["unsent"] = self.codes.get("unsent", 0) + 1
+            if self.on_record is not None:
+                error = "not sent: every connection was busy until the run ended"
+                self.on_record(RequestRecord(req.index, "unsent", None, math.nan, error, False))
+        self._check_done()
+
+    def _sweep(self) -> None:
+        limit = time.perf_counter() - self.timeout
+        for slot in self.slots:
+            req = slot.req
+            if req is not None and req.started < limit:
+                slot.expire(self.timeout)
+        self.timers.append(self.loop.call_later(min(0.05, self.timeout / 4), self._sweep))
+
+    # ---------------------------------------------------------------- the run
+
+    async def run(self, progress: Callable[[Progress], None] | None) -> LoadResult:
+        self.t0 = time.perf_counter()
+        if self.duration is not None:
+            self.deadline = self.t0 + self.duration
+        self.timers.append(self.loop.call_later(min(0.05, self.timeout / 4), self._sweep))
+        if progress is not None:
+            self._report(progress)
+        if self.rate is not None:
+            self.idle = list(self.slots)
+            self._tick()
+            if self.duration is not None:
+                self.timers.append(self.loop.call_later(self.duration, self._expire_pending))
+        else:
+            for slot in self.slots:
+                req = self._new_request(self.t0)
+                if req is None:
+                    self.idle.append(slot)
+                else:
+                    self._launch(slot, req, self.t0)
+            self._check_done()
+        try:
+            await self.done
+        finally:
+            for timer in self.timers:
+                timer.cancel()
+            for slot in self.slots:
+                slot.close()
+            tasks = [s.connecting for s in self.slots if s.connecting is not None]
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        result = self.result
+        result.elapsed = time.perf_counter() - self.t0
+        result.sent = self.sent
+        result.ok, result.failed = self.tally()
+        result.retried = self.retried
+        result.unsent = self.unsent
+        result.statuses = Counter({str(k): v for k, v in self.codes.items()})
+        if self.error is not None:
+            raise self.error
+        if progress is not None:
+            progress(Progress(result.elapsed, result.sent, result.ok, result.failed))
+        return result
+
+    def _report(self, progress: Callable[[Progress], None]) -> None:
+        ok, failed = self.tally()
+        progress(Progress(time.perf_counter() - self.t0, self.sent, ok, failed))
+        self.timers.append(self.loop.call_later(_PROGRESS_SECONDS, self._report, progress))
 
 
 async def run_load_async(
@@ -136,114 +578,80 @@ async def run_load_async(
     connections: int = 16,
     timeout: float = 10.0,
     user_agent: str = f"b24-contract-mock-portal/{__version__}",
+    ssl_context: ssl.SSLContext | None = None,
     progress: Callable[[Progress], None] | None = None,
+    on_record: Callable[[RequestRecord], None] | None = None,
 ) -> LoadResult:
     """POST ``bodies`` to ``url`` until ``duration`` seconds pass, ``count`` requests are sent or the bodies
-    run out, at ``rate`` requests/s (None: as fast as the handler answers), over ``connections`` keep-alive
-    connections. Bad arguments raise :class:`~mock_portal.errors.UsageError`; handler failures are counted.
+    run out, at ``rate`` requests/s (None: as fast as the handler answers), over at most ``connections``
+    keep-alive connections, on the running event loop. ``on_record`` is called as each request ends.
+
+    ``ssl_context`` replaces the default (verifying) one for ``https://``. Bad arguments raise
+    :class:`~mock_portal.errors.UsageError`; handler failures are counted, never raised.
     """
     _check_url(url)
     if rate is not None and not (rate > 0 and math.isfinite(rate)):
         raise UsageError(f"rate must be a positive number of requests per second, not {rate!r}")
     if duration is not None and not (duration > 0 and math.isfinite(duration)):
         raise UsageError(f"duration must be a positive number of seconds, not {duration!r}")
-    if count is not None and count < 0:
-        raise UsageError(f"count must not be negative, not {count!r}")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        raise UsageError(f"count must be a non-negative int, not {count!r}")
+    if isinstance(connections, bool) or not isinstance(connections, int):
+        raise UsageError(f"connections must be an int, not {connections!r}")
     if not 1 <= connections <= _MAX_CONNECTIONS:
         raise UsageError(f"connections must be from 1 to {_MAX_CONNECTIONS}, not {connections!r}")
-    if not timeout > 0:
-        raise UsageError(f"timeout must be positive, not {timeout!r}")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
     if duration is None and count is None:
         raise UsageError("give a duration or a count, or the run would never end")
-    if "\r" in user_agent or "\n" in user_agent:
-        raise UsageError(f"user_agent must be one line, not {user_agent!r}")
+    if not user_agent or any(c in user_agent for c in "\r\n"):
+        raise UsageError(f"user_agent must be one non-empty line, not {user_agent!r}")
+    loop = asyncio.get_running_loop()
+    sender = _Sender(
+        loop,
+        url,
+        bodies,
+        rate=rate,
+        duration=duration,
+        count=count,
+        connections=connections,
+        timeout=float(timeout),
+        user_agent=user_agent,
+        ssl_context=ssl_context,
+        on_record=on_record,
+    )
+    sender.result.event_loop = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+    return await sender.run(progress)
 
-    # built once: aiohttp adds Host and Content-Length itself; nothing else (skip_auto_headers below)
-    headers = {"User-Agent": user_agent, "Content-Type": _CONTENT_TYPE}
-    target = URL(url)
-    source: Iterator[bytes | str] = iter(bodies)
-    result = LoadResult(url=url)
-    clock = time.perf_counter
-    started = clock()
-    deadline = started + duration if duration is not None else math.inf
-    interval = 1.0 / rate if rate is not None else 0.0
-    tickets = itertools.count()
-    latencies = result.latencies
-    statuses = result.statuses
 
-    def next_body() -> bytes | None:
-        if count is not None and result.sent >= count:
-            return None
+def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
+    """A new event loop of ``kind`` (see :data:`EVENT_LOOPS`); ``uvloop`` raises if it is not installed."""
+    if kind not in EVENT_LOOPS:
+        raise UsageError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}, not {kind!r}")
+    if kind != "asyncio":
         try:
-            body = next(source)
-        except StopIteration:
-            return None
-        result.sent += 1
-        return body.encode("utf-8") if isinstance(body, str) else body
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise UsageError(
+                    "the uvloop event loop needs uvloop: pip install 'b24-contract[fast]' "
+                    "(it does not exist for Windows)"
+                ) from None
+        else:
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
+    return asyncio.new_event_loop()
 
-    connector = aiohttp.TCPConnector(
-        limit=connections, limit_per_host=0, keepalive_timeout=_KEEPALIVE_SECONDS
-    )
-    session = aiohttp.ClientSession(
-        connector=connector,
-        skip_auto_headers=("Accept", "Accept-Encoding"),
-        auto_decompress=False,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=False,
-        timeout=aiohttp.ClientTimeout(total=timeout),
-    )
-    post = session.post
 
-    async def worker() -> None:
-        while True:
-            now = clock()
-            if now >= deadline:
-                break
-            if interval:
-                due = started + next(tickets) * interval
-                if due >= deadline:
-                    break
-                if due > now:
-                    await asyncio.sleep(due - now)
-            body = next_body()
-            if body is None:
-                break
-            sent_at = clock()
-            try:
-                async with post(target, data=body, headers=headers, allow_redirects=False) as response:
-                    status = response.status
-                    await _read_capped(response)
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-                result.failed += 1
-                statuses[_failure_kind(exc)] += 1
-                continue
-            latencies.append(clock() - sent_at)
-            statuses[str(status)] += 1
-            if 200 <= status < 300:
-                result.ok += 1
-            else:
-                result.failed += 1
-
-    async def reporter() -> None:
-        assert progress is not None
-        while True:
-            await asyncio.sleep(0.1)
-            progress(Progress(clock() - started, result.sent, result.ok, result.failed))
-
-    workers = [asyncio.ensure_future(worker()) for _ in range(connections)]
-    helpers = [asyncio.ensure_future(reporter())] if progress is not None else []
+def run_load(
+    url: str, bodies: Iterable[bytes | str], *, event_loop: str = "auto", **options: Any
+) -> LoadResult:
+    """:func:`run_load_async` on a new event loop of its own (uvloop when installed, see
+    :data:`EVENT_LOOPS`); the same arguments."""
+    loop = new_event_loop(event_loop)
     try:
-        await asyncio.gather(*workers)
+        return loop.run_until_complete(run_load_async(url, bodies, **options))
     finally:
-        for task in (*workers, *helpers):
-            task.cancel()
-        await session.close()
-    result.elapsed = clock() - started
-    if progress is not None:
-        progress(Progress(result.elapsed, result.sent, result.ok, result.failed))
-    return result
-
-
-def run_load(url: str, bodies: Iterable[bytes | str], **options: object) -> LoadResult:
-    """Synchronous :func:`run_load_async` (runs its own event loop); same arguments."""
-    return asyncio.run(run_load_async(url, bodies, **options))  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

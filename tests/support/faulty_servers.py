@@ -8,6 +8,7 @@ request at a time (headers and a ``Content-Length`` body) and records what it sa
 Modes:
 
 ``ok``       200 ``ok``, keep-alive (``status``/``body``/``extra_headers`` change the answer)
+``once``     as ``ok``, then closes the connection, without ``Connection: close`` (HTTP/1.1 allows that)
 ``gate``     as ``ok``, but holds each request until ``gate`` requests are waiting, then answers them all
 ``hang``     reads the request and never answers
 ``reset``    sends the status line, headers and part of the body, then resets the connection (RST)
@@ -30,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
-MODES = ("ok", "gate", "hang", "reset", "close", "huge", "drip", "garbage")
+MODES = ("ok", "once", "gate", "hang", "reset", "close", "huge", "drip", "garbage")
 HUGE_BYTES = 1 << 30
 _CHUNK = b"x" * 65536
 
@@ -220,10 +221,11 @@ class FaultServer:
                     w.set_result(None)
                 self._waiting.clear()
             await waiter
-        if mode in ("ok", "gate"):
+        if mode in ("ok", "once", "gate"):
             self._answered()
             await self._write(writer, self._head(self.status, len(self.body)) + self.body)
-            return True
+            # `once`: a complete answer, then FIN; the client learns of the close only by reading it
+            return mode != "once"
         if mode == "hang":
             await self._stop.wait()
             return False
