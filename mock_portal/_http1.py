@@ -47,10 +47,8 @@ class RequestHeads:
     def __init__(self, url: str, *, user_agent: str, content_type: str) -> None:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        if ":" in host:  # an IPv6 literal keeps its brackets in Host
-            host = f"[{host}]"
-        else:
-            host = host.encode("idna").decode("ascii")
+        # an IPv6 literal keeps its brackets in Host; a name beyond ASCII goes as IDNA
+        host = f"[{host}]" if ":" in host else host.encode("idna").decode("ascii")
         if parts.port is not None:
             host = f"{host}:{parts.port}"
         # a path given with characters HTTP does not allow is sent percent-encoded, as a browser would

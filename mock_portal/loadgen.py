@@ -375,7 +375,7 @@ class _Sender:
         self.deadline = math.inf
         self.done: asyncio.Future[None] = loop.create_future()
         self.timers: list[asyncio.TimerHandle] = []
-        self._last_body: bytes | str | None = None
+        self._last_body: object = None
         self._last_wire = b""
 
     # ---------------------------------------------------------------- requests
@@ -387,7 +387,7 @@ class _Sender:
             self.exhausted = True
             return None
         try:
-            body = next(self.source)
+            body: object = next(self.source)
         except StopIteration:
             self.exhausted = True
             return None
