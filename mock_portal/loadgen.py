@@ -18,10 +18,12 @@ of this request's answer arrived), is sent once more on a fresh connection, and 
 Timing, an open model. With ``rate``, request ``i`` is due at ``start + i / rate`` whatever happened to the
 earlier ones; a request due while every connection is busy waits for the first free one, and its latency runs
 from the moment it was due (its intended start), so a slow handler cannot hide its latency by slowing the
-sender down. Requests due before ``duration`` ends but still waiting when it ends are counted as ``unsent``:
-the handler did not keep up with the rate. Without ``rate``, each connection sends its next request as soon as
-the last is answered, and latency runs from that moment. Latency ends at the last byte of the answer.
-``timeout`` bounds each request from its first connect or write to its last byte.
+sender down. Every request due before ``duration`` ends is sent, however late, except one still waiting for a
+connection ``timeout`` seconds after it was due: that one is counted as ``unsent`` (the handler did not keep
+up with the rate), and the run ends when the last request sent is answered. Without ``rate``, each connection
+sends its next request as soon as the last is answered, and latency runs from that moment. Latency ends at
+the last byte of the answer. ``timeout`` bounds each request from its first connect or write to its last
+byte.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from urllib.parse import urlsplit
 from mock_portal import __version__
 from mock_portal._http1 import BadResponse, RequestHeads, ResponseReader
 from mock_portal.errors import UsageError
+from mock_portal.redact import redact_text
 
 __all__ = ["EVENT_LOOPS", "LoadResult", "Progress", "RequestRecord", "run_load", "run_load_async"]
 
@@ -50,6 +53,7 @@ _CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
 _MAX_RESPONSE_BYTES: Final = 1024 * 1024
 _MAX_CONNECTIONS: Final = 10_000
 _PROGRESS_SECONDS: Final = 0.1
+_CLOSE_SECONDS: Final = 1.0
 
 
 @dataclass
@@ -67,9 +71,10 @@ class RequestRecord:
     """How one request ended (``run_load(on_record=...)``).
 
     ``index`` counts from 0 in the order the bodies were taken; ``outcome`` is ``ok`` (2xx), ``http_error``
-    (any other status), ``timeout``, ``refused``, ``reset`` or ``unsent`` (due, but never sent before the run
-    ended); ``latency`` is in seconds from the intended start (NaN when unsent); ``retried`` says the request
-    was sent again on a fresh connection because the server had closed the kept-alive one before answering.
+    (any other status), ``timeout``, ``refused``, ``reset`` or ``unsent`` (with a rate: no connection was
+    free within ``timeout`` of its intended start); ``latency`` is in seconds from the intended start (NaN
+    when unsent); ``retried`` says the request was sent again on a fresh connection because the server had
+    closed the kept-alive one before answering.
     """
 
     index: int
@@ -95,7 +100,8 @@ class LoadResult:
     retried: int = 0
     """Requests sent again on a fresh connection after the server closed a kept-alive one unanswered."""
     unsent: int = 0
-    """Requests due before the run ended that no connection was free to send (counted in ``failed``)."""
+    """Requests still waiting for a free connection a ``timeout`` after they were due, never sent (counted in
+    ``failed``): the handler did not keep up with the rate."""
     rate: float | None = None
     event_loop: str = ""
 
@@ -144,11 +150,11 @@ def _check_url(url: object) -> str:
         raise UsageError(f"--to must be a URL string, not {type(url).__name__}")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--to must be an http:// or https:// URL with a host, not {url!r}")
+        raise UsageError(f"--to must be an http:// or https:// URL with a host, not {redact_text(url)!r}")
     try:
         parts.port  # noqa: B018 (a bad port raises here)
     except ValueError:
-        raise UsageError(f"--to has a bad port: {url!r}") from None
+        raise UsageError(f"--to has a bad port: {redact_text(url)!r}") from None
     return url
 
 
@@ -169,12 +175,13 @@ class _Request:
 class _Conn(asyncio.Protocol):
     """One TCP (or TLS) connection of a slot; events of a connection the slot has left are ignored."""
 
-    __slots__ = ("lost", "slot", "transport")
+    __slots__ = ("gone", "lost", "slot", "transport")
 
     def __init__(self, slot: _Slot) -> None:
         self.slot = slot
         self.transport: Any = None
         self.lost = False
+        self.gone: asyncio.Future[None] = slot.sender.loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -189,7 +196,10 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if not self.gone.done():
+            self.gone.set_result(None)
         slot = self.slot
+        slot.sender.closing.discard(self)
         if slot.conn is self:
             slot.lost(exc)
 
@@ -309,7 +319,8 @@ class _Slot:
 
     def _drop(self, abort: bool = True) -> None:
         conn, self.conn = self.conn, None
-        if conn is not None and conn.transport is not None:
+        if conn is not None and conn.transport is not None and not conn.lost:
+            self.sender.closing.add(conn)
             if abort:
                 conn.transport.abort()
             else:
@@ -375,6 +386,7 @@ class _Sender:
         self.deadline = math.inf
         self.done: asyncio.Future[None] = loop.create_future()
         self.timers: list[asyncio.TimerHandle] = []
+        self.closing: set[_Conn] = set()  # closed by us, not yet gone
         self._last_body: object = None
         self._last_wire = b""
 
@@ -497,17 +509,12 @@ class _Sender:
                 self.pending.append(req)
         self._check_done()
 
-    def _expire_pending(self) -> None:
-        """Rate mode, when the duration ends: requests still waiting for a connection were never sent."""
-        self.exhausted = True
-        while self.pending:
-            req = self.pending.popleft()
-            self.unsent += 1
-            self.codes["unsent"] = self.codes.get("unsent", 0) + 1
-            if self.on_record is not None:
-                error = "not sent: every connection was busy until the run ended"
-                self.on_record(RequestRecord(req.index, "unsent", None, math.nan, error, False))
-        self._check_done()
+    def _unsend(self, req: _Request) -> None:
+        self.unsent += 1
+        self.codes["unsent"] = self.codes.get("unsent", 0) + 1
+        if self.on_record is not None:
+            error = f"not sent within the {self.timeout:g} s timeout: every connection stayed busy"
+            self.on_record(RequestRecord(req.index, "unsent", None, math.nan, error, False))
 
     def _sweep(self) -> None:
         limit = time.perf_counter() - self.timeout
@@ -515,6 +522,11 @@ class _Sender:
             req = slot.req
             if req is not None and req.started < limit:
                 slot.expire(self.timeout)
+        pending = self.pending
+        if pending and pending[0].intended < limit:  # due a timeout ago, still no free connection
+            while pending and pending[0].intended < limit:
+                self._unsend(pending.popleft())
+            self._check_done()
         self.timers.append(self.loop.call_later(min(0.05, self.timeout / 4), self._sweep))
 
     # ---------------------------------------------------------------- the run
@@ -529,8 +541,6 @@ class _Sender:
         if self.rate is not None:
             self.idle = list(self.slots)
             self._tick()
-            if self.duration is not None:
-                self.timers.append(self.loop.call_later(self.duration, self._expire_pending))
         else:
             for slot in self.slots:
                 req = self._new_request(self.t0)
@@ -544,11 +554,12 @@ class _Sender:
         finally:
             for timer in self.timers:
                 timer.cancel()
+            tasks = [s.connecting for s in self.slots if s.connecting is not None]
             for slot in self.slots:
                 slot.close()
-            tasks = [s.connecting for s in self.slots if s.connecting is not None]
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            await self._closed()
         result = self.result
         result.elapsed = time.perf_counter() - self.t0
         result.sent = self.sent
@@ -561,6 +572,18 @@ class _Sender:
         if progress is not None:
             progress(Progress(result.elapsed, result.sent, result.ok, result.failed))
         return result
+
+    async def _closed(self) -> None:
+        """Wait until every connection is gone (a TLS one says goodbye first), then abort what lingers."""
+        closing = list(self.closing)
+        if not closing:
+            return
+        await asyncio.wait([c.gone for c in closing], timeout=_CLOSE_SECONDS)
+        lingering = [c for c in closing if not c.lost]
+        for conn in lingering:
+            conn.transport.abort()
+        if lingering:
+            await asyncio.wait([c.gone for c in lingering], timeout=_CLOSE_SECONDS)
 
     def _report(self, progress: Callable[[Progress], None]) -> None:
         ok, failed = self.tally()
