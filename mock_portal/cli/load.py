@@ -126,7 +126,8 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     bodies = _bodies(args)
     on_tty = out.isatty()
     width = [0]
-    planned = f" / {args.duration:g}s" if args.duration is not None else ""
+    duration = args.duration if args.duration is not None or args.count is not None else 10.0
+    planned = f" / {duration:g}s" if duration is not None else ""
 
     def show(progress: Progress) -> None:
         line = (
@@ -137,7 +138,6 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         width[0] = len(line)
         out.flush()
 
-    duration = args.duration if args.duration is not None or args.count is not None else 10.0
     result = run_load(
         args.to,
         bodies,  # type: ignore[arg-type]
