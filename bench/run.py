@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import platform
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -305,84 +302,10 @@ def bench_generate() -> list[Row]:
 # ------------------------------------------------------------------------------------------------ emit
 
 
-@contextlib.contextmanager
-def _handler_process(workdir: Path, kind: str) -> Iterator[str]:
-    port_file = workdir / f"port-{kind}"
-    process = subprocess.Popen([sys.executable, str(HERE / "handler.py"), kind, str(port_file)])
-    try:
-        deadline = time.monotonic() + 10
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the benchmark handler did not start")
-            time.sleep(0.02)  # polling a child's start-up, not synchronising a test
-        yield f"http://127.0.0.1:{int(port_file.read_text())}/"
-    finally:
-        process.terminate()
-        process.wait(5)
+def bench_emit() -> list[Row]:
+    from bench.emitter import emitter_rows  # the lean emitter against wrk, interleaved rounds
 
-
-def _wrk(url: str, body_file: Path, connections: int, seconds: int, workdir: Path) -> dict[str, float]:
-    script = workdir / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
-        f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
-    )
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def latency(label: str) -> float:
-        match = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
-        if match is None:
-            return float("nan")
-        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
-        return float(match.group(1)) * scale
-
-    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99")}
-
-
-_EMIT_HANDLERS = {
-    "asgi": ("a minimal ASGI app on uvicorn", ">= 0.30 of wrk"),
-    "raw": ("a bare asyncio protocol, no HTTP framework (the emitter's own ceiling)", None),
-}
-
-
-def bench_emit(seconds: int = 3, connections: int = 16) -> list[Row]:
-    from mock_portal.events import build_event
-    from mock_portal.loadgen import run_load
-
-    if shutil.which("wrk") is None:
-        return [Row("emit", "emission (skipped: wrk is not installed)", float("nan"), "req/s", met=None)]
-    body = build_event(seed=1).body().encode()
-    rows = []
-    for kind, (handler, target) in _EMIT_HANDLERS.items():
-        with tempfile.TemporaryDirectory() as tmp, _handler_process(Path(tmp), kind) as url:
-            body_file = Path(tmp) / "body"
-            body_file.write_bytes(body)
-            wrk = _wrk(url, body_file, connections, seconds, Path(tmp))
-            ours = run_load(url, itertools.repeat(body), duration=seconds, connections=connections)
-            if ours.failed or ours.ok != ours.sent:
-                raise RuntimeError(f"the emitter lost requests: {ours.summary()}")
-        share = ours.throughput / wrk["rps"]
-        rows.append(
-            Row(
-                "emit",
-                f"emission, loopback keep-alive HTTP/1.1, to {handler} ({connections} connections, aiohttp)",
-                ours.throughput,
-                "req/s",
-                baselines={"wrk -t1 (same handler, same body)": wrk["rps"]},
-                ratios={"share of wrk": share},
-                target=target or "- (reported)",
-                met=(share >= 0.30) if target else None,
-                notes=(
-                    f"ours p50 {ours.percentile(50) * 1000:.3f} ms, p99 {ours.percentile(99) * 1000:.3f} ms; "
-                    f"wrk p50 {wrk['p50_ms']:.3f} ms, p99 {wrk['p99_ms']:.3f} ms; handler: bench/handler.py "
-                    f"{kind} (own process); body {len(body)} bytes; {seconds} s each"
-                ),
-            )
-        )
-    return rows
+    return [Row(**row) for row in emitter_rows()]
 
 
 # ------------------------------------------------------------------------------------------------ startup
