@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from mock_portal.errors import UsageError
+from mock_portal.records import CALLS, DELIVERIES, PortalRecords, delivery_tags
 from mock_portal.redact import redact, redact_text
 
 if TYPE_CHECKING:
@@ -108,7 +109,6 @@ _SESSION_EVENTS = frozenset({"ONSESSIONSTART", "ONSESSIONFINISH"})
 _DEFAULT_SERVER_ENDPOINT = "https://oauth.bitrix.info/rest/"
 _DEFAULT_OAUTH_URL = "https://oauth.bitrix.info/oauth/token/"
 _TOKEN_LIFETIME = 3600  # facts §5: expires_in 3600 s
-_MAX_RECORDS_KEPT = 100_000
 _DROP_REASON_NOT_INSTALLED = "application installation is not finished (installFinish not called)"
 
 
@@ -150,8 +150,8 @@ class Clock:
 
     def advance(self, seconds: float) -> float:
         """Move the clock forward by ``seconds`` (never backwards); return the new time."""
-        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
-            raise UsageError(f"the clock only moves forward: got {seconds!r} seconds")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds < 1e12:
+            raise UsageError(f"the clock only moves forward, by a finite amount: got {seconds!r} seconds")
         with self._lock:
             self._offset += float(seconds)
         return self.now()
@@ -416,7 +416,6 @@ class Portal:
         self.server_endpoint = server_endpoint or _DEFAULT_SERVER_ENDPOINT
         self.oauth_url = oauth_url or _DEFAULT_OAUTH_URL
         self._lock = threading.RLock()
-        self._calls_changed = threading.Condition(self._lock)
         self._deliveries_changed = threading.Condition(self._lock)
         self._deferred = threading.local()
         self._queue: queue.Queue[_Planned | None] = queue.Queue()
@@ -425,6 +424,8 @@ class Portal:
         self._delivery_log = delivery_log
         self._delivery: Deliverer | None = None
         self._routes: dict[str, Target] = {}
+        # REST calls and delivery attempts, redacted and encoded once, bounded in bytes (mock_portal.records)
+        self.records = PortalRecords()
         self._reset_state()
 
     # ----------------------------------------------------------------- state
@@ -439,7 +440,7 @@ class Portal:
         self.sessions: dict[int, Session] = {}
         self.messages: list[Message] = []
         self.webhooks: dict[str, tuple[int, tuple[str, ...]]] = {}
-        self.rest_calls: list[RestCall] = []
+        self.records.clear()
         self._binding_ids = itertools.count(1)
         self._chat_ids = itertools.count(1001)
         self._session_ids = itertools.count(301)
@@ -499,8 +500,9 @@ class Portal:
                 "lines": [{"id": line.id, "name": line.name} for line in self.lines.values()],
                 "chats": len(self.chats),
                 "sessions": len(self.sessions),
-                "deliveries": len(self._delivery_log) if self._delivery_log is not None else 0,
-                "rest_calls": len(self.rest_calls),
+                "deliveries": self.records.count(DELIVERIES),
+                "rest_calls": self.records.count(CALLS),
+                "records": self.records.stats(),
             }
 
     # ----------------------------------------------------------------- tokens
@@ -1391,6 +1393,7 @@ class Portal:
                 event=item.event,
                 timeout=self.delivery_timeout if timeout is None else timeout,
             )
+        self.records.add_attempt(attempt)
         with self._lock:
             self._deliveries_changed.notify_all()
         return attempt
@@ -1480,7 +1483,8 @@ class Portal:
                 from mock_portal.delivery import Deliverer, DeliveryLog
 
                 if self._delivery_log is None:
-                    self._delivery_log = DeliveryLog(max_in_memory=_MAX_RECORDS_KEPT)
+                    # the record store keeps the attempts (bounded in bytes); this log keeps only the last
+                    self._delivery_log = DeliveryLog(max_in_memory=1)
                 self._delivery = Deliverer(self._delivery_log, timeout=self.delivery_timeout)
             return self._delivery
 
@@ -1533,16 +1537,17 @@ class Portal:
                 at=self.clock.now(),
                 token_id=issued.id if issued is not None else None,
             )
-            self.rest_calls.append(call)
-            if len(self.rest_calls) > _MAX_RECORDS_KEPT:
-                del self.rest_calls[: len(self.rest_calls) - _MAX_RECORDS_KEPT]
-            self._calls_changed.notify_all()
+            self.records.add_call(call)
             return call
+
+    @property
+    def rest_calls(self) -> list[RestCall]:
+        """Every kept REST call, oldest first (a snapshot)."""
+        return self.records.calls()
 
     def calls(self, method: str | None = None) -> list[RestCall]:
         """Recorded REST calls, optionally only those of ``method``."""
-        with self._lock:
-            return [c for c in self.rest_calls if method is None or c.method == method]
+        return self.records.calls(method)
 
     def wait_for_calls(
         self, method: str | None = None, *, count: int = 1, timeout: float = 5.0
@@ -1553,9 +1558,9 @@ class Portal:
         waits for the call to happen instead of sleeping. Returns the matching calls either way; the caller
         checks the count.
         """
-        with self._calls_changed:
-            self._calls_changed.wait_for(lambda: len(self.calls(method)) >= count, timeout=timeout)
-            return self.calls(method)
+        tags = {"method": method} if method is not None else {}
+        self.records.wait(CALLS, count, timeout, **tags)
+        return self.calls(method)
 
     def wait_for_deliveries(
         self,
@@ -1571,21 +1576,12 @@ class Portal:
         Events raised inside REST calls are delivered by the queue worker after the call, so a test waits for
         them here instead of sleeping.
         """
-
-        def matching() -> list[Attempt]:
-            return [a for a in self.deliveries(event) if outcome is None or a.outcome == outcome]
-
-        with self._deliveries_changed:
-            self._deliveries_changed.wait_for(lambda: len(matching()) >= count, timeout=timeout)
-            return matching()
+        self.records.wait(DELIVERIES, count, timeout, **delivery_tags(event, outcome))
+        return self.records.deliveries(event, outcome)
 
     def deliveries(self, event: str | None = None) -> list[Attempt]:
         """Recorded delivery attempts (sent or dropped), oldest first, optionally only those of ``event``."""
-        with self._lock:
-            log = self._delivery_log
-        if log is None:
-            return []
-        return log.filter(event=event) if event else log.attempts
+        return self.records.deliveries(event)
 
 
 @dataclass(frozen=True)

@@ -608,6 +608,7 @@ def parse_params(query: str, body: bytes, content_type: str | None) -> dict[str,
     Form bodies and query strings are parsed with :func:`mock_portal.wire.decode` (PHP ``parse_str``); a JSON
     body must be an object.
     """
+    from mock_portal.jsonio import JsonInputError, loads_strict
     from mock_portal.wire import decode
 
     if len(body) > MAX_BODY_BYTES:
@@ -625,8 +626,9 @@ def parse_params(query: str, body: bytes, content_type: str | None) -> dict[str,
         raise _error("INVALID_REQUEST", f"request body is not UTF-8 (byte {exc.start})") from None
     if kind == "application/json" or (not kind and text.lstrip()[:1] in "{["):
         try:
-            loaded = json.loads(text)
-        except (ValueError, RecursionError) as exc:
+            # strict: NaN, huge numbers and lone surrogates would break every later listing of the call
+            loaded = loads_strict(text, max_depth=_MAX_JSON_DEPTH)
+        except JsonInputError as exc:
             raise _error("INVALID_REQUEST", f"malformed JSON body: {exc}") from None
         if not isinstance(loaded, dict):
             raise _error("INVALID_REQUEST", "a JSON body must be an object of parameters")

@@ -439,9 +439,10 @@ def _deeper_than(node: Any, limit: int) -> bool:
         kind = type(value)
         if kind is str:
             continue
-        if kind is dict or kind is list or isinstance(value, (Mapping, list)):
-            if limit == 0 or _deeper_than(value, limit - 1):
-                return True
+        if (kind is dict or kind is list or isinstance(value, (Mapping, list))) and (
+            limit == 0 or _deeper_than(value, limit - 1)
+        ):
+            return True
     return False
 
 
