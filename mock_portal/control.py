@@ -124,22 +124,31 @@ def _validator(schema_key: tuple[str, str, str]) -> Any:
 
 
 def _check_schema(route: Route, part: str, value: Mapping[str, Any]) -> None:
+    """Refuse ``value`` (the body or the query) when it breaks the route's schema, quoting what the field must
+    be (its schema's description)."""
     from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
 
     error = best_match(_validator((route.method, route.path, part)).iter_errors(value))
     if error is None:
         return
-    where = "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in error.absolute_path) or "the body"
-    shown = repr(error.instance)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    fields = route.query if part == "query" else (route.body or {})
     if error.validator == "required":
-        message = error.message
-    elif error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        message = f"{shown} is out of range ({error.validator} {error.validator_value})"
+        name = next((n for n in route.required if n not in value), "?")
+        got = "it is missing"
     else:
-        message = f"{shown} is not valid here ({error.validator}: {str(error.validator_value)[:80]})"
-    kind = "BAD_QUERY" if part == "query" else "BAD_FIELD"
-    raise HttpError(400, kind, f"{route.method} {route.path}: {where}: {message}")
+        name = str(error.absolute_path[0]) if error.absolute_path else "?"
+        got = f"got {_shown(value.get(name))}"
+    expected = str(fields.get(name, {}).get("description", "valid"))
+    if part == "query":
+        raise HttpError(400, "BAD_QUERY", f"?{name}= takes {expected}, {got}")
+    if error.validator == "required":
+        raise HttpError(400, "BAD_FIELD", f"'{name}' is required: '{name}' must be {expected}")
+    raise HttpError(400, "BAD_FIELD", f"'{name}' must be {expected}, {got}")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _typed_query(route: Route, raw: Mapping[str, str]) -> dict[str, Any]:
@@ -149,12 +158,14 @@ def _typed_query(route: Route, raw: Mapping[str, str]) -> dict[str, Any]:
         kind = route.query.get(key, {}).get("type")
         if kind in ("integer", "number"):
             try:
+                if len(value) > 40:
+                    raise ValueError(value)
                 number: float = int(value) if kind == "integer" else float(value)
             except ValueError:
                 raise HttpError(
                     400,
                     "BAD_QUERY",
-                    f"?{key}= takes {'an integer' if kind == 'integer' else 'a number'}, got {value[:40]!r}",
+                    f"?{key}= takes {route.query[key].get('description', 'a number')}, got {value[:40]!r}",
                 ) from None
             if number != number or number in (float("inf"), float("-inf")):
                 raise HttpError(400, "BAD_QUERY", f"?{key}= takes a finite number, got {value[:40]!r}")
@@ -433,7 +444,7 @@ class ControlApi:
             chat_id = f"chat{chat_id}"
         text = data["text"]
         if not text.strip():
-            raise HttpError(400, "BAD_FIELD", "'text' must not be blank")
+            raise HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {_shown(text)}")
 
         def send() -> dict[str, Any]:
             chat = portal.chat(chat_id)
@@ -454,7 +465,7 @@ class ControlApi:
         message_id = _path_id(request.params["id"], "message")
         text = request.data.get("text")
         if not delete and not str(text).strip():
-            raise HttpError(400, "BAD_FIELD", "'text' must not be blank")
+            raise HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {_shown(text)}")
         attempts = await self._run(
             self._portal(request).change_message,
             message_id,

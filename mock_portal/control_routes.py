@@ -36,24 +36,43 @@ _MAX_ID: Final = 2**53
 
 # ---------------------------------------------------------------------------------------------- input schemas
 
-_TEXT = {"type": "string", "minLength": 1, "maxLength": 2048}
-_URL = {"type": "string", "minLength": 1, "maxLength": 2048, "description": "an http(s) URL"}
+# each "description" says what a field must be: the docs show it, and a refusal quotes it ("'x' must be ...")
+
+
+def _text(most: int = 2048, what: str = "a non-empty string") -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": most,
+        "description": f"{what} (at most {most} chars)",
+    }
+
+
+_TEXT = _text()
+_URL = _text(2048, "an http(s) URL")
 _ID = {
     "anyOf": [
         {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
         {"type": "string", "pattern": "^[1-9][0-9]{0,14}$"},
-    ]
+    ],
+    "description": "a positive integer",
 }
-_TIMEOUT = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT, "description": "seconds"}
-_BOOL = {"type": "boolean"}
-_AUTH = {"enum": list(AUTH_MODES)}
+_TIMEOUT = {
+    "type": "number",
+    "exclusiveMinimum": 0,
+    "maximum": MAX_TIMEOUT,
+    "description": f"a number of seconds in (0, {MAX_TIMEOUT:g}]",
+}
+_BOOL = {"type": "boolean", "description": "true or false"}
+_AUTH = {"enum": list(AUTH_MODES), "description": f"one of {', '.join(AUTH_MODES)}"}
 _SCOPES = {
     "anyOf": [
         {"type": "string", "maxLength": 1000},
         {"type": "array", "items": {"type": "string", "maxLength": 100}, "maxItems": 100},
-    ]
+    ],
+    "description": "a comma-separated string or a list of strings",
 }
-_PORTAL = {"type": "string", "minLength": 1, "maxLength": 253, "description": "the portal's domain"}
+_PORTAL = _text(253, "a portal's domain")
 
 _LIST_QUERY: dict[str, dict[str, Any]] = {
     "portal": _PORTAL,
@@ -61,13 +80,28 @@ _LIST_QUERY: dict[str, dict[str, Any]] = {
         "type": "integer",
         "minimum": 1,
         "maximum": MAX_LIMIT,
-        "description": f"default {DEFAULT_LIMIT}",
+        "description": f"an integer from 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})",
     },
-    "after": {"type": "integer", "minimum": 0, "maximum": 2**62, "description": "the previous page's cursor"},
+    "after": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 2**62,
+        "description": "the cursor of the previous page",
+    },
 }
 _WAIT_QUERY: dict[str, dict[str, Any]] = {
-    "min": {"type": "integer", "minimum": 1, "maximum": MAX_WAIT_COUNT, "description": "wait for this many"},
-    "timeout": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "description": "seconds (5)"},
+    "min": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_WAIT_COUNT,
+        "description": f"an integer from 1 to {MAX_WAIT_COUNT}",
+    },
+    "timeout": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": MAX_WAIT_SECONDS,
+        "description": f"a number of seconds from 0 to {MAX_WAIT_SECONDS:g} (5)",
+    },
 }
 
 
@@ -117,12 +151,13 @@ ROUTES: Final[tuple[Route, ...]] = (
                 "minLength": 3,
                 "maxLength": 253,
                 "pattern": "^[^/\\s]+\\.[^/\\s]+$",
+                "description": "a host name with a dot",
             },
-            "member_id": {"type": "string", "minLength": 1, "maxLength": 64},
-            "status": {"enum": ["L", "F", "D", "T", "P", "S"]},
+            "member_id": _text(64),
+            "status": {"enum": ["L", "F", "D", "T", "P", "S"], "description": "one of L F D T P S"},
             "session_events_owner_only": _BOOL,
             "delivery_timeout": _TIMEOUT,
-            "seed": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+            "seed": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "description": "an integer >= 0"},
         },
         query={},
         status=201,
@@ -143,12 +178,17 @@ ROUTES: Final[tuple[Route, ...]] = (
         body={
             "portal": _PORTAL,
             "install_url": _URL,
-            "handlers": {"type": "object", "additionalProperties": _URL, "maxProperties": 100},
+            "handlers": {
+                "type": "object",
+                "additionalProperties": _URL,
+                "maxProperties": 100,
+                "description": "an object {EVENT: url}",
+            },
             "scopes": _SCOPES,
             "ui": _BOOL,
             "code": _TEXT,
-            "client_id": {"type": "string", "minLength": 1, "maxLength": 128},
-            "client_secret": {"type": "string", "minLength": 1, "maxLength": 128},
+            "client_id": _text(128),
+            "client_secret": _text(128),
             "timeout": _TIMEOUT,
         },
         status=201,
@@ -173,7 +213,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "/_portal/apps/{client_id}/bind",
         "bind a handler for the app {event, handler}",
         "bind",
-        body={"portal": _PORTAL, "event": {"type": "string", "maxLength": 100}, "handler": _URL},
+        body={"portal": _PORTAL, "event": _text(100, "an event name"), "handler": _URL},
         status=201,
     ),
     _r(
@@ -197,9 +237,9 @@ ROUTES: Final[tuple[Route, ...]] = (
         "start_session",
         body={
             "portal": _PORTAL,
-            "connector_id": {"type": "string", "minLength": 1, "maxLength": 128},
+            "connector_id": _text(128),
             "line_id": _ID,
-            "shape": {"enum": list(SHAPES)},
+            "shape": {"enum": list(SHAPES), "description": f"one of {', '.join(SHAPES)}"},
             "auth": _AUTH,
             "user_id": _ID,
             "external_chat_id": _TEXT,
@@ -227,9 +267,10 @@ ROUTES: Final[tuple[Route, ...]] = (
                 "anyOf": [
                     {"type": "integer", "minimum": 1, "maximum": _MAX_ID},
                     {"type": "string", "minLength": 1, "maxLength": 64},
-                ]
+                ],
+                "description": "a chat id or 'chat<ID>'",
             },
-            "text": {"type": "string", "minLength": 1, "maxLength": 20000},
+            "text": _text(20000),
             "author_id": _ID,
             "timeout": _TIMEOUT,
         },
@@ -243,7 +284,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "update_message",
         body={
             "portal": _PORTAL,
-            "text": {"type": "string", "minLength": 1, "maxLength": 20000},
+            "text": _text(20000),
             "timeout": _TIMEOUT,
         },
         required=("text",),
@@ -277,8 +318,8 @@ ROUTES: Final[tuple[Route, ...]] = (
         "list_deliveries",
         query={
             **_LIST_QUERY,
-            "event": {"type": "string", "maxLength": 100},
-            "outcome": {"enum": list(OUTCOMES)},
+            "event": _text(100, "an event name"),
+            "outcome": {"enum": list(OUTCOMES), "description": f"one of {', '.join(OUTCOMES)}"},
             **_WAIT_QUERY,
         },
         listing=True,
@@ -288,7 +329,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "/_portal/rest-calls",
         "REST calls, secrets redacted (paginated; ?method=; ?min=N&timeout=S waits until N are recorded)",
         "list_calls",
-        query={**_LIST_QUERY, "method": {"type": "string", "maxLength": 200}, **_WAIT_QUERY},
+        query={**_LIST_QUERY, "method": _text(200, "a REST method name"), **_WAIT_QUERY},
         listing=True,
     ),
     _r(
@@ -304,7 +345,14 @@ ROUTES: Final[tuple[Route, ...]] = (
         "/_portal/clock",
         "advance the portals' clock {advance: seconds}",
         "advance_clock",
-        body={"advance": {"type": "number", "minimum": 0, "maximum": MAX_CLOCK_STEP}},
+        body={
+            "advance": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": MAX_CLOCK_STEP,
+                "description": f"a number of seconds >= 0 (at most {MAX_CLOCK_STEP:.0f})",
+            }
+        },
         query={},
     ),
     _r(
@@ -317,8 +365,10 @@ ROUTES: Final[tuple[Route, ...]] = (
 )
 """Every control route, in the order ``GET /_portal`` lists them."""
 
-CONTROL_ROUTES: Final[tuple[tuple[str, str, str], ...]] = tuple((r.method, r.path, r.summary) for r in ROUTES)
-"""The control API as (HTTP method, path, what it does)."""
+CONTROL_ROUTES: Final[tuple[tuple[str, str, str], ...]] = tuple(
+    (r.method, r.path.replace("{", "<").replace("}", ">"), r.summary) for r in ROUTES
+)
+"""The control API as (HTTP method, path with ``<name>`` segments, what it does), as ``GET /_portal`` lists it."""
 
 
 def body_schema(route: Route) -> dict[str, Any]:
