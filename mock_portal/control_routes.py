@@ -368,7 +368,7 @@ ROUTES: Final[tuple[Route, ...]] = (
 CONTROL_ROUTES: Final[tuple[tuple[str, str, str], ...]] = tuple(
     (r.method, r.path.replace("{", "<").replace("}", ">"), r.summary) for r in ROUTES
 )
-"""The control API as (HTTP method, path with ``<name>`` segments, what it does), as ``GET /_portal`` lists it."""
+"""The control API as (HTTP method, path with ``<name>`` segments, what it does), as GET /_portal lists it."""
 
 
 def body_schema(route: Route) -> dict[str, Any]:
