@@ -337,7 +337,44 @@ def validate(
     pure-Python ``jsonschema``; the explanation of an invalid body always comes from ``jsonschema``, so the
     report is the same either way. A valid body costs no more than its verdict.
     """
+    plan = _plan(event, shape, strict)
+    if plan and not _deeper_than(payload, MAX_DEPTH):
+        try:
+            for check, report in plan:
+                if check(payload):
+                    return report
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            pass  # a value jsonschema_rs cannot convert: the full path asks the reference
     return _validate(payload, event, shape, strict, _fast_verdict)
+
+
+@lru_cache(maxsize=512)
+def _plan(event: str, shape: str, strict: bool) -> tuple[tuple[Callable[[Any], bool], ValidationReport], ...]:
+    """The fast path of :func:`validate` for one schema: (jsonschema-rs check, the report when it holds), in
+    the order :func:`_validate` tries them; empty when only the general path can serve (no jsonschema_rs, or
+    an ``any`` schema that asserts more than the union of its shapes). Reports are immutable, so one serves
+    every valid body."""
+    name = _event_name(event)
+    uri = schema_uri(name, shape, strict=strict)
+    if not _has_shapes(name):
+        note = (f"no schema for {name} yet: only the envelope (event, ts, auth...) was checked",)
+        steps = [(uri, ValidationReport(name, shape, strict, (), None, note))]
+    elif shape != ANY_SHAPE:
+        steps = [(uri, ValidationReport(name, shape, strict, (), shape))]
+    elif _any_is_union(name, strict):
+        steps = [
+            (schema_uri(name, s, strict=strict), ValidationReport(name, shape, strict, (), s))
+            for s in _concrete_shapes(name)
+        ]
+    else:
+        return ()
+    plan = []
+    for step_uri, report in steps:
+        check = _rust_check(step_uri)
+        if check is None:
+            return ()
+        plan.append((check, report))
+    return tuple(plan)
 
 
 def _validate_reference(
@@ -428,19 +465,25 @@ def _any_is_union(event: str, strict: bool) -> bool:
 
 
 def _deeper_than(node: Any, limit: int) -> bool:
-    """True when a container is nested more than ``limit`` levels below ``node`` (no paths built: cheap)."""
-    if type(node) is dict or isinstance(node, Mapping):
-        values: Iterable[Any] = node.values()
+    """True when a container is nested more than ``limit`` levels below ``node`` (no paths built: cheap).
+
+    Exact types first: an ``isinstance`` check against ``Mapping`` costs more than the whole walk of a body.
+    """
+    values: Iterable[Any]
+    if type(node) is dict:
+        values = node.values()
+    elif type(node) is list:
+        values = node
+    elif isinstance(node, Mapping):
+        values = node.values()
     elif isinstance(node, list):
         values = node
     else:
         return False
     for value in values:
         kind = type(value)
-        if kind is str:
-            continue
-        if (kind is dict or kind is list or isinstance(value, (Mapping, list))) and (
-            limit == 0 or _deeper_than(value, limit - 1)
+        if (kind is dict or kind is list or (kind is not str and isinstance(value, (Mapping, list)))) and (
+            not limit or _deeper_than(value, limit - 1)
         ):
             return True
     return False
