@@ -1,4 +1,4 @@
-"""The control API under a big listing: ``GET /_portal`` latency while another client pages through 100k records.
+"""The control API under a big listing: ``GET /_portal`` latency while a client pages through 100k records.
 
 Three processes, so no client shares the server's interpreter: the server (``PortalServer`` holding 100,000
 recorded REST calls), a pager (follows ``GET /_portal/rest-calls`` page by page, ``Link: rel="next"``, to the
@@ -115,6 +115,11 @@ def _probe(url: str, until: threading.Event | None, seconds: float) -> list[floa
     return latencies
 
 
+def _wait_then_set(process: subprocess.Popen[str], done: threading.Event) -> None:
+    process.wait()
+    done.set()
+
+
 def _p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
@@ -137,7 +142,7 @@ def run(quick: bool) -> list[Row]:
                 done = threading.Event()
                 command = [sys.executable, "-m", "bench.control_api", "page", url]
                 pager = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-                waiter = threading.Thread(target=lambda p=pager: (p.wait(), done.set()))
+                waiter = threading.Thread(target=_wait_then_set, args=(pager, done))
                 waiter.start()
                 latencies = _probe(url, done, 0)
                 waiter.join()
@@ -172,7 +177,8 @@ def run(quick: bool) -> list[Row]:
             },
             target="p99 < 50 ms",
             met=p99.median < 50,
-            notes=f"server, pager and prober in three processes; {rounds} rounds, loaded and quiet phases alternating",
+            notes=f"server, pager and prober in three processes; {rounds} rounds, loaded and quiet phases "
+            "alternating",
         )
     ]
 

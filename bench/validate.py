@@ -115,7 +115,7 @@ def run(quick: bool) -> list[Row]:
             ratios={"public / naive (x)": vs_naive, "floor / public (x slower than the floor)": floor_over},
             target="public >= 50x naive, and within 3x of the floor",
             met=vs_naive.median >= 50 and floor_over.median <= 3,
-            notes=f"{pinning}; {len(wire)} bodies, three shapes; {len(figures['public'])} interleaved rounds; "
+            notes=f"{pinning}; {len(wire)} bodies, three shapes; {len(figures['public'])} rounds; "
             f"verdicts from {schemas.fast_backend()}",
         )
     ]

@@ -217,12 +217,14 @@ def test_off_loopback_a_server_refuses_to_start_without_a_token() -> None:
     with pytest.raises(UsageError, match="not a loopback address"):
         PortalServer(host="0.0.0.0")
     token, warnings = control_token_for("0.0.0.0", None)
-    assert token is not None and len(token) >= 24
+    assert token is not None
+    assert len(token) >= 24
     assert "not a loopback address" in warnings[0]
     assert token in warnings[1]  # shown once, at start-up: the only way to learn it
     given, said = control_token_for("0.0.0.0", "a-token-of-my-own-choosing")
     assert given == "a-token-of-my-own-choosing"
-    assert len(said) == 1 and given not in said[0]
+    assert len(said) == 1
+    assert given not in said[0]
     assert control_token_for("127.0.0.1", None) == (None, [])
     with pytest.raises(UsageError, match="16 characters"):
         control_token_for("127.0.0.1", "short")
@@ -250,7 +252,8 @@ def test_a_control_token_guards_the_control_api_and_leaves_rest_open() -> None:
     assert allowed.status_code == 200
     assert allowed.json()["control_token_required"] is True
     assert token not in allowed.text
-    assert rest.status_code == 401 and rest.json()["error"] != "CONTROL_TOKEN_REQUIRED"
+    assert rest.status_code == 401
+    assert rest.json()["error"] != "CONTROL_TOKEN_REQUIRED"
     assert document["security"] == [{"control": []}]
 
 

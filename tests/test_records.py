@@ -1,4 +1,4 @@
-"""The record store: bounded in bytes and count, paginated by a cursor, awaitable; strict JSON in, safe out."""
+"""The record store: bounded in bytes and count, paginated by cursor, awaitable; strict JSON in, safe out."""
 
 from __future__ import annotations
 
