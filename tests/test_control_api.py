@@ -269,3 +269,28 @@ def test_record_sizes(text: str, size: int) -> None:
 def test_bad_record_sizes(text: str) -> None:
     with pytest.raises(UsageError, match="max-record-bytes"):
         parse_size(text)
+
+
+def test_recorded_deliveries_and_calls_carry_no_secret(srv) -> None:
+    from urllib.parse import quote
+
+    from mock_portal.delivery import CallableTarget
+    from tests.support.portal import HANDLER_BASE, Recorder
+
+    srv.portal.route(HANDLER_BASE, CallableTarget(Recorder()))
+    handlers = {"ONSESSIONSTART": HANDLER_BASE + "events"}
+    app = srv.client.post(
+        "/_portal/apps", json={"install_url": HANDLER_BASE + "install", "handlers": handlers}
+    )
+    secrets = [app.json()[k] for k in ("access_token", "refresh_token", "application_token", "client_secret")]
+    srv.client.post("/_portal/sessions", json={"auth": "user"})
+    srv.client.post(f"/{DOMAIN}/rest/app.info", data={"auth": secrets[0]})
+    deliveries = srv.client.get("/_portal/deliveries")
+    calls = srv.client.get("/_portal/rest-calls")
+    assert len(deliveries.json()) >= 2
+    assert [c["method"] for c in calls.json()] == ["app.info"]
+    for text in (deliveries.text, calls.text, srv.client.get("/_portal").text):
+        for secret in secrets:
+            assert secret not in text
+            assert quote(secret) not in text
+            assert secret.encode().hex() not in text
