@@ -27,10 +27,9 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bench.run import Row
+from bench.core import Row, from_plain, register
 
 SIZES = (1_000, 10_000, 100_000)
 VARIANTS = ("bare", "bound")
@@ -113,8 +112,6 @@ def measure(
 
 def rows_for(checkpoints: Sequence[Checkpoint]) -> list[Row]:
     """Benchmark rows: one per checkpoint, each with the first checkpoint as its baseline."""
-    from bench.run import Row
-
     if not checkpoints:
         return []
     base = checkpoints[0]
@@ -125,28 +122,30 @@ def rows_for(checkpoints: Sequence[Checkpoint]) -> list[Row]:
         median_ratio = point.median_us / base.median_us
         is_target = point.size == largest and point is not base
         rows.append(
-            Row(
-                group="portal",
-                name=f"start_session at {point.size:,} sessions ({point.variant})",
-                value=point.median_us,
-                unit="us/session (median)",
-                higher_is_better=False,
-                baselines={
-                    f"min at {point.size:,}": point.min_us,
-                    f"median at {base.size:,}": base.median_us,
-                    f"min at {base.size:,}": base.min_us,
-                    f"CPU min at {point.size:,}": point.cpu_min_us,
-                    f"CPU median at {point.size:,}": point.cpu_median_us,
-                },
-                ratios={
-                    f"min vs {base.size:,}": min_ratio,
-                    f"median vs {base.size:,}": median_ratio,
-                    f"CPU min vs {base.size:,}": point.cpu_min_us / base.cpu_min_us,
-                    f"CPU median vs {base.size:,}": point.cpu_median_us / base.cpu_median_us,
-                },
-                target=f"min <= {TARGET_RATIO}x the {base.size:,}th" if is_target else "",
-                met=(min_ratio <= TARGET_RATIO) if is_target else None,
-                notes=f"{len(point.per_session_us)} interleaved windows; verdict on the wall-clock min",
+            from_plain(
+                dict(
+                    group="portal",
+                    name=f"start_session at {point.size:,} sessions ({point.variant})",
+                    value=point.median_us,
+                    unit="us/session (median)",
+                    higher_is_better=False,
+                    baselines={
+                        f"min at {point.size:,}": point.min_us,
+                        f"median at {base.size:,}": base.median_us,
+                        f"min at {base.size:,}": base.min_us,
+                        f"CPU min at {point.size:,}": point.cpu_min_us,
+                        f"CPU median at {point.size:,}": point.cpu_median_us,
+                    },
+                    ratios={
+                        f"min vs {base.size:,}": min_ratio,
+                        f"median vs {base.size:,}": median_ratio,
+                        f"CPU min vs {base.size:,}": point.cpu_min_us / base.cpu_min_us,
+                        f"CPU median vs {base.size:,}": point.cpu_median_us / base.cpu_median_us,
+                    },
+                    target=f"min <= {TARGET_RATIO}x the {base.size:,}th" if is_target else "",
+                    met=(min_ratio <= TARGET_RATIO) if is_target else None,
+                    notes=f"{len(point.per_session_us)} interleaved windows; verdict on the wall-clock min",
+                )
             )
         )
     return rows
@@ -164,6 +163,13 @@ def bench_portal_scale(
     for variant in variants:
         rows.extend(rows_for(measure(variant, sizes, repeats=repeats, window=window)))
     return rows
+
+
+@register("portal", help="the cost of a portal session at 1k, 10k and 100k sessions, side by side")
+def run(quick: bool) -> list[Row]:
+    if quick:
+        return bench_portal_scale((1_000, 10_000), repeats=2, window=50, variants=("bare",))
+    return bench_portal_scale()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

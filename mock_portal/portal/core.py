@@ -38,6 +38,7 @@ from mock_portal.portal.records import Records
 from mock_portal.portal.state import PortalState
 from mock_portal.portal.tokens import Tokens
 from mock_portal.portal.triggers import Triggers
+from mock_portal.records import CALLS, PortalRecords
 
 if TYPE_CHECKING:
     import contextlib
@@ -149,6 +150,11 @@ class Portal(Lifecycle, OpenLines):
         return self._state.webhooks
 
     @property
+    def records(self) -> PortalRecords:
+        """The store of this portal's REST calls and delivery attempts (byte-bounded, paginated)."""
+        return self._records.store
+
+    @property
     def rest_calls(self) -> list[RestCall]:
         """Every REST call recorded, oldest first (see :meth:`calls`)."""
         return self._records.rest_calls
@@ -196,7 +202,8 @@ class Portal(Lifecycle, OpenLines):
                 "chats": len(self._state.chats),
                 "sessions": len(self._state.sessions),
                 "deliveries": self._records.delivery_count(),
-                "rest_calls": len(self._records.rest_calls),
+                "rest_calls": self._records.store.count(CALLS),
+                "records": self._records.store.stats(),
             }
 
     # ----------------------------------------------------------------- tokens

@@ -104,8 +104,8 @@ class Clock:
 
     def advance(self, seconds: float) -> float:
         """Move the clock forward by ``seconds`` (never backwards); return the new time."""
-        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
-            raise UsageError(f"the clock only moves forward: got {seconds!r} seconds")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds < 1e12:
+            raise UsageError(f"the clock only moves forward, by a finite amount: got {seconds!r} seconds")
         with self._lock:
             self._offset += float(seconds)
         return self.now()

@@ -96,7 +96,7 @@ class Outbox:
                 event=item.event,
                 timeout=self._timeout() if timeout is None else timeout,
             )
-        self._records.deliveries_changed()
+        self._records.record_attempt(attempt)
         return attempt
 
     # ----------------------------------------------------------------- the queue

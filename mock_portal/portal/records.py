@@ -12,20 +12,21 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mock_portal.portal.model import Clock, RestCall, Token
+from mock_portal.records import CALLS, DELIVERIES, PortalRecords, delivery_tags
 from mock_portal.redact import redact
 
 if TYPE_CHECKING:
     from mock_portal.delivery import Attempt, DeliveryLog
 
-MAX_RECORDS_KEPT = 100_000
-"""How many REST calls (and delivery attempts) a portal keeps in memory; the oldest go first."""
-
 
 class Records:
     """The REST calls and delivery attempts of one portal, and waiting for them without sleeping.
 
-    ``lock`` is the portal's; ``domain`` and ``tokens`` are read at each record (the call's portal and the
-    serial number of the token it carried).
+    The calls and attempts live in a :class:`~mock_portal.records.PortalRecords` store (``store``): redacted
+    and encoded once when recorded, bounded in bytes, paginated for the control API. ``lock`` is the portal's;
+    ``domain`` and ``tokens`` are read at each record (the call's portal and the serial number of the token it
+    carried). The delivery log (a JSONL file when the portal was given one) keeps only what it writes; the
+    store is what listings and waits read.
     """
 
     def __init__(
@@ -41,16 +42,19 @@ class Records:
         self._clock = clock
         self._domain = domain
         self._tokens = tokens
-        self._calls_changed = threading.Condition(lock)
-        self._deliveries_changed = threading.Condition(lock)
         self._delivery_log = delivery_log
-        self.rest_calls: list[RestCall] = []
+        self.store = PortalRecords()
         self._call_ids = itertools.count(1)
+
+    @property
+    def rest_calls(self) -> list[RestCall]:
+        """Every kept REST call, oldest first (a snapshot)."""
+        return self.store.calls()
 
     def clear(self) -> None:
         """Forget every call and attempt (call ids start again)."""
         with self._lock:
-            self.rest_calls = []
+            self.store.clear()
             self._call_ids = itertools.count(1)
             if self._delivery_log is not None:
                 self._delivery_log.clear()
@@ -85,52 +89,46 @@ class Records:
                 at=self._clock.now(),
                 token_id=issued.id if issued is not None else None,
             )
-            self.rest_calls.append(call)
-            if len(self.rest_calls) > MAX_RECORDS_KEPT:
-                del self.rest_calls[: len(self.rest_calls) - MAX_RECORDS_KEPT]
-            self._calls_changed.notify_all()
+            self.store.add_call(call)
             return call
 
     def calls(self, method: str | None = None) -> list[RestCall]:
         """Recorded REST calls, optionally only those of ``method``."""
-        with self._lock:
-            return [c for c in self.rest_calls if method is None or c.method == method]
+        return self.store.calls(method)
 
     def wait_for_calls(
         self, method: str | None = None, *, count: int = 1, timeout: float = 5.0
     ) -> list[RestCall]:
         """Block until ``count`` REST calls (of ``method``) are recorded or ``timeout`` seconds pass."""
-        with self._calls_changed:
-            self._calls_changed.wait_for(lambda: len(self.calls(method)) >= count, timeout=timeout)
-            return self.calls(method)
+        self.store.wait(CALLS, count, timeout, **({"method": method} if method is not None else {}))
+        return self.calls(method)
 
     # ----------------------------------------------------------------- delivery attempts
     def delivery_log(self) -> DeliveryLog:
-        """The log the portal's deliverer writes its attempts to (created on first use)."""
+        """The log the portal's deliverer writes its attempts to (created on first use; without a file it
+        keeps only the last attempt, since the store keeps them all)."""
         with self._lock:
             if self._delivery_log is None:
                 from mock_portal.delivery import DeliveryLog
 
-                self._delivery_log = DeliveryLog(max_in_memory=MAX_RECORDS_KEPT)
+                self._delivery_log = DeliveryLog(max_in_memory=1)
             return self._delivery_log
+
+    def record_attempt(self, attempt: Attempt) -> None:
+        """Keep a delivery attempt (sent or dropped) and wake the threads waiting for it."""
+        self.store.add_attempt(attempt)
 
     def delivery_count(self) -> int:
         """How many attempts are kept."""
-        with self._lock:
-            return len(self._delivery_log) if self._delivery_log is not None else 0
+        return self.store.count(DELIVERIES)
 
     def deliveries_changed(self) -> None:
-        """Wake the threads waiting in :meth:`wait_for_deliveries` (an attempt was made or dequeued)."""
-        with self._lock:
-            self._deliveries_changed.notify_all()
+        """Wake the threads waiting in :meth:`wait_for_deliveries` (an attempt was dequeued)."""
+        self.store.notify()
 
     def deliveries(self, event: str | None = None) -> list[Attempt]:
         """Recorded delivery attempts (sent or dropped), oldest first, optionally only those of ``event``."""
-        with self._lock:
-            log = self._delivery_log
-        if log is None:
-            return []
-        return log.filter(event=event) if event else log.attempts
+        return self.store.deliveries(event)
 
     def wait_for_deliveries(
         self,
@@ -141,10 +139,5 @@ class Records:
         outcome: str | None = None,
     ) -> list[Attempt]:
         """Block until ``count`` attempts (of ``event``, with ``outcome``) are kept or ``timeout`` ends."""
-
-        def matching() -> list[Attempt]:
-            return [a for a in self.deliveries(event) if outcome is None or a.outcome == outcome]
-
-        with self._deliveries_changed:
-            self._deliveries_changed.wait_for(lambda: len(matching()) >= count, timeout=timeout)
-            return matching()
+        self.store.wait(DELIVERIES, count, timeout, **delivery_tags(event, outcome))
+        return self.store.deliveries(event, outcome)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from mock_portal.errors import MockPortalError
@@ -36,6 +35,7 @@ def parse_params(query: str, body: bytes, content_type: str | None) -> dict[str,
     Form bodies and query strings are parsed with :func:`mock_portal.wire.decode` (PHP ``parse_str``); a JSON
     body must be an object.
     """
+    from mock_portal.jsonio import JsonInputError, loads_strict
     from mock_portal.wire import decode
 
     if len(body) > MAX_BODY_BYTES:
@@ -53,8 +53,9 @@ def parse_params(query: str, body: bytes, content_type: str | None) -> dict[str,
         raise error("INVALID_REQUEST", f"request body is not UTF-8 (byte {exc.start})") from None
     if kind == "application/json" or (not kind and text.lstrip()[:1] in "{["):
         try:
-            loaded = json.loads(text)
-        except (ValueError, RecursionError) as exc:
+            # strict: NaN, huge numbers and lone surrogates would break every later listing of the call
+            loaded = loads_strict(text, max_depth=_MAX_JSON_DEPTH)
+        except JsonInputError as exc:
             raise error("INVALID_REQUEST", f"malformed JSON body: {exc}") from None
         if not isinstance(loaded, dict):
             raise error("INVALID_REQUEST", "a JSON body must be an object of parameters")
