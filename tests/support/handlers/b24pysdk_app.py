@@ -11,7 +11,7 @@ variables its environment carries. It prints ``PORT <n>`` on its first stdout li
   portal (``client.app.info()``) and at the OAuth server (``BitrixToken.get_app_info()``).
 - ``POST /events``: ONSESSIONSTART, checked against the stored ``application_token``; answered at once, then
   ``im.message.add`` into the session's chat with the SDK client (which refreshes an expired token itself).
-- ``GET /_state``: what it did (method names and outcomes, no tokens), for the tests' assertions.
+- ``GET /_state[?min=N]``: what it did (method names and outcomes, no tokens), once N things are done.
 """
 
 from __future__ import annotations
@@ -38,10 +38,12 @@ class _State:
         self.token: BitrixToken | None = None
         self.application_token: str | None = None
         self.done: list[dict[str, Any]] = []
+        self.changed = threading.Condition(self.lock)
 
     def record(self, what: str, ok: bool, detail: str = "") -> None:
         with self.lock:
             self.done.append({"what": what, "ok": ok, "detail": detail[:300]})
+            self.changed.notify_all()
 
 
 def _install(state: _State, payload: dict[str, Any]) -> None:
@@ -63,8 +65,8 @@ def _install(state: _State, payload: dict[str, Any]) -> None:
     except Exception as exc:
         state.record("app.info", False, f"{type(exc).__name__}: {exc}")
     try:
-        token.get_app_info()
-        state.record("oauth app.info", True)
+        found = token.get_app_info().result
+        state.record("oauth app.info", True, found.client_id)
     except Exception as exc:
         state.record("oauth app.info", False, f"{type(exc).__name__}: {exc}")
 
@@ -76,13 +78,19 @@ def _session_start(state: _State, payload: dict[str, Any]) -> None:
     if token is None:
         state.record("im.message.add", False, "not installed")
         return
-    for item in (event.data or {}).get("DATA", {}).values():
-        chat_id = item["chat"]["id"]
+    for chat_id in _chat_ids(event.data or {}):
         try:
             sent = Client(token).im.message.add(f"chat{chat_id}", message="Hello from b24pysdk").result
             state.record("im.message.add", True, f"{chat_id}: message {sent}")
         except Exception as exc:
             state.record("im.message.add", False, f"{type(exc).__name__}: {exc}")
+
+
+def _chat_ids(data: dict[str, Any]) -> list[str]:
+    # data[DATA] is one session (source-2024) or a list of them (docs-2024, docs-2026); chat[id] or chat[chat_id]
+    block = data.get("DATA") or {}
+    items = [block] if "chat" in block else list(block.values())
+    return [str(item["chat"].get("id") or item["chat"].get("chat_id")) for item in items]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -100,9 +108,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        if self.path == "/_state":
-            with self.server.state.lock:
-                self._answer(200, {"done": list(self.server.state.done)})
+        state = self.server.state
+        path, _, query = self.path.partition("?")
+        if path == "/_state":
+            # ?min=N waits (30 s at most) until N things are done, so tests never sleep
+            wanted = int(query.partition("min=")[2] or 0) if "min=" in query else 0
+            with state.changed:
+                state.changed.wait_for(lambda: len(state.done) >= wanted, timeout=30)
+                self._answer(200, {"done": list(state.done)})
         else:
             self._answer(404, {"error": "not found"})
 
