@@ -87,7 +87,7 @@ def _session_start(state: _State, payload: dict[str, Any]) -> None:
 
 
 def _chat_ids(data: dict[str, Any]) -> list[str]:
-    # data[DATA] is one session (source-2024) or a list of them (docs-2024, docs-2026); chat[id] or chat[chat_id]
+    # data[DATA] is one session (source-2024) or a list (docs-2024, docs-2026); chat[id] or chat[chat_id]
     block = data.get("DATA") or {}
     items = [block] if "chat" in block else list(block.values())
     return [str(item["chat"].get("id") or item["chat"].get("chat_id")) for item in items]
