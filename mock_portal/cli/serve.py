@@ -1,7 +1,9 @@
 """``mock-portal serve``: run the mock portal (REST, OAuth server, control API) until interrupted.
 
 It binds 127.0.0.1 by default, prints the URLs it serves (one ``KEY URL`` line each, flushed at once so a
-script can read them), then serves until Ctrl-C or SIGTERM and exits 0.
+script can read them), then serves until Ctrl-C or SIGTERM and exits 0. With ``--tls`` the portals are also
+served as real clients see them (``https://<domain>/rest/`` and the OAuth hosts, through a proxy with a CA
+generated for the run), and one ``env NAME=VALUE`` line per variable says what a handler's environment needs.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import signal
 import threading
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
 from mock_portal.cli import EXIT_OK
 
@@ -40,6 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="per-delivery timeout (default: 10 s)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for domains, member ids and tokens")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="also serve https://<domain>/rest/ and the OAuth hosts through a local proxy; prints the "
+        "HTTPS_PROXY and CA variables a handler needs (official SDKs then work unmodified)",
+    )
 
 
 def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -67,13 +75,21 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for index, domain in enumerate(domains)
     ]
     server = PortalServer(portals, host=args.host, port=args.port, clock=clock)
+    fronts: list[Any] = []
 
     def announce(srv: PortalServer) -> None:
+        if args.tls:
+            from mock_portal.tls import TlsFront
+
+            fronts.append(TlsFront(srv).start())
         out.write(f"url {srv.url}\n")
         out.write(f"control {srv.url}/_portal\n")
         out.write(f"oauth {srv.oauth_url}\n")
         for portal in srv.portals.values():
             out.write(f"portal {portal.domain} {portal.client_endpoint} member_id={portal.member_id}\n")
+        for front in fronts:
+            for name, value in front.env().items():
+                out.write(f"env {name}={value}\n")
         out.write("serving; Ctrl-C to stop\n")
         out.flush()
 
@@ -89,6 +105,8 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         server.serve_forever(on_ready=announce)
     finally:
+        for front in fronts:
+            front.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     out.write("stopped\n")
