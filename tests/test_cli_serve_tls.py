@@ -1,4 +1,4 @@
-"""``mock-portal serve --tls``: the env lines it prints take a plain requests client to the portal's domain."""
+"""``mock-portal serve --tls``: the env lines it prints take a plain requests client to the portal."""
 
 from __future__ import annotations
 
