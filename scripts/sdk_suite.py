@@ -89,19 +89,23 @@ class ScopeResult:
     missing_methods: dict[str, int] = field(default_factory=dict)
     other_errors: dict[str, int] = field(default_factory=dict)
     failure_kinds: dict[str, int] = field(default_factory=dict)
+    skip_kinds: dict[str, int] = field(default_factory=dict)
 
     @property
     def ran(self) -> int:
         return self.passed + self.failed + self.errors
 
+    @property
+    def total(self) -> int:
+        return self.ran + self.skipped
+
     def figure(self) -> str:
         if not self.present:
             return "no tests at this tag"
-        if self.ran == 0:
-            return f"0 ran ({self.skipped} skipped)"
-        return (
-            f"{self.passed}/{self.ran} passed ({100 * self.passed / self.ran:.0f}%), {self.skipped} skipped"
-        )
+        if self.total == 0:
+            return "no tests collected"
+        share = 100 * self.passed / self.total
+        return f"{self.passed}/{self.total} pass ({share:.0f}%); {self.ran} ran, {self.skipped} skipped"
 
 
 # ------------------------------------------------------------------------------------------ the SDK's tests
@@ -202,6 +206,9 @@ def run_scope(scope: str, workdir: Path, env: dict[str, str], portal: Portal, ti
                 result.failure_kinds[kind] = result.failure_kinds.get(kind, 0) + 1
             elif skipped is not None:
                 result.skipped += 1
+                reason = skipped.get("message", "")
+                kind = "an earlier test failed (pytest-dependency)" if "depends on" in reason else reason[:80]
+                result.skip_kinds[kind] = result.skip_kinds.get(kind, 0) + 1
             else:
                 result.passed += 1
     missing: collections.Counter[str] = collections.Counter()
@@ -227,6 +234,8 @@ def print_report(results: list[ScopeResult], out: Any) -> None:
         print(f"[{r.scope}]", file=out)
         if r.failure_kinds:
             print("  failures: " + ", ".join(f"{k} x{n}" for k, n in r.failure_kinds.items()), file=out)
+        if r.skip_kinds:
+            print("  skipped: " + ", ".join(f"{k} x{n}" for k, n in r.skip_kinds.items()), file=out)
         if r.missing_methods:
             print(f"  methods the mock lacks ({len(r.missing_methods)}):", file=out)
             for method, count in r.missing_methods.items():
@@ -247,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scopes", default=",".join(DEFAULT_SCOPES), help="comma-separated scope names")
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per test (default 60)")
+    parser.add_argument("--keep", metavar="DIR", help="extract into DIR and keep it (tests, JUnit reports)")
     args = parser.parse_args(argv)
     try:
         if not args.source:
@@ -264,20 +274,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"note: b24pysdk {installed} is installed; these tests are written for {SDK_VERSION}",
                 file=sys.stderr,
             )
-        workdir = Path(tempfile.mkdtemp(prefix="b24pysdk-suite-"))
+        workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="b24pysdk-suite-"))
+        workdir.mkdir(parents=True, exist_ok=True)
         try:
             extract_tests(Path(args.source), workdir)
             with PortalServer([Portal(DOMAIN, seed=24)]) as srv, TlsFront(srv) as front:
                 env = portal_env(srv, front, workdir)
                 results = [run_scope(s, workdir, env, srv.portal, args.timeout) for s in scopes]
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
     except UsageError as exc:
         print(f"sdk-suite: {exc}", file=sys.stderr)
         return 2
     print_report(results, sys.stdout)
     if args.json:
-        rows = [{**asdict(r), "ran": r.ran, "figure": r.figure()} for r in results]
+        rows = [{**asdict(r), "ran": r.ran, "total": r.total, "figure": r.figure()} for r in results]
         Path(args.json).write_text(json.dumps(rows, indent=2), encoding="utf-8")
     return 0
 
