@@ -145,6 +145,9 @@ def portal_env(srv: PortalServer, front: TlsFront, workdir: Path) -> dict[str, s
     code = portal.add_webhook(user_id=1)
     _, token, _ = portal.install_app(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     expires = token.expires
+    # a token of the same app issued two lifetimes ago: what the suite's expired-token scenario wants
+    expired = portal.issue_token(CLIENT_ID)
+    expired.issued_at -= 2 * expired.expires_in
     from datetime import datetime, timezone
 
     return {
@@ -158,6 +161,7 @@ def portal_env(srv: PortalServer, front: TlsFront, workdir: Path) -> dict[str, s
         "B24_EXPIRES": datetime.fromtimestamp(expires, tz=timezone.utc).isoformat(sep=" "),
         "B24_EXPIRES_IN": str(token.expires_in),
         "B24_PREFER_AUTH_TYPE": "",
+        "B24_EXPIRED_TOKEN": expired.access_token,
         "PYTHONPATH": str(workdir),
     }
 
