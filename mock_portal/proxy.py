@@ -29,12 +29,19 @@ _HANDSHAKE_TIMEOUT = 30.0
 _CHUNK = 65_536
 
 
+_MAX_LOGGED = 10_000
+
+
 @dataclass
 class TunnelLog:
-    """What the proxy did: hosts tunnelled to, and CONNECT targets refused (``host:port``)."""
+    """What the proxy did: hosts tunnelled to, CONNECT targets refused (``host:port``); the first 10,000."""
 
     tunnels: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+
+    def note(self, kind: list[str], what: str) -> None:
+        if len(kind) < _MAX_LOGGED:
+            kind.append(what)
 
 
 class ConnectProxy:
@@ -128,7 +135,7 @@ class ConnectProxy:
         host, _, port = target.rpartition(":")
         host = host.strip("[]").lower()
         if port != "443" or not self.allowed(host):
-            self.log.refused.append(target)
+            self.log.note(self.log.refused, target)
             await self._answer(
                 writer, conn, 403, "Forbidden", f"{target} is not a portal or OAuth host here\n"
             )
@@ -139,7 +146,7 @@ class ConnectProxy:
         await writer.drain()
         if conn.trailing_data[0]:
             return  # bytes sent before the tunnel was up: no TLS client does that
-        self.log.tunnels.append(host)
+        self.log.note(self.log.tunnels, host)
         tls_writer = await self._start_tls(reader, writer, self.context_for(host))
         up_reader, up_writer = await asyncio.open_connection(*self.backend)
         try:

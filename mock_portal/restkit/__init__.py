@@ -9,6 +9,13 @@
 
 Each refusal is a :class:`RestError` carrying Bitrix's ``code``, ``description`` and HTTP ``status``, the same
 three fields the REST layer's own errors carry, so a caller renders it as ``{"error", "error_description"}``.
+
+Where the REST layer calls them: ``RateLimiter.hit(portal.domain)`` once per HTTP request before anything else
+(a ``batch`` is one request); ``MethodBudget.check(key, method)`` before a method runs and
+``MethodBudget.measure(key, method, start, finish)`` for its ``time`` block (``key``: the app's client_id or
+the webhook); a list method returns ``page(items, params.get("start")).envelope()`` merged into its answer;
+``batch`` is ``run_batch(params, execute)`` with ``execute(method, params)`` running one method and returning
+its status and envelope.
 """
 
 from __future__ import annotations
