@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "PortalServer": "mock_portal.server",
     "RestResponse": "mock_portal.rest",
     "SchemaError": "mock_portal.errors",
+    "TlsFront": "mock_portal.tls",
     "UnknownNameError": "mock_portal.errors",
     "UrlTarget": "mock_portal.delivery",
     "UsageError": "mock_portal.errors",
@@ -45,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "derive_schema": "mock_portal.derive",
     "encode": "mock_portal.wire",
     "intercept": "mock_portal.inprocess",
+    "intercept_clients": "mock_portal.intercept",
     "validate": "mock_portal.schemas",
     "validator_for": "mock_portal.schemas",
 }
@@ -78,10 +80,12 @@ if TYPE_CHECKING:
     from mock_portal.fakes import B24Provider
     from mock_portal.fastpath import EventValidator
     from mock_portal.inprocess import intercept
+    from mock_portal.intercept import intercept_clients
     from mock_portal.portal import Clock, Portal, PortalError
     from mock_portal.rest import RestResponse
     from mock_portal.schemas import ValidationReport, validate, validator_for
     from mock_portal.server import PortalServer
+    from mock_portal.tls import TlsFront
     from mock_portal.wire import decode, encode
 
 

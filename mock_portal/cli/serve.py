@@ -1,7 +1,9 @@
 """``mock-portal serve``: run the mock portal (REST, OAuth server, control API) until interrupted.
 
 It binds 127.0.0.1 by default, prints the URLs it serves (one ``KEY URL`` line each, flushed at once so a
-script can read them), then serves until Ctrl-C or SIGTERM and exits 0.
+script can read them), then serves until Ctrl-C or SIGTERM and exits 0. With ``--tls`` the portals are also
+served as real clients see them (``https://<domain>/rest/`` and the OAuth hosts, through a proxy with a CA
+generated for the run), and one ``env NAME=VALUE`` line per variable says what a handler's environment needs.
 
 Off loopback the control API could make the portal POST anywhere and show the answers, so binding a
 non-loopback address prints a warning and demands a control token of every control request
@@ -17,7 +19,7 @@ import secrets
 import signal
 import threading
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
 from mock_portal.cli import EXIT_OK
 
@@ -60,6 +62,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="memory each portal may hold in recorded REST calls and deliveries before the oldest are "
         "dropped and counted (e.g. 64M, 1G; default: 256M)",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="also serve https://<domain>/rest/ and the OAuth hosts through a local proxy; prints the "
+        "HTTPS_PROXY and CA variables a handler needs (official SDKs then work unmodified)",
     )
 
 
@@ -138,13 +146,21 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for line in warnings:
         err.write(f"mock-portal: {line}\n")
     err.flush()
+    fronts: list[Any] = []
 
     def announce(srv: PortalServer) -> None:
+        if args.tls:
+            from mock_portal.tls import TlsFront
+
+            fronts.append(TlsFront(srv).start())
         out.write(f"url {srv.url}\n")
         out.write(f"control {srv.url}/_portal\n")
         out.write(f"oauth {srv.oauth_url}\n")
         for portal in srv.portals.values():
             out.write(f"portal {portal.domain} {portal.client_endpoint} member_id={portal.member_id}\n")
+        for front in fronts:
+            for name, value in front.env().items():
+                out.write(f"env {name}={value}\n")
         out.write("serving; Ctrl-C to stop\n")
         out.flush()
 
@@ -160,6 +176,8 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         server.serve_forever(on_ready=announce)
     finally:
+        for front in fronts:
+            front.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     out.write("stopped\n")
