@@ -10,7 +10,8 @@
 What can be replayed: the JSON lines ``mock-portal record`` writes (every delivery whose request is a form
 body with an ``event``), wire bodies (``NAME.wire.txt``: a body exactly as a portal POSTs it), captured or
 decoded payloads (``NAME.json``: a payload, or a capture ``{"payload": {...}}``; skipped when a ``.wire.txt``
-twin exists), and folders of them (sorted by name, ONAPPUNINSTALL last). Everything else is listed as skipped, with the reason.
+twin exists), and folders of them (sorted by name, ONAPPUNINSTALL last). Everything else is listed as
+skipped, with the reason.
 
 Re-stamping makes an event the mock portal's own, so the handler can trust it and call back: a fresh ``ts``;
 in every ``auth`` block (the top-level one and nested ones such as a bot's ``AUTH``) the portal's ``domain``,
