@@ -273,7 +273,16 @@ class Relay:
 
     async def _handle(self, request: Any) -> Any:
         # shielded: a portal that hangs up mid-delivery must not cancel the recording of it
-        return await asyncio.shield(self._relay(request))
+        return await asyncio.shield(self._relay_recorded(request))
+
+    async def _relay_recorded(self, request: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await self._relay(request)
+        except Exception as exc:  # a relay bug is still a delivery: recorded, answered 502, never a traceback
+            record = {"recording": RECORDING_VERSION, "n": 0, "time": _now(), "method": request.method}
+            record.update(path=request.rel_url.raw_path, query="", event=None)
+            return self._finish(record, started, "error", f"the relay failed: {type(exc).__name__}", 502)
 
     async def _relay(self, request: Any) -> Any:
         from aiohttp import ClientConnectorError, ClientError, ServerDisconnectedError, web

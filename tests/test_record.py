@@ -180,6 +180,17 @@ def test_failed_forwards_are_answered_and_recorded(
     assert "redacted-application_token-1" in record["request"]["body"]
 
 
+def test_an_answer_over_the_limit_is_refused_and_recorded(tmp_path: Path) -> None:
+    with (
+        FaultServer("huge") as upstream,
+        Relay(upstream.url, tmp_path / "r.jsonl", max_answer_bytes=1 << 16) as relay,
+    ):
+        answer = requests.post(relay.url + "/", data="event=ONH", headers=FORM, timeout=30)
+    assert answer.status_code == 502
+    record = _lines(tmp_path / "r.jsonl")[0]
+    assert (record["outcome"], record["answer"]) == ("answer_too_large", None)
+
+
 def test_a_refused_forward_is_recorded(tmp_path: Path) -> None:
     with refusing_port() as port, Relay(f"http://127.0.0.1:{port}", tmp_path / "r.jsonl") as relay:
         answer = requests.post(relay.url + "/", data="event=ONY", timeout=10)
