@@ -51,9 +51,13 @@ _EXPORTS: dict[str, str] = {
     "validator_for": "mock_portal.schemas",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+# public submodules, imported on first use like the names above
+_SUBMODULES = frozenset({"strategies"})
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
 if TYPE_CHECKING:
+    from mock_portal import strategies
     from mock_portal.delivery import (
         AsgiTarget,
         AsyncDeliverer,
@@ -90,6 +94,10 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"mock_portal.{name}")
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'mock_portal' has no attribute {name!r}")
