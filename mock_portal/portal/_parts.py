@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mock_portal.portal.ids import RandomIds
+    from mock_portal.portal.offline import OfflineEvents
     from mock_portal.portal.outbox import Outbox
     from mock_portal.portal.state import PortalState
     from mock_portal.portal.tokens import Tokens
@@ -24,3 +25,4 @@ class PortalParts:
     _tokens: Tokens
     _triggers: Triggers
     _outbox: Outbox
+    offline: OfflineEvents

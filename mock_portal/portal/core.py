@@ -32,6 +32,7 @@ from mock_portal.portal.model import (
     Session,
     Token,
 )
+from mock_portal.portal.offline import OfflineEvents
 from mock_portal.portal.openlines import OpenLines
 from mock_portal.portal.outbox import Outbox
 from mock_portal.portal.records import Records
@@ -102,6 +103,9 @@ class Portal(Lifecycle, OpenLines):
             self._lock, self._records, timeout=lambda: self.delivery_timeout, name=lambda: self.domain
         )
         self._triggers = Triggers(self, self._state, self._tokens, self._ids)
+        self.offline = OfflineEvents(self._lock, self._state, self.clock, self._ids, self._tokens, self._triggers)
+        """The apps' offline event queues (``event.offline.*``) and ONOFFLINEEVENT."""
+        self._outbox.absorb = self.offline.absorb
 
     # ----------------------------------------------------------------- state
     @property
@@ -163,6 +167,7 @@ class Portal(Lifecycle, OpenLines):
         """Forget every app, token, binding, chat, session, call and attempt (domain and ids stay)."""
         with self._lock:
             self._state.clear()
+            self.offline.clear()
             self._records.clear()
 
     @property

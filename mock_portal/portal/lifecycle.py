@@ -22,6 +22,7 @@ from mock_portal.portal.model import (
     check_handler_url,
     normalize_scopes,
 )
+from mock_portal.portal.offline import OFFLINE_TARGET
 
 if TYPE_CHECKING:
     from mock_portal.delivery import Attempt
@@ -114,6 +115,7 @@ class Lifecycle(PortalParts):
             app.installed = False
             state.drop_bindings(lambda b: b.client_id != client_id)
             self._tokens.revoke_app(client_id)
+            self.offline.drop_app(client_id)
             for connector_id in [c.id for c in state.connectors.values() if c.client_id == client_id]:
                 del state.connectors[connector_id]
         return self._outbox.execute(plan, timeout)
@@ -143,15 +145,20 @@ class Lifecycle(PortalParts):
         *,
         auth_type: int = 0,
         event_type: str = "online",
+        auth_connector: str = "",
+        options: Mapping[str, Any] | None = None,
     ) -> Binding:
-        """``event.bind``: check the event against the app's scopes and the weak URL rule; no duplicates."""
+        """``event.bind``: check the event against the app's scopes and the weak URL rule; no duplicates.
+
+        ``event_type="offline"`` needs no handler: the event is written to the app's offline queue
+        (``auth_connector`` names its source, https://apidocs.bitrix24.com/api-reference/events/event-bind.html).
+        ``options`` are kept with the binding (ONOFFLINEEVENT reads ``minTimeout``).
+        """
         if not isinstance(event, str) or not event.strip():
             raise PortalError("ERROR_EVENT_NOT_FOUND", "Event not found")
         name = event.strip().upper()
         if event_type not in ("online", "offline"):
             raise PortalError("ERROR_ARGUMENT", f"event_type must be online or offline, got {event_type!r}")
-        if event_type == "offline":
-            raise PortalError("ERROR_ARGUMENT", "offline events are not simulated by the mock portal")
         state = self._state
         with self._lock:
             app = self.app(client_id)
@@ -161,19 +168,41 @@ class Lifecycle(PortalParts):
             if scope is not None and scope not in app.scopes:
                 # an event outside the app's scopes is as unknown as a misspelt one (facts §5)
                 raise PortalError("ERROR_EVENT_NOT_FOUND", "Event not found")
-            url = check_handler_url(handler)
+            url = check_handler_url(handler) if event_type == "online" else OFFLINE_TARGET
+            connector = auth_connector if event_type == "offline" else ""
             for existing in state.bindings_for(name, client_id=app.client_id):
-                if (existing.handler, existing.auth_type) == (url, auth_type):
+                same = (existing.handler, existing.auth_type, existing.event_type, existing.auth_connector)
+                if same == (url, auth_type, event_type, connector):
                     # the text real portals answer (docs: test-handler, "Unable to set event handler")
                     raise PortalError("ERROR_CORE", "Unable to set event handler: Handler already binded")
-            binding = Binding(next(state.binding_ids), app.client_id, name, url, auth_type, event_type)
+            binding = Binding(
+                next(state.binding_ids),
+                app.client_id,
+                name,
+                url,
+                auth_type,
+                event_type,
+                auth_connector=connector,
+                options=dict(options or {}),
+            )
             state.bindings.append(binding)
             return binding
 
-    def unbind(self, client_id: str, event: object, handler: object, *, auth_type: int | None = None) -> int:
-        """``event.unbind``: remove the app's matching bindings; return how many went."""
+    def unbind(
+        self,
+        client_id: str,
+        event: object,
+        handler: object,
+        *,
+        auth_type: int | None = None,
+        event_type: str = "online",
+    ) -> int:
+        """``event.unbind``: remove the app's matching bindings of ``event_type`` (an offline binding has no
+        handler to match); return how many went."""
         if not isinstance(event, str) or not event.strip():
             raise PortalError("ERROR_EVENT_NOT_FOUND", "Event not found")
+        if event_type not in ("online", "offline"):
+            raise PortalError("ERROR_ARGUMENT", f"event_type must be online or offline, got {event_type!r}")
         name = event.strip().upper()
         with self._lock:
             self.app(client_id)
@@ -182,7 +211,8 @@ class Lifecycle(PortalParts):
                 return not (
                     binding.client_id == client_id
                     and binding.event == name
-                    and (handler in (None, "") or binding.handler == handler)
+                    and binding.event_type == event_type
+                    and (event_type == "offline" or handler in (None, "") or binding.handler == handler)
                     and (auth_type is None or binding.auth_type == auth_type)
                 )
 

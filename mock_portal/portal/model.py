@@ -172,6 +172,8 @@ class Binding:
     handler: str
     auth_type: int = 0
     event_type: str = "online"
+    auth_connector: str = ""  # offline bindings: the source key whose own changes are not queued
+    options: dict[str, Any] = field(default_factory=dict)  # ONOFFLINEEVENT: minTimeout
 
     def public(self) -> dict[str, Any]:
         """The row as ``event.get`` lists it (facts §5; strings as Bitrix returns them)."""

@@ -68,6 +68,9 @@ class Outbox:
         self._worker: threading.Thread | None = None
         self._delivery: Deliverer | None = None
         self._routes: dict[str, Target] = {}
+        self.absorb: Callable[[Sequence[Planned]], list[Planned]] | None = None
+        """Set by the portal: takes the offline bindings' deliveries out of a plan (into their queues) and
+        adds the ONOFFLINEEVENT notifications due (:meth:`OfflineEvents.absorb`)."""
 
     # ----------------------------------------------------------------- sending a plan
     def execute(self, plan: Sequence[Planned], timeout: float | None) -> list[Attempt]:
@@ -75,6 +78,8 @@ class Outbox:
 
         Inside :meth:`deferring` the plan is queued instead and nothing is returned.
         """
+        if plan and self.absorb is not None:
+            plan = self.absorb(plan)
         if not plan:
             return []
         pending: list[Planned] | None = getattr(self._deferred, "pending", None)

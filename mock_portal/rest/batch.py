@@ -6,6 +6,7 @@ from typing import Any
 
 from mock_portal.errors import MockPortalError
 from mock_portal.portal import PortalError
+from mock_portal.restkit import Page
 from mock_portal.rest.dispatch import dispatch, normalize_method, record
 from mock_portal.rest.params import error, flag, param, time_block
 from mock_portal.rest.registry import Caller
@@ -38,6 +39,8 @@ def batch(caller: Caller, params: dict[str, Any]) -> Any:
                 raise error("ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", 405)
             sub_params = decode(query) if query else {}
             result = dispatch(caller, method, sub_params)
+            if isinstance(result, Page):
+                result = result.result
         except PortalError as exc:
             errors[key] = {"error": exc.code, "error_description": exc.description}
             record(caller, method, {"command": command}, exc.status, None, exc.code, "BATCH")

@@ -10,6 +10,7 @@ from mock_portal.rest.batch import batch
 from mock_portal.rest.dispatch import authenticate, dispatch, normalize_method
 from mock_portal.rest.params import RestResponse, error_response, time_block
 from mock_portal.rest.registry import Caller
+from mock_portal.restkit import Page
 
 if TYPE_CHECKING:
     from mock_portal.portal import Portal
@@ -31,7 +32,8 @@ def call(
     raises are queued and delivered by the portal's worker once it has returned (facts §1: the portal queues
     events, a queue server sends them), so a handler is never called back while its own call is open.
     """
-    with portal.deferring_events():
+    source = (params or {}).get("auth_connector")  # offline events: the call's source key
+    with portal.deferring_events(), portal.offline.source(source):
         return _call(portal, method, params, token=token, webhook=webhook, http_method=http_method)
 
 
@@ -64,14 +66,15 @@ def _call(
             http_method=http_method,
         )
         return error_response(exc)
-    body = {"result": result, "time": time_block(start, portal.clock.now())}
+    body = result.envelope() if isinstance(result, Page) else {"result": result}
+    body["time"] = time_block(start, portal.clock.now())
     portal.record_call(
         method=name,
         params=params_dict,
         token=caller.token,
         client_id=caller.client_id,
         status=200,
-        result=result,
+        result=body["result"],
         error=None,
         http_method=http_method,
     )
