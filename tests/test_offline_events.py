@@ -46,14 +46,16 @@ def test_bind_offline_needs_no_handler_and_lists_and_unbinds(env) -> None:
     rows = _ok(portal, "event.get", token)
     assert {"event": "ONSESSIONSTART", "handler": "", "auth_type": "0", "offline": 1} in rows
     again = _call(portal, "event.bind", token, event="ONSESSIONSTART", event_type="offline")
-    assert again.status == 400 and "already binded" in again.body["error_description"]
+    assert again.status == 400
+    assert "already binded" in again.body["error_description"]
     # an online unbind leaves the offline binding; an offline one removes it
     assert _ok(portal, "event.unbind", token, event="ONSESSIONSTART")["count"] == 1
     assert [r["offline"] for r in _ok(portal, "event.get", token)] == [1]
     assert _ok(portal, "event.unbind", token, event="ONSESSIONSTART", event_type="offline")["count"] == 1
     assert _ok(portal, "event.get", token) == []
     bad = _call(portal, "event.bind", token, event="ONSESSIONSTART", event_type="sideways")
-    assert bad.status == 400 and bad.body["error"] == "ERROR_ARGUMENT"
+    assert bad.status == 400
+    assert bad.body["error"] == "ERROR_ARGUMENT"
 
 
 def test_webhooks_are_refused(env) -> None:
@@ -111,12 +113,15 @@ def test_reserve_reselect_clear_and_error(env) -> None:
         _ok(portal, "event.test", token, n=n)
     first = _ok(portal, "event.offline.get", token, clear=0, limit=2)
     pid = first["process_id"]
-    assert len(pid) == 32 and [e["ID"] for e in first["events"]] == ["1", "2"]
+    assert len(pid) == 32
+    assert [e["ID"] for e in first["events"]] == ["1", "2"]
     # reserved records are hidden from other calls, and handed out again under their process_id
     second = _ok(portal, "event.offline.get", token, clear=0, limit=1)
-    assert [e["ID"] for e in second["events"]] == ["3"] and second["process_id"] != pid
+    assert [e["ID"] for e in second["events"]] == ["3"]
+    assert second["process_id"] != pid
     again = _ok(portal, "event.offline.get", token, clear=0, process_id=pid)
-    assert [e["ID"] for e in again["events"]] == ["1", "2"] and again["process_id"] == pid
+    assert [e["ID"] for e in again["events"]] == ["1", "2"]
+    assert again["process_id"] == pid
     reserved = _call(portal, "event.offline.list", token, filter={"PROCESS_ID": pid}).body
     assert [r["ID"] for r in reserved["result"]] == ["1", "2"]
     # clear only record 1 of the reservation, mark the other erroneous
@@ -130,7 +135,9 @@ def test_reserve_reselect_clear_and_error(env) -> None:
     assert [e["ID"] for e in plain["events"]] == ["4"]
     with_errors = _ok(portal, "event.offline.get", token, error=1)
     assert [e["ID"] for e in with_errors["events"]] == ["2"]
-    assert _ok(portal, "event.offline.clear", token, process_id=second["process_id"], message_id=["x"]) is True
+    assert (
+        _ok(portal, "event.offline.clear", token, process_id=second["process_id"], message_id=["x"]) is True
+    )
     assert [r["ID"] for r in _call(portal, "event.offline.list", token).body["result"]] == ["3", "4"]
 
 
@@ -169,7 +176,8 @@ def test_list_pages_by_fifty(env) -> None:
     first = _call(portal, "event.offline.list", token).body
     assert (len(first["result"]), first["next"], first["total"]) == (50, 50, 55)
     second = _call(portal, "event.offline.list", token, start=50).body
-    assert (len(second["result"]), second["total"]) == (5, 55) and "next" not in second
+    assert (len(second["result"]), second["total"]) == (5, 55)
+    assert "next" not in second
 
 
 def test_auth_connector_splits_the_queue_and_skips_the_apps_own_changes(env) -> None:
@@ -214,7 +222,8 @@ def test_onofflineevent_body_carries_no_data(env) -> None:
     [body] = recorder.events("ONOFFLINEEVENT")
     assert list(body) == ["event", "event_handler_id", "ts", "auth"]  # the empty data vanishes on the wire
     assert body["auth"]["application_token"] == app.application_token
-    assert body["auth"]["refresh_token"] and body["auth"]["access_token"]
+    assert body["auth"]["refresh_token"]
+    assert body["auth"]["access_token"]
 
 
 def test_onofflineevent_default_min_timeout_is_one_second(env) -> None:
@@ -252,7 +261,8 @@ def test_catch_up_verdicts(env) -> None:
     assert judge().outcome == "fail"
     pid = _ok(portal, "event.offline.get", token, clear=0)["process_id"]
     verdict = judge()
-    assert verdict.outcome == "fail" and pid in verdict.reason
+    assert verdict.outcome == "fail"
+    assert pid in verdict.reason
     _ok(portal, "event.offline.clear", token, process_id=pid)
     assert judge().outcome == "pass"
     assert judge_catch_up("other", portal.calls(), OfflineStats(1, 1, 0, 0)).outcome == "fail"
@@ -266,7 +276,8 @@ def test_lost_events_are_kept_offline_and_caught_up_over_http() -> None:
         "3 OnSessionStart deliveries refused, none retried; 3 records in the offline queue"
     )
     assert outcome["handler back"] == (
-        "3 records caught up at start-up, 1 more after ONOFFLINEEVENT, 1 delivered online; 0 left in the queue"
+        "3 records caught up at start-up, 1 more after ONOFFLINEEVENT, 1 delivered online; "
+        "0 left in the queue"
     )
     assert outcome["offline clause"].startswith("pass: ")
 

@@ -103,7 +103,9 @@ class Portal(Lifecycle, OpenLines):
             self._lock, self._records, timeout=lambda: self.delivery_timeout, name=lambda: self.domain
         )
         self._triggers = Triggers(self, self._state, self._tokens, self._ids)
-        self.offline = OfflineEvents(self._lock, self._state, self.clock, self._ids, self._tokens, self._triggers)
+        self.offline = OfflineEvents(
+            self._lock, self._state, self.clock, self._ids, self._tokens, self._triggers
+        )
         """The apps' offline event queues (``event.offline.*``) and ONOFFLINEEVENT."""
         self._outbox.absorb = self.offline.absorb
 

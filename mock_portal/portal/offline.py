@@ -10,10 +10,11 @@ POSTing it (facts §1, §5). The rules, all from the docs' offline-events page
 - ``auth_connector`` (a source key) splits the queue: a binding made with one writes to that source's queue,
   except for changes made by REST calls that carried the same ``auth_connector`` (the app's own writes);
   ``event.offline.get`` / ``list`` without a matching ``auth_connector`` see only records without a source;
-- ``event.offline.get`` with ``clear=0`` reserves what it returns under a ``process_id`` (hidden from other
-  calls), ``event.offline.clear`` removes a reservation's records, ``event.offline.error`` marks them erroneous;
-- ONOFFLINEEVENT tells the app's online ONOFFLINEEVENT handler that the queue changed; its body carries no data
-  and is throttled by the binding's ``options[minTimeout]`` (see :meth:`OfflineEvents._due`).
+- ``event.offline.get`` with ``clear=0`` reserves what it returns under a ``process_id`` (hidden from
+  other calls), ``event.offline.clear`` removes a reservation's records, ``event.offline.error`` marks them
+  erroneous;
+- ONOFFLINEEVENT tells the app's online ONOFFLINEEVENT handler that the queue changed; its body carries no
+  data and is throttled by the binding's ``options[minTimeout]`` (see :meth:`OfflineEvents._due`).
 
 Planning stays where it is: a trigger plans a delivery for every binding, offline ones included (their
 target is the empty handler URL); :meth:`OfflineEvents.absorb` takes those out of the plan, under the portal's
@@ -53,7 +54,7 @@ DEFAULT_MIN_TIMEOUT = 1.0
 """ONOFFLINEEVENT's default ``minTimeout``, in seconds (on-offline-event.html#min-timeout)."""
 
 MAX_ITEMS_PER_APP = 10_000
-"""A bound on one app's queue in memory: past it the oldest waiting record goes (the real queue is a table)."""
+"""A bound on one app's queue in memory: past it the oldest record goes (the real queue is a table)."""
 
 GET_FIELDS = ("ID", "TIMESTAMP_X", "EVENT_NAME", "MESSAGE_ID")
 """Fields ``event.offline.get`` filters and sorts by (the method page)."""
@@ -240,7 +241,15 @@ class OfflineEvents:
             oldest = min(mine, key=lambda item: item.id)
             self._items.remove(oldest)
         self._items.append(
-            OfflineItem(next(self._item_ids), binding.client_id, binding.auth_connector, planned.event, data, digest, now)
+            OfflineItem(
+                next(self._item_ids),
+                binding.client_id,
+                binding.auth_connector,
+                planned.event,
+                data,
+                digest,
+                now,
+            )
         )
 
     def _notifications(self, client_id: str, hit: _Hit) -> list[Planned]:
@@ -371,9 +380,9 @@ class OfflineEvents:
             return before - len(self._items)
 
     def mark_error(self, client_id: str, process_id: str, *, message_ids: Sequence[str] | None = None) -> int:
-        """``event.offline.error``: mark the records of ``process_id`` (those with ``message_ids``, when given)
-        as erroneous. They leave the reservation, so ``event.offline.get`` with ``error=1`` hands them out
-        again [inferred: the page says only that the record is kept, marked with an error]."""
+        """``event.offline.error``: mark the records of ``process_id`` (those with ``message_ids``, when
+        given) as erroneous. They leave the reservation, so ``event.offline.get`` with ``error=1`` hands them
+        out again [inferred: the page says only that the record is kept, marked with an error]."""
         wanted = {str(m) for m in message_ids} if message_ids else None
         count = 0
         with self._lock:
@@ -418,7 +427,7 @@ def min_timeout_of(binding: Binding) -> float:
 Condition = tuple[str, str, tuple[Any, ...]]  # (field, operator, values)
 
 
-def parse_filter(raw: Mapping[str, Any] | None, fields: Sequence[str]) -> list[Condition]:
+def parse_filter(raw: Any, fields: Sequence[str]) -> list[Condition]:
     """A Bitrix filter (``{"=EVENT_NAME": "ONCRMLEADADD", ">=ID": 1}``: the operator before the field name,
     none meaning ``=``, a list value meaning "any of") as conditions; unknown fields and bad values raise."""
     if raw is None or raw == "" or raw == []:
@@ -453,7 +462,9 @@ def _comparable(name: str, value: Any, key: str) -> Any:
         try:
             return int(str(value).strip())
         except ValueError:
-            raise PortalError("ERROR_ARGUMENT", f"Filter {key[:40]!r}: {str(value)[:40]!r} is not an integer") from None
+            raise PortalError(
+                "ERROR_ARGUMENT", f"Filter {key[:40]!r}: {str(value)[:40]!r} is not an integer"
+            ) from None
     if name == "TIMESTAMP_X":
         return _timestamp(value, key)
     if name == "EVENT_NAME":
@@ -501,7 +512,7 @@ def matches(item: OfflineItem, conditions: Iterable[Condition]) -> bool:
 Sorting = tuple[tuple[str, bool], ...]  # (field, descending)
 
 
-def parse_order(raw: Mapping[str, Any] | None, fields: Sequence[str], *, default: Sorting) -> Sorting:
+def parse_order(raw: Any, fields: Sequence[str], *, default: Sorting) -> Sorting:
     """A Bitrix order (``{"ID": "DESC"}``); unknown fields or directions raise."""
     if raw is None or raw == "" or raw == [] or raw == {}:
         return default
@@ -516,7 +527,9 @@ def parse_order(raw: Mapping[str, Any] | None, fields: Sequence[str], *, default
             )
         word = str(direction).strip().upper()
         if word not in ("ASC", "DESC"):
-            raise PortalError("ERROR_ARGUMENT", f"Order of {name} must be ASC or DESC, got {str(direction)[:20]!r}")
+            raise PortalError(
+                "ERROR_ARGUMENT", f"Order of {name} must be ASC or DESC, got {str(direction)[:20]!r}"
+            )
         out.append((name, word == "DESC"))
     return tuple(out)
 
@@ -553,7 +566,9 @@ def judge_catch_up(client_id: str, calls: Iterable[RestCall], stats: OfflineStat
       should have called again is a matter of timing, and timing is no evidence.
     """
     if stats.queued == 0:
-        return CatchUpVerdict("inconclusive", "no offline event was queued for the app, so there was nothing to catch up on")
+        return CatchUpVerdict(
+            "inconclusive", "no offline event was queued for the app, so there was nothing to catch up on"
+        )
     mine = [c for c in calls if c.client_id == client_id and c.status == 200 and c.error is None]
     gets = [c for c in mine if c.method == "event.offline.get"]
     if not gets:
@@ -564,11 +579,12 @@ def judge_catch_up(client_id: str, calls: Iterable[RestCall], stats: OfflineStat
         shown = ", ".join(stats.reservations[:3])
         return CatchUpVerdict(
             "fail",
-            f"{stats.reserved} record(s) taken with clear=0 were never cleared (event.offline.clear) nor marked "
-            f"erroneous (event.offline.error): process_id {shown}",
+            f"{stats.reserved} record(s) taken with clear=0 were never cleared (event.offline.clear) nor "
+            f"marked erroneous (event.offline.error): process_id {shown}",
         )
     clears = sum(1 for c in mine if c.method == "event.offline.clear")
     return CatchUpVerdict(
         "pass",
-        f"{len(gets)} event.offline.get call(s), {clears} event.offline.clear call(s), no reservation left open",
+        f"{len(gets)} event.offline.get call(s), {clears} event.offline.clear call(s), "
+        "no reservation left open",
     )

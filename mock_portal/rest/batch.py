@@ -6,10 +6,10 @@ from typing import Any
 
 from mock_portal.errors import MockPortalError
 from mock_portal.portal import PortalError
-from mock_portal.restkit import Page
 from mock_portal.rest.dispatch import dispatch, normalize_method, record
 from mock_portal.rest.params import error, flag, param, time_block
 from mock_portal.rest.registry import Caller
+from mock_portal.restkit import Page
 
 MAX_BATCH_COMMANDS = 50
 """Bitrix's limit on commands in one ``batch`` (ERROR_BATCH_LENGTH_EXCEEDED beyond it)."""
