@@ -75,7 +75,9 @@ class AsyncDeliverer:
     ``max_response_bytes`` caps how much of each response is read; ``max_body_bytes`` refuses larger bodies
     before sending; ``connection_limit`` bounds the connections open at once (0 for no bound);
     ``verify_tls`` checks certificates of ``https://`` targets; ``handler_threads`` bounds the threads that
-    run blocking in-process handlers (sync callables, WSGI apps) at once.
+    run blocking in-process handlers (sync callables, WSGI apps) at once; ``keep_responses`` keeps each whole
+    response body (as read) in :attr:`Attempt.response`, for a caller that must inspect every byte (the
+    contract's secret check).
 
     Every attempt to a URL opens a connection of its own and closes it after the answer, as the portal's
     queue server sends each event as its own POST (facts §1): no connection is ever reused, so a ``reset`` or
@@ -93,6 +95,7 @@ class AsyncDeliverer:
         connection_limit: int = 100,
         verify_tls: bool = True,
         handler_threads: int = DEFAULT_HANDLER_THREADS,
+        keep_responses: bool = False,
     ) -> None:
         self._timeout = self._check_timeout(timeout, "AsyncDeliverer")
         if max_response_bytes < 0:
@@ -107,6 +110,7 @@ class AsyncDeliverer:
             raise UsageError(
                 f"AsyncDeliverer: handler_threads must be a positive int, not {handler_threads!r}"
             )
+        self.keep_responses = keep_responses
         self.log = log if log is not None else DeliveryLog()
         self.user_agent = user_agent
         self.max_response_bytes = max_response_bytes
@@ -280,6 +284,7 @@ class AsyncDeliverer:
             response_bytes=len(data),
             response_excerpt=redact_text(data[:EXCERPT_BYTES].decode("utf-8", "replace")) if data else "",
             response_truncated=result.truncated,
+            response=data if self.keep_responses else b"",
         )
         self.log.add(attempt)
         return attempt

@@ -58,6 +58,7 @@ class Deliverer:
         connection_limit: int = 100,
         verify_tls: bool = True,
         handler_threads: int = DEFAULT_HANDLER_THREADS,
+        keep_responses: bool = False,
     ) -> None:
         self._core = AsyncDeliverer(
             log,
@@ -68,6 +69,7 @@ class Deliverer:
             connection_limit=connection_limit,
             verify_tls=verify_tls,
             handler_threads=handler_threads,
+            keep_responses=keep_responses,
         )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(

@@ -8,7 +8,7 @@ import os
 import threading
 from collections import Counter, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -59,6 +59,9 @@ class Attempt:
     response_bytes: int = 0
     response_excerpt: str = ""
     response_truncated: bool = False
+    response: bytes = field(default=b"", repr=False, compare=False)
+    """The response body as read (at most ``max_response_bytes``), secrets included, when the deliverer was
+    made with ``keep_responses=True`` (empty otherwise); never in :meth:`to_dict`, ``str`` or ``repr``."""
 
     @property
     def ok(self) -> bool:
