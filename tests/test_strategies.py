@@ -182,16 +182,26 @@ def test_every_mutation_kind_is_reached(kind: str) -> None:
 
 
 def test_a_missing_id_and_a_non_numeric_id_are_reached() -> None:
+    def in_data(path: str) -> bool:
+        return path.startswith("$.data.DATA[") and path.rsplit(".", 1)[-1] in (
+            "id",
+            "chat_id",
+            "line_id",
+            "user_id",
+        )
+
     missing = _find(
         strategies.mutations("ONSESSIONSTART", "docs-2026", kinds=["missing-required"]),
-        lambda m: m.path == "$.data.DATA[0].chat.id",
+        lambda m: in_data(m.path),
     )
-    assert "id" not in missing.payload["data"]["DATA"][0]["chat"]
+    assert not is_valid(missing.payload, "ONSESSIONSTART", "docs-2026")
     bad = _find(
         strategies.mutations("ONSESSIONSTART", "docs-2026", kinds=["non-numeric-id"]),
-        lambda m: m.path == "$.data.DATA[0].connector.line_id",
+        lambda m: in_data(m.path),
     )
-    assert not bad.payload["data"]["DATA"][0]["connector"]["line_id"].isdigit()
+    leaf = bad.path.rsplit(".", 1)[-1]
+    assert leaf in ("id", "chat_id", "line_id", "user_id")
+    assert not is_valid(bad.payload, "ONSESSIONSTART", "docs-2026")
 
 
 @pytest.mark.parametrize(
