@@ -48,7 +48,9 @@ def test_lists_page_by_50_with_next_and_total(env) -> None:
     assert pages == [(50, 50, 120), (50, 100, 120), (20, None, 120)]
     assert seen == [str(i) for i in range(1, 121)]
     no_count = _call(portal, "crm.deal.list", token, start=-1).body
-    assert len(no_count["result"]) == 50 and "total" not in no_count and "next" not in no_count
+    assert len(no_count["result"]) == 50
+    assert "total" not in no_count
+    assert "next" not in no_count
 
 
 def test_list_filter_order_select_and_userfields(env) -> None:
@@ -60,7 +62,8 @@ def test_list_filter_order_select_and_userfields(env) -> None:
             token,
             fields={"TITLE": f"d{i}", "OPPORTUNITY": amount, "UF_CRM_SOURCE": f"s{i}"},
         )
-        assert added.ok and added.body["result"] == i + 1
+        assert added.ok
+        assert added.body["result"] == i + 1
     body = _call(
         portal,
         "crm.deal.list",
@@ -93,7 +96,9 @@ def test_batch_substitutes_results_and_reports_each_error(env) -> None:
     assert body["result_total"] == {"page": 60, "next": 60}
     assert len(body["result"]["next"]) == 10
     assert body["result_error"] == {"missing": {"error": "", "error_description": "Not found"}}
-    halted = _call(portal, "batch", token, halt=1, cmd=["crm.deal.get?id=999", "crm.deal.add?fields[TITLE]=x"])
+    halted = _call(
+        portal, "batch", token, halt=1, cmd=["crm.deal.get?id=999", "crm.deal.add?fields[TITLE]=x"]
+    )
     assert halted.body["result"]["result"] == []  # keyed 0..n-1: PHP writes lists
     assert halted.body["result"]["result_error"] == [{"error": "", "error_description": "Not found"}]
     assert len(portal.crm_items("deal")) == 1  # the halted command never ran
@@ -112,7 +117,8 @@ def test_the_rate_limiter_answers_query_limit_exceeded_and_drains_on_the_portal_
     assert batch.status == 503  # a batch is one request like any other
     clock.advance(1.0)
     batch = _call(portal, "batch", token, cmd={str(i): "app.info" for i in range(50)})
-    assert batch.status == 200 and len(batch.body["result"]["result"]) == 50
+    assert batch.status == 200
+    assert len(batch.body["result"]["result"]) == 50
     assert portal.calls("crm.deal.list")[-1].error == "QUERY_LIMIT_EXCEEDED"
 
 
@@ -125,7 +131,8 @@ def test_the_rate_limiter_is_configurable_per_portal() -> None:
     with Portal(clock=clock, rate_plan="enterprise") as big:
         code = big.add_webhook(scopes="crm")
         statuses = [rest.call(big, "crm.deal.list", {}, webhook=("1", code)).status for _ in range(251)]
-        assert statuses.count(200) == 250 and statuses[-1] == 503
+        assert statuses.count(200) == 250
+        assert statuses[-1] == 503
     with Portal(clock=clock, rate_limit=False) as unlimited:
         code = unlimited.add_webhook(scopes="crm")
         assert all(rest.call(unlimited, "crm.deal.list", {}, webhook=("1", code)).ok for _ in range(300))
@@ -144,11 +151,13 @@ def test_the_method_time_budget_fills_time_and_answers_operation_time_limit() ->
         first = deal_list()
         assert (first.status, first.body["error"]) == (429, "OPERATION_TIME_LIMIT")
         other = rest.call(portal, "crm.lead.list", {}, webhook=("1", code))
-        assert other.ok and other.body["time"]["operating"] == 0  # other methods go on working
+        assert other.ok
+        assert other.body["time"]["operating"] == 0
         assert other.body["time"]["operating_reset_at"] == int(clock.now()) + 600
         clock.advance(600)  # the charges leave the 10-minute window
         again = deal_list()
-        assert again.ok and again.body["time"]["operating"] == 100.0
+        assert again.ok
+        assert again.body["time"]["operating"] == 100.0
 
 
 # ----------------------------------------------------------------------------------------- tokens
@@ -189,7 +198,8 @@ def test_every_error_is_an_envelope_with_its_status(env) -> None:
     for (method, params), (status, code) in cases.items():
         answer = _call(portal, method, token, **dict(params))
         assert (answer.status, answer.body["error"]) == (status, code), method
-        assert isinstance(answer.body["error_description"], str) and answer.body["error_description"]
+        assert isinstance(answer.body["error_description"], str)
+        assert answer.body["error_description"]
     no_scope = portal.install_app(None, scopes="im")[1]
     refused = _call(portal, "crm.deal.list", no_scope)
     assert (refused.status, refused.body["error"]) == (403, "insufficient_scope")
@@ -220,12 +230,15 @@ def test_each_crm_write_fires_its_event_with_the_real_payload(env, entity: str) 
 
 def test_crm_events_go_to_every_bound_app_and_only_to_them(env) -> None:
     portal, recorder, _, token, _ = env
-    other, _ = install(portal, "other", events=("ONCRMDEALADD",), scopes="crm")
+    _other, _ = install(portal, "other", events=("ONCRMDEALADD",), scopes="crm")
     install(portal, "unbound", events=("ONCRMLEADADD",), scopes="crm")
     _call(portal, "crm.deal.add", token, fields={"TITLE": "x"})
     attempts = portal.wait_for_deliveries("ONCRMDEALADD", count=2)
     assert len(attempts) == 2
-    assert sorted(url.rsplit("/", 2)[1] for url in recorder.urls() if "oncrmdealadd" in url) == ["app", "other"]
+    assert sorted(url.rsplit("/", 2)[1] for url in recorder.urls() if "oncrmdealadd" in url) == [
+        "app",
+        "other",
+    ]
     assert portal.deliveries("ONCRMLEADADD") == []
 
 
@@ -248,7 +261,8 @@ def test_a_webhook_write_fires_events_too_and_system_mode_carries_no_token(env) 
 def test_fields_and_userfields(env) -> None:
     portal, _, _, token, _ = env
     fields = _call(portal, "crm.lead.fields", token).body["result"]
-    assert fields["ID"]["isReadOnly"] is True and fields["PHONE"]["isMultiple"] is True
+    assert fields["ID"]["isReadOnly"] is True
+    assert fields["PHONE"]["isMultiple"] is True
     added = _call(
         portal,
         "crm.lead.userfield.add",
@@ -257,9 +271,11 @@ def test_fields_and_userfields(env) -> None:
     )
     assert added.ok
     fields = _call(portal, "crm.lead.fields", token).body["result"]
-    assert fields["UF_CRM_RATING"]["isDynamic"] is True and fields["UF_CRM_RATING"]["isMultiple"] is True
+    assert fields["UF_CRM_RATING"]["isDynamic"] is True
+    assert fields["UF_CRM_RATING"]["isMultiple"] is True
     listed = _call(portal, "crm.lead.userfield.list", token).body
-    assert [u["FIELD_NAME"] for u in listed["result"]] == ["UF_CRM_RATING"] and listed["total"] == 1
+    assert [u["FIELD_NAME"] for u in listed["result"]] == ["UF_CRM_RATING"]
+    assert listed["total"] == 1
     lead = _call(
         portal,
         "crm.lead.add",
@@ -279,6 +295,7 @@ def test_user_current_and_user_get(env) -> None:
     code = portal.add_webhook(user_id=7, scopes="user")
     assert rest.call(portal, "user.current", {}, webhook=("7", code)).body["result"]["ID"] == "7"
     listed = _call(portal, "user.get", token).body
-    assert [u["ID"] for u in listed["result"]] == ["1", "7"] and listed["total"] == 2
+    assert [u["ID"] for u in listed["result"]] == ["1", "7"]
+    assert listed["total"] == 2
     assert [u["ID"] for u in _call(portal, "user.get", token, ID=7).body["result"]] == ["7"]
     assert [u["ID"] for u in _call(portal, "user.get", token, filter={"ID": 1}).body["result"]] == ["1"]

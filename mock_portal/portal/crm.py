@@ -97,8 +97,17 @@ ENTITIES: Mapping[str, Entity] = {
             "CLOSED": ("char", False, False, "Closed"),
             "LEAD_ID": ("crm_lead", True, False, "Lead"),
         },
-        {"TITLE": "", "STAGE_ID": "NEW", "CATEGORY_ID": "0", "CURRENCY_ID": "USD", "OPPORTUNITY": "0.00",
-         "CLOSED": "N", "OPENED": "Y", "TYPE_ID": "SALE", "PROBABILITY": ""},
+        {
+            "TITLE": "",
+            "STAGE_ID": "NEW",
+            "CATEGORY_ID": "0",
+            "CURRENCY_ID": "USD",
+            "OPPORTUNITY": "0.00",
+            "CLOSED": "N",
+            "OPENED": "Y",
+            "TYPE_ID": "SALE",
+            "PROBABILITY": "",
+        },
     ),
     "lead": Entity(
         "lead",
@@ -240,12 +249,10 @@ class Crm(PortalParts):
         multi_ids = itertools.count(len(item) * 1000 + 1)
         table = self._crm.tables[entity.name]
         for raw_name, value in fields.items():
-            if not isinstance(raw_name, str):
-                continue
-            name = raw_name.strip().upper()
+            name = str(raw_name).strip().upper()
             if name.startswith(USERFIELD_PREFIX):
                 if not _UF_NAME.match(name):
-                    raise PortalError("ERROR_ARGUMENT", f"invalid userfield name {raw_name[:60]!r}")
+                    raise PortalError("ERROR_ARGUMENT", f"invalid userfield name {str(raw_name)[:60]!r}")
                 if table.userfields.get(name, {}).get("MULTIPLE") == "Y" and not isinstance(value, list):
                     value = list(value.values()) if isinstance(value, dict) else [value]
                 item[name] = [_text(v) for v in value] if isinstance(value, list) else _text(value)
@@ -416,5 +423,7 @@ def _label(value: Any) -> str:
 
 
 def _copy(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: [dict(v) if isinstance(v, dict) else v for v in val] if isinstance(val, list) else val
-            for k, val in item.items()}
+    return {
+        k: [dict(v) if isinstance(v, dict) else v for v in val] if isinstance(val, list) else val
+        for k, val in item.items()
+    }

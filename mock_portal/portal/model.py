@@ -47,8 +47,11 @@ EVENT_SCOPES: dict[str, str | None] = {
     "ONIMCONNECTORLINEDELETE": "imopenlines",
     "ONIMBOTMESSAGEADD": "imbot",
     "ONIMBOTJOINCHAT": "imbot",
-    **{f"ONCRM{entity}{change}": "crm" for entity in ("LEAD", "DEAL", "CONTACT", "COMPANY")
-       for change in ("ADD", "UPDATE", "DELETE")},
+    **{
+        f"ONCRM{entity}{change}": "crm"
+        for entity in ("LEAD", "DEAL", "CONTACT", "COMPANY")
+        for change in ("ADD", "UPDATE", "DELETE")
+    },
 }
 
 # events whose delivery the module source limits to the app that registered the connector (facts §3)

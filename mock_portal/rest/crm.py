@@ -128,7 +128,11 @@ def select_items(
         name = str(key).upper()
         descending = str(direction).upper() == "DESC"
         chosen.sort(
-            key=lambda it: (_number(it.get(name)) is None, _number(it.get(name)) or 0, str(it.get(name) or "")),
+            key=lambda it: (
+                _number(it.get(name)) is None,
+                _number(it.get(name)) or 0,
+                str(it.get(name) or ""),
+            ),
             reverse=descending,
         )
     return chosen
@@ -166,7 +170,9 @@ def _add(entity: Entity) -> Handler:
 def _update(entity: Entity) -> Handler:
     def handler(caller: Caller, params: dict[str, Any]) -> Any:
         item_id = _item_id(params)
-        caller.portal.crm_update(entity.name, item_id, _fields(params, required=False), user_id=caller.user_id)
+        caller.portal.crm_update(
+            entity.name, item_id, _fields(params, required=False), user_id=caller.user_id
+        )
         return True
 
     return handler
@@ -240,7 +246,14 @@ def _user_filter(params: Mapping[str, Any]) -> dict[str, Any]:
     conditions = dict(_mapping(params, "filter"))
     # user.get also takes the filter's keys at the top level (user-get.md)
     for key, value in params.items():
-        if isinstance(key, str) and key.upper() in ("ID", "ACTIVE", "NAME", "LAST_NAME", "EMAIL", "USER_TYPE"):
+        if isinstance(key, str) and key.upper() in (
+            "ID",
+            "ACTIVE",
+            "NAME",
+            "LAST_NAME",
+            "EMAIL",
+            "USER_TYPE",
+        ):
             conditions.setdefault(key.upper(), value)
     return conditions
 
