@@ -71,6 +71,8 @@ DEFAULT_SCOPES = tuple(SCOPES)
 DOMAIN = "b24pysdk-suite.bitrix24.com"
 CLIENT_ID = "local.b24pysdksuite.1"
 CLIENT_SECRET = "b24pysdkSuiteSecretForTheMockOnly"  # noqa: S105 - a mock app's secret
+SUITE_SCOPES = "crm,user,user_basic,im,imopenlines,imconnector,imbot,placement"
+"""What the webhook and the app may call: the scopes a portal set up for the suite gives them."""
 
 
 class UsageError(Exception):
@@ -142,8 +144,8 @@ def check_sdk_version() -> str:
 # ------------------------------------------------------------------------------------------ the portal
 def portal_env(srv: PortalServer, front: TlsFront, workdir: Path) -> dict[str, str]:
     portal = srv.portal
-    code = portal.add_webhook(user_id=1)
-    _, token, _ = portal.install_app(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    code = portal.add_webhook(user_id=1, scopes=SUITE_SCOPES)
+    _, token, _ = portal.install_app(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, scopes=SUITE_SCOPES)
     expires = token.expires
     # a token of the same app issued two lifetimes ago: what the suite's expired-token scenario wants
     expired = portal.issue_token(CLIENT_ID)

@@ -57,7 +57,7 @@ def test_auth_errors(env) -> None:
 
 def test_unknown_method(env) -> None:
     portal, _, _, token, _ = env
-    response = _call(portal, "crm.lead.add", token.access_token)
+    response = _call(portal, "crm.invoice.recurring.add", token.access_token)
     assert (response.status, response.body) == (
         404,
         {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"},

@@ -4,16 +4,18 @@ It owns the lock, its identity and endpoints, and the collaborators: the :class:
 :class:`Tokens` (OAuth), :class:`Triggers` (which events fire at which moment, planned under the lock),
 :class:`Outbox` (sending the plans once the lock is released, or queueing them inside a REST call) and
 :class:`Records` (REST calls and delivery attempts). The operations grouped by concern come from
-:class:`Lifecycle` (apps, bindings) and :class:`OpenLines` (lines, connectors, chats, sessions, messages).
+:class:`Lifecycle` (apps, bindings), :class:`OpenLines` (lines, connectors, chats, sessions, messages),
+:class:`Crm` (deals, leads, contacts, companies) and :class:`Users` (the user directory).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mock_portal.errors import UsageError
+from mock_portal.portal.crm import Crm, CrmStore
 from mock_portal.portal.ids import RandomIds
 from mock_portal.portal.lifecycle import Lifecycle
 from mock_portal.portal.model import (
@@ -39,7 +41,9 @@ from mock_portal.portal.records import Records
 from mock_portal.portal.state import PortalState
 from mock_portal.portal.tokens import Tokens
 from mock_portal.portal.triggers import Triggers
+from mock_portal.portal.users import Users, new_user
 from mock_portal.records import CALLS, PortalRecords
+from mock_portal.restkit.limits import MethodBudget, Plan, RateLimiter
 
 if TYPE_CHECKING:
     import contextlib
@@ -47,8 +51,13 @@ if TYPE_CHECKING:
     from mock_portal.delivery import Attempt, DeliveryLog, Target
 
 
-class Portal(Lifecycle, OpenLines):
-    """One mock Bitrix24 portal (domain, member_id, OAuth tokens, apps, bindings, open lines).
+class Portal(Lifecycle, OpenLines, Crm, Users):
+    """One mock Bitrix24 portal (domain, member_id, OAuth tokens, apps, bindings, open lines, CRM).
+
+    ``rate_plan`` (``"standard"``: 50 requests, draining 2/s; ``"enterprise"``: 250, 5/s; or a
+    :class:`~mock_portal.restkit.Plan`) and ``rate_limit`` set the REST request-rate limiter, on by default as
+    on a real portal; ``method_costs`` says how many seconds of the method time budget a method is taken to
+    spend per call (the mock's own run time otherwise).
 
     ``client_endpoint`` is the REST base URL events advertise (default ``https://<domain>/rest/``, what the
     in-process adapter intercepts); a :class:`~mock_portal.server.PortalServer` points it at itself.
@@ -72,6 +81,9 @@ class Portal(Lifecycle, OpenLines):
         oauth_url: str | None = None,
         delivery_log: DeliveryLog | None = None,
         language_id: str = "en",
+        rate_plan: Plan | str = "standard",
+        rate_limit: bool = True,
+        method_costs: Mapping[str, float] | None = None,
     ) -> None:
         self._ids = RandomIds(seed)
         self.domain = domain or f"b24-{self._ids.hex(6)}.bitrix24.com"
@@ -90,7 +102,14 @@ class Portal(Lifecycle, OpenLines):
         self.server_endpoint = server_endpoint or DEFAULT_SERVER_ENDPOINT
         self.oauth_url = oauth_url or DEFAULT_OAUTH_URL
         self._lock = threading.RLock()
+        # the REST limits, on the portal clock (https://apidocs.bitrix24.com/settings/performance/limits.html)
+        self.rate_limiter = RateLimiter(rate_plan, now=self.clock.now, enabled=rate_limit)
+        """The request-rate limiter: a leaky bucket per portal (``enabled``, ``set_plan``, ``reset``)."""
+        self.method_budget = MethodBudget(now=self.clock.now, costs=method_costs)
+        """The per-method time budget of each app and webhook (``costs``, ``charge``, ``reset``)."""
         self._state = PortalState()
+        self._crm = CrmStore()
+        self._users = {1: new_user(1)}
         self._tokens = Tokens(self._state, self.clock, self._ids, lambda: self.token_lifetime)
         self._records = Records(
             self._lock,
@@ -170,7 +189,11 @@ class Portal(Lifecycle, OpenLines):
         with self._lock:
             self._state.clear()
             self.offline.clear()
+            self._crm.clear()
+            self._users = {1: new_user(1)}
             self._records.clear()
+            self.rate_limiter.reset()
+            self.method_budget.reset()
 
     @property
     def key(self) -> str:

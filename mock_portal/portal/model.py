@@ -47,12 +47,11 @@ EVENT_SCOPES: dict[str, str | None] = {
     "ONIMCONNECTORLINEDELETE": "imopenlines",
     "ONIMBOTMESSAGEADD": "imbot",
     "ONIMBOTJOINCHAT": "imbot",
-    "ONCRMLEADADD": "crm",
-    "ONCRMLEADUPDATE": "crm",
-    "ONCRMDEALADD": "crm",
-    "ONCRMDEALUPDATE": "crm",
-    "ONCRMCONTACTADD": "crm",
-    "ONCRMCONTACTUPDATE": "crm",
+    **{
+        f"ONCRM{entity}{change}": "crm"
+        for entity in ("LEAD", "DEAL", "CONTACT", "COMPANY")
+        for change in ("ADD", "UPDATE", "DELETE")
+    },
 }
 
 # events whose delivery the module source limits to the app that registered the connector (facts §3)

@@ -200,6 +200,26 @@ class Triggers:
             )
         return plan
 
+    def crm_changed(self, event: str, item_id: int, *, user_id: int, auth: AuthMode) -> list[Planned]:
+        """``ONCRM<ENTITY><ADD|UPDATE|DELETE>`` to every app bound to it, with ``data[FIELDS][ID]`` (the real
+        CRM captures). User mode carries a token of the user who made the change, or of the user the binding
+        names in ``auth_type`` (facts §2); system mode carries none."""
+        if auth not in AUTH_MODES:
+            raise UsageError(f"auth must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
+        plan: list[Planned] = []
+        for binding in self._state.bindings_for(event):
+            app = self._state.apps[binding.client_id]
+            if not app.active:
+                continue
+            token = None
+            if auth == "user":
+                token = self._tokens.issue(app, user_id=binding.auth_type or user_id, refresh=False)
+            body = self.event_payload(
+                event, app, binding=binding, auth=auth, token=token, data={"FIELDS": {"ID": item_id}}
+            )
+            plan.append(Planned(event, binding.handler, body, app.client_id, _drop_reason(app)))
+        return plan
+
     # ----------------------------------------------------------------- who gets an event
     def plan_event(
         self,

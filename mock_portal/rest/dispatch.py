@@ -38,7 +38,7 @@ def authenticate(
         found = portal.webhooks.get(code)
         if found is None or not user_raw.isdigit() or int(user_raw) != found[0]:
             raise error("NO_AUTH_FOUND", "Wrong authorization data", 401)
-        return Caller(portal, None, found[0], found[1], None, http_method)
+        return Caller(portal, None, found[0], found[1], None, http_method, webhook=code)
     if token is None:
         raw = params.get("auth")
         token = raw if isinstance(raw, str) else None

@@ -1,4 +1,16 @@
-"""Calling a REST method on a portal: authenticate, dispatch (or run a batch), answer, record."""
+"""Calling a REST method on a portal: count the request, authenticate, dispatch (or run a batch), answer,
+record.
+
+The portal's two limits (:mod:`mock_portal.restkit.limits`) wrap every call, on the portal clock:
+
+- the request rate: one hit on the portal's leaky bucket per HTTP request (a ``batch`` is one request), before
+  anything else; a full bucket answers 503 ``QUERY_LIMIT_EXCEEDED``;
+- the method time budget, per app or webhook and per method: checked before the method runs (429
+  ``OPERATION_TIME_LIMIT`` once spent) and charged after it, which fills ``time.operating`` and
+  ``time.operating_reset_at`` of every success envelope.
+
+A list method returns a :class:`~mock_portal.restkit.Page`; its ``next`` and ``total`` join the envelope.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from mock_portal.portal import PortalError
 from mock_portal.rest.batch import batch
 from mock_portal.rest.dispatch import authenticate, dispatch, normalize_method
-from mock_portal.rest.params import RestResponse, error_response, time_block
+from mock_portal.rest.params import RestResponse, error_response
 from mock_portal.rest.registry import Caller
-from mock_portal.restkit import Page
+from mock_portal.restkit import Page, RestError
 
 if TYPE_CHECKING:
     from mock_portal.portal import Portal
@@ -37,6 +49,19 @@ def call(
         return _call(portal, method, params, token=token, webhook=webhook, http_method=http_method)
 
 
+def run_method(caller: Caller, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Run one method for an authenticated ``caller`` within its time budget; return the success envelope
+    (``result``, ``next`` and ``total`` for a list, ``time``). Raises the method's refusal."""
+    portal = caller.portal
+    budget = portal.method_budget
+    start = portal.clock.now()
+    budget.check(caller.budget_key, name)
+    result = dispatch(caller, name, params)
+    body = result.envelope() if isinstance(result, Page) else {"result": result}
+    body["time"] = budget.measure(caller.budget_key, name, start, portal.clock.now())
+    return body
+
+
 def _call(
     portal: Portal,
     method: str,
@@ -48,12 +73,12 @@ def _call(
 ) -> RestResponse:
     name = normalize_method(method)
     params_dict = dict(params or {})
-    start = portal.clock.now()
     caller: Caller | None = None
     try:
+        portal.rate_limiter.hit(portal.domain)
         caller = authenticate(portal, params_dict, token, webhook, http_method)
-        result = batch(caller, params_dict) if name == "batch" else dispatch(caller, name, params_dict)
-    except PortalError as exc:
+        body = batch(caller, params_dict) if name == "batch" else run_method(caller, name, params_dict)
+    except (PortalError, RestError) as exc:
         auth = params_dict.get("auth")
         portal.record_call(
             method=name,
@@ -66,8 +91,6 @@ def _call(
             http_method=http_method,
         )
         return error_response(exc)
-    body = result.envelope() if isinstance(result, Page) else {"result": result}
-    body["time"] = time_block(start, portal.clock.now())
     portal.record_call(
         method=name,
         params=params_dict,

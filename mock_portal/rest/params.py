@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from mock_portal.portal import PortalError
+from mock_portal.restkit import RestError
+from mock_portal.restkit import time_block as _time_block
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,8 @@ def error(code: str, description: str, status: int = 400) -> PortalError:
     return PortalError(code, description, status)
 
 
-def error_response(exc: PortalError) -> RestResponse:
-    """The envelope of a refusal."""
+def error_response(exc: PortalError | RestError) -> RestResponse:
+    """The envelope of a refusal (the portal's or one of :mod:`mock_portal.restkit`'s)."""
     return RestResponse(exc.status, {"error": exc.code, "error_description": exc.description})
 
 
@@ -85,18 +86,6 @@ def as_list(value: Any, name: str) -> list[Any]:
 
 
 def time_block(start: float, finish: float) -> dict[str, Any]:
-    """The ``time`` block of a successful answer."""
-
-    def iso(ts: float) -> str:
-        return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
-
-    return {
-        "start": start,
-        "finish": finish,
-        "duration": finish - start,
-        "processing": finish - start,
-        "date_start": iso(start),
-        "date_finish": iso(finish),
-        "operating_reset_at": int(start) + 600,
-        "operating": 0,
-    }
+    """The ``time`` block of a successful answer that spent no method budget (see
+    :func:`mock_portal.restkit.time_block`)."""
+    return _time_block(start, finish)

@@ -21,6 +21,12 @@ class Caller:
     scopes: tuple[str, ...]
     token: str | None
     http_method: str
+    webhook: str | None = None  # the incoming webhook's code, when called through one
+
+    @property
+    def budget_key(self) -> str:
+        """Whose method time budget a call spends: the app's, or the webhook's (each has its own)."""
+        return self.client_id if self.client_id is not None else f"webhook:{self.webhook}"
 
 
 Handler = Callable[[Caller, dict[str, Any]], Any]
