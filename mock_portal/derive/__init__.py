@@ -8,6 +8,11 @@ Four small layers, each feeding the next:
 3. ``_fields``: a parameter table's rows into fields: name, tri-state required, type, description, links;
 4. ``_schema``: the fields into one JSON Schema 2020-12 with ``x-b24-*`` provenance annotations.
 
+``_editions`` works across the two editions of the docs (Russian canonical, English translation): which pages
+describe events (:func:`event_pages`), how two derivations of one page differ in structure
+(:func:`compare_editions`), the English prose over the canonical structure (:func:`with_prose`), and the
+scope and subscribers a page's head states (:func:`page_facts`).
+
 ``derive_schema(page)`` runs them all; ``dumps_schema`` writes a schema the way the committed files are
 written (sorted keys, two-space indent, trailing newline), so a derived schema with an overlay applied can be
 compared to a committed file byte for byte. Every problem with a page raises
@@ -20,10 +25,41 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mock_portal.derive._editions import (
+    EDITIONS,
+    EN,
+    RU,
+    EventPage,
+    PageFacts,
+    event_code,
+    event_pages,
+    page_facts,
+    with_prose,
+)
+from mock_portal.derive._editions import Difference as EditionDifference
+from mock_portal.derive._editions import compare as compare_editions
 from mock_portal.derive._schema import ParsedPage, Section, build_schema, parse_page
 from mock_portal.errors import DeriveError
 
-__all__ = ["DeriveError", "ParsedPage", "Section", "derive_schema", "dumps_schema", "parse_page"]
+__all__ = [
+    "EDITIONS",
+    "EN",
+    "RU",
+    "DeriveError",
+    "EditionDifference",
+    "EventPage",
+    "PageFacts",
+    "ParsedPage",
+    "Section",
+    "compare_editions",
+    "derive_schema",
+    "dumps_schema",
+    "event_code",
+    "event_pages",
+    "page_facts",
+    "parse_page",
+    "with_prose",
+]
 
 
 def derive_schema(

@@ -82,7 +82,7 @@ class Document:
     """Display paths of the files (page or includes) that include ``_includes/required.md``."""
 
 
-_TAG = re.compile(r"^\{%-?\s*(?P<name>[a-z]+)\b(?P<rest>.*?)-?%\}$")
+_TAG = re.compile(r"^\{%-?\s*(?P<name>[a-z]+)\b(?P<rest>.*?)-?%\}(?P<after>.*)$")
 _INCLUDE = re.compile(r"^(?:notitle\s+)?\[(?P<title>.*)\]\((?P<path>[^)\s]+)\)$")
 _HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<text>.*?)\s*$")
 _ANCHOR = re.compile(r"\s*\{#(?P<anchor>[^}\s]+)\}\s*$")
@@ -113,9 +113,12 @@ class DocsTree:
     def _find_page_root(self) -> Path:
         if self.docs_root is not None and self.page.is_relative_to(self.docs_root):
             return self.docs_root
-        for ancestor in self.page.parents:
-            if (ancestor / "api-reference").is_dir() or (ancestor / "_includes").is_dir():
-                return ancestor
+        # a tree root holds api-reference/; some sections keep an _includes/ of their own (calendar, chats),
+        # so _includes/ alone marks a root only where no ancestor holds api-reference/
+        for marker in ("api-reference", "_includes"):
+            for ancestor in self.page.parents:
+                if (ancestor / marker).is_dir():
+                    return ancestor
         return self.page.parent
 
     def display(self, path: Path) -> str:
@@ -214,7 +217,11 @@ class _Splicer:
                 if not prose_depth:
                     self.out.append(Line(raw, pos))
                 continue
-            name, rest = tag["name"], tag["rest"].strip()
+            name, rest, after = tag["name"], tag["rest"].strip(), tag["after"].strip()
+            if after and name == "include":  # "{% include ... %}" must stand alone: it is text otherwise
+                if not prose_depth:
+                    self.out.append(Line(raw, pos))
+                continue
             if name in _PROSE_BLOCKS or name in _WRAPPER_BLOCKS:
                 closing = _PROSE_BLOCKS.get(name) or _WRAPPER_BLOCKS[name]
                 open_blocks.append((closing, number, name in _PROSE_BLOCKS))
@@ -239,6 +246,8 @@ class _Splicer:
                     self._include(rest, path, pos, stack)
             else:
                 raise DeriveError(f"unknown directive {{% {name} %}}", page=display, line=number)
+            if after and not prose_depth:  # "{% endnote %} ||": the row goes on after the directive
+                self.out.append(Line(after, pos))
         if fence is not None:
             raise DeriveError("code block is never closed", page=display, line=len(lines))
         if open_blocks:
