@@ -32,6 +32,7 @@ from mock_portal.catalog._overlay import (
     _fail,
     _get,
     _Missing,
+    _Patch,
     _Target,
     _with_event,
     load_overlay,
@@ -100,7 +101,8 @@ def _edition_of(page: str) -> str | None:
 
 def _canonical(docs: Path, page: str, schema_id: str) -> dict[str, Any]:
     """A page derived from the canonical edition with the translation's prose and the comparison recorded."""
-    from mock_portal.derive import EN, RU, compare_editions, derive_schema, with_prose
+    from mock_portal.derive import EN, RU, compare_editions, with_prose
+    from mock_portal.derive import derive_event_schema as derive_schema
 
     ru_page, en_page = docs / RU / page, docs / EN / page
     if not ru_page.is_file():
@@ -262,7 +264,12 @@ def event_folder(code: str) -> str:
 
 
 def _auto(
-    file: str, *, page: str | None = None, event: str | None = None, strict_of: str | None = None
+    file: str,
+    *,
+    page: str | None = None,
+    event: str | None = None,
+    strict_of: str | None = None,
+    patches: tuple[_Patch, ...] = (),
 ) -> _Target:
     return _Target(
         file=file,
@@ -272,7 +279,7 @@ def _auto(
         event=event,
         root={"x-b24-shape": "docs"},
         revision=None,
-        patches=(),
+        patches=patches,
         whitelists={},
         strict_of=strict_of,
         any_of=(),
@@ -288,12 +295,18 @@ def _auto_targets(docs: Path, overlay: Overlay) -> list[_Target]:
         t.file.split("/", 1)[0].upper() for t in overlay.targets
     }
     targets = []
-    for code, page in event_pages(docs).items():
+    pages = event_pages(docs)
+    for code in overlay.events:
+        if code not in pages or code in declared:
+            raise _fail(
+                f"events/{code}", "names no event page the docs have that the overlay has no target for"
+            )
+    for code, page in pages.items():
         if code in declared:
             continue
         tolerant = f"{event_folder(code)}/docs.json"
         strict = f"{event_folder(code)}/docs.strict.json"
-        targets.append(_auto(tolerant, page=page.page, event=code))
+        targets.append(_auto(tolerant, page=page.page, event=code, patches=overlay.events.get(code, ())))
         targets.append(_auto(strict, strict_of=tolerant))
     return targets
 

@@ -10,6 +10,7 @@ Overlay operations (each with ``why`` and ``evidence``; ``facts`` and ``if_prese
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ class Overlay:
 
     targets: tuple[_Target, ...]
     event_patches: tuple[_Patch, ...]
+    events: Mapping[str, tuple[_Patch, ...]] = dataclasses.field(default_factory=dict)
+    """Corrections of derived events the overlay declares no target for, by event code: applied after
+    ``event_patches`` to ``<event>/docs.json`` (the file stays generated on one line)."""
 
 
 def _fail(where: str, message: str) -> OverlayError:
@@ -180,9 +184,18 @@ def load_overlay(path: str | Path | None = None) -> Overlay:
     body = document.get("x-b24-overlay") if isinstance(document, Mapping) else None
     if not isinstance(body, Mapping) or not isinstance(body.get("targets"), Mapping):
         raise OverlayError("the x-b24-overlay object with its 'targets' is missing", entry=str(file))
+    events = body.get("events", {})
+    if not isinstance(events, Mapping):
+        raise OverlayError("events maps an event code to its list of entries", entry="events")
+    for code in events:
+        if not isinstance(code, str) or code != code.upper():
+            raise OverlayError(
+                f"event codes are upper case, as the portal sends them: {code!r}", entry="events"
+            )
     return Overlay(
         targets=tuple(_target(name, raw) for name, raw in body["targets"].items()),
         event_patches=_patches(body.get("event_patches"), "event_patches"),
+        events={code: _patches(raw, f"events/{code}") for code, raw in events.items()},
     )
 
 

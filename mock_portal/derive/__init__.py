@@ -33,12 +33,14 @@ from mock_portal.derive._editions import (
     PageFacts,
     event_code,
     event_pages,
+    is_handler_page,
     page_facts,
     with_prose,
 )
 from mock_portal.derive._editions import Difference as EditionDifference
 from mock_portal.derive._editions import compare as compare_editions
 from mock_portal.derive._schema import ParsedPage, Section, build_schema, parse_page
+from mock_portal.derive._types import SCHEMA_BASE
 from mock_portal.errors import DeriveError
 
 __all__ = [
@@ -52,10 +54,12 @@ __all__ = [
     "ParsedPage",
     "Section",
     "compare_editions",
+    "derive_event_schema",
     "derive_schema",
     "dumps_schema",
     "event_code",
     "event_pages",
+    "is_handler_page",
     "page_facts",
     "parse_page",
     "with_prose",
@@ -72,6 +76,18 @@ def derive_schema(
     default ``$id`` (``https://b24-contract.invalid/schemas/derived/<page path>.json``).
     """
     return build_schema(parse_page(page, docs_root=docs_root), schema_id=schema_id)
+
+
+def derive_event_schema(page: str | Path, *, schema_id: str | None = None) -> dict[str, Any]:
+    """Derive the schema of an event page: a current one as :func:`derive_schema` does, an outdated one (the
+    event's ``data`` only) inside the envelope's top table (``_outdated``)."""
+    from mock_portal.derive._outdated import outdated_schema
+
+    path = Path(page)
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    if text and not is_handler_page(text) and path.name.startswith("on-"):
+        return outdated_schema(path, schema_id=schema_id or f"{SCHEMA_BASE}derived/{path.stem}.json")
+    return derive_schema(path, schema_id=schema_id)
 
 
 def dumps_schema(schema: dict[str, Any]) -> str:

@@ -42,6 +42,13 @@ class EventPage:
     written: str
     """The code as the canonical page's example writes it (``onCrmActivityAdd``, ``CATALOG.PRODUCT.ON.ADD``).
     """
+    outdated: bool = False
+    """A page of the older kind, with the event's ``data`` only (``mock_portal.derive._outdated``)."""
+
+
+def is_handler_page(text: str) -> bool:
+    """Whether a page has a "what the handler receives" section."""
+    return _HANDLER_SECTION.search(text) is not None
 
 
 def event_code(text: str) -> str | None:
@@ -64,25 +71,39 @@ def event_pages(docs_root: str | Path) -> dict[str, EventPage]:
 
 @cache
 def _event_pages(docs_root: str) -> tuple[tuple[str, EventPage], ...]:
+    from mock_portal.derive._outdated import EVENTS_LIST_PAGE, documented_event_list, outdated_code
+
     root = Path(docs_root)
     found: dict[str, dict[str, str]] = {}  # page -> edition -> code as written
+    outdated: set[str] = set()
     for edition in EDITIONS:
         api = root / edition / "api-reference"
         if not api.is_dir():
             continue
+        listing = root / edition / EVENTS_LIST_PAGE
+        known = (
+            documented_event_list(listing.read_text(encoding="utf-8")) if listing.is_file() else frozenset()
+        )
         for path in sorted(api.rglob("*.md")):
             if path.name == "index.md" or path.stat().st_size > _MAX_PAGE:
                 continue  # section indexes repeat their events' examples
-            code = event_code(path.read_text(encoding="utf-8", errors="replace"))
+            text = path.read_text(encoding="utf-8", errors="replace")
+            page = path.relative_to(root / edition).as_posix()
+            code = event_code(text)
+            if code is None and not is_handler_page(text) and "/widgets/" not in f"/{page}":
+                code = outdated_code(text, path.name, known)
+                if code is not None:
+                    outdated.add(page)
             if code is not None:
-                found.setdefault(path.relative_to(root / edition).as_posix(), {})[edition] = code
+                found.setdefault(page, {})[edition] = code
     pages: dict[str, EventPage] = {}
     for page in sorted(found):
         codes = found[page]
         written = codes.get(RU) or codes[EN]
         code = written.upper()
         if code not in pages:
-            pages[code] = EventPage(code, page, tuple(e for e in EDITIONS if e in codes), written)
+            editions = tuple(e for e in EDITIONS if e in codes)
+            pages[code] = EventPage(code, page, editions, written, page in outdated)
     return tuple(sorted(pages.items()))
 
 

@@ -420,6 +420,9 @@ def _attach(schema: dict[str, Any], body: dict[str, Any]) -> None:
         target = next(
             (alt for alt in target["anyOf"] if alt.get("type") in ("object", "array")), target["anyOf"][0]
         )
+    if target.get("type") == ["array", "object"]:
+        # the docs' loose "array" with a structure below it: the pages mean a list of that structure
+        target["type"] = "array"
     while target.get("type") == "array":
         items = target.get("items")
         if items is None or items == {}:
@@ -429,6 +432,23 @@ def _attach(schema: dict[str, Any], body: dict[str, Any]) -> None:
     if "$ref" in body and target.get("type") == "object":
         del target["type"]
     target.update(body)
+
+
+def doc_ref(page: str, anchor: str | None = None) -> dict[str, Any]:
+    """The ``x-b24-doc`` of a page path: the path and both published URLs (both editions publish the same
+    paths, docs/SOURCES.md)."""
+    html = page.removesuffix(".md") + ".html" + (f"#{anchor}" if anchor else "")
+    doc: dict[str, Any] = {"page": page}
+    if anchor:
+        doc["anchor"] = anchor
+    doc["url"] = _EDITIONS["b24restdocs"][2] + html
+    doc["url_ru"] = _EDITIONS["b24-rest-docs"][2] + html
+    return doc
+
+
+def edition_of(parsed: ParsedPage, schema_id: str | None = None) -> dict[str, str]:
+    """The ``x-b24-source`` of a parsed page: its edition's repository, language and published URL."""
+    return _Builder(parsed, schema_id).edition
 
 
 def build_schema(parsed: ParsedPage, *, schema_id: str | None = None) -> dict[str, Any]:

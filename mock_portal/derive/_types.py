@@ -41,7 +41,8 @@ TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
     # the tasks pages: "will contain the value `undefined`" when no fields are readable (on-task-add.md)
     "undefined": {"const": "undefined"},
     "object": {"type": "object"},
-    "array": {"type": "array"},
+    # the docs say "array" for PHP arrays, lists and associative ones alike (facts §8)
+    "array": {"type": ["array", "object"]},
 }
 STRUCTURED = frozenset({"object", "array"})
 
