@@ -540,7 +540,7 @@ def build_event(
     form: str | None = None
     if overrides:
         apply_overrides(payload, overrides)
-    else:
+    elif spec.templatable:
         form = _form_template(spec.name, shape, auth, with_handler, frozenset(given)).fill(rec)
     return BuiltEvent(spec.name, shape, auth, used_seed, payload, form)
 
@@ -578,9 +578,17 @@ class EventStream:
         self._with_handler, ctx = _handler_id_given(event_handler_id, _as_context(context))
         self._given = ctx.given()
         self._pools = _pools(locale)
-        self._template = _form_template(
-            self.spec.name, self.shape, self.auth, self._with_handler, frozenset(self._given)
-        )
+        self._fill = self._encode
+        if self.spec.templatable:
+            self._fill = _form_template(
+                self.spec.name, self.shape, self.auth, self._with_handler, frozenset(self._given)
+            ).fill
+
+    def _encode(self, rec: Record) -> str:
+        """The form body of an event whose keys vary (no template): ``http_build_query`` of its payload."""
+        from mock_portal.wire import encode
+
+        return str(encode(self.spec.assemble(rec, self.shape, self.auth, self._with_handler)))
 
     def _records(self, count: int | None) -> Iterator[dict[str, Any]]:
         rng = random.Random(self.seed)
@@ -601,13 +609,13 @@ class EventStream:
 
     def bodies(self, count: int | None = None) -> Iterator[str]:
         """Form bodies (PHP ``http_build_query`` bytes as ``str``); endless when ``count`` is ``None``."""
-        fill = self._template.fill
+        fill = self._fill
         for rec in self._records(count):
             yield fill(rec)
 
     def events(self, count: int | None = None) -> Iterator[BuiltEvent]:
         """The same events as :meth:`bodies`, as :class:`BuiltEvent` objects (slower)."""
-        fill = self._template.fill
+        fill = self._fill
         spec, shape, auth, handler = self.spec, self.shape, self.auth, self._with_handler
         for rec in self._records(count):
             yield BuiltEvent(
