@@ -28,7 +28,7 @@ from pathlib import Path
 
 from mock_portal._resources import data_dir
 from mock_portal.catalog._drift import Difference, drift
-from mock_portal.catalog._generate import INDEX_FILE, build_all, event_folder, locate
+from mock_portal.catalog._generate import INDEX_FILE, METHODS_FOLDER, build_all, event_folder, locate
 from mock_portal.catalog._overlay import EVIDENCE_ORDER, OVERLAY_FILE, SCHEMA_BASE, Overlay, load_overlay
 
 __all__ = [
@@ -108,6 +108,7 @@ def _default_generated() -> frozenset[str]:
 
 def _generated(folder: Path) -> frozenset[str]:
     files = {target.file for target in load_overlay(folder / OVERLAY_FILE).targets}
+    files |= {p.relative_to(folder).as_posix() for p in (folder / METHODS_FOLDER).glob("*.json")}
     index = folder / INDEX_FILE
     if index.is_file():
         files.add(INDEX_FILE)

@@ -343,4 +343,46 @@ def build_all(
             build.compact.add(target.file)
     if events is None:
         build.schemas[INDEX_FILE] = index_schema(docs, build.schemas)
+        for file, schema in method_files(docs).items():
+            build.schemas[file] = schema
+            build.compact.add(file)
     return build
+
+
+METHODS_FOLDER = "methods/"
+
+
+def method_group(name: str) -> str:
+    """The file a method's spec lives in: its first name part (``crm`` for ``crm.deal.add``)."""
+    return name.split(".", 1)[0].lower()
+
+
+def method_files(docs: Path) -> dict[str, dict[str, Any]]:
+    """The method specs of the docs, one file per first name part, each spec with its agreement with the
+    docs' simulator (``"simulator": "agrees"``, ``"absent"``, or the list of differences)."""
+    from mock_portal.derive import compare_with_simulator, derive_methods, load_simulator
+
+    specs, _ = derive_methods(docs)
+    simulator = load_simulator(docs)
+    groups: dict[str, dict[str, Any]] = {}
+    for name, spec in specs.items():
+        differences = compare_with_simulator(spec, simulator.get(name)) if simulator else []
+        if not simulator:
+            spec["simulator"] = "unknown"
+        elif differences == ["absent-from-simulator"]:
+            spec["simulator"] = "absent"
+        else:
+            spec["simulator"] = differences or "agrees"
+        groups.setdefault(method_group(name), {})[name] = spec
+    files = {}
+    for group, members in sorted(groups.items()):
+        file = f"{METHODS_FOLDER}{group}.json"
+        files[file] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": SCHEMA_BASE + file,
+            "title": f"Method specs: {group}.*",
+            "description": "Generated from the method pages of the docs by mock_portal.catalog; not a schema "
+            "of any body. Read by mock_portal.methods.",
+            "x-b24-methods": dict(sorted(members.items())),
+        }
+    return files

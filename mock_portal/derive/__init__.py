@@ -39,7 +39,16 @@ from mock_portal.derive._editions import (
 )
 from mock_portal.derive._editions import Difference as EditionDifference
 from mock_portal.derive._editions import compare as compare_editions
+from mock_portal.derive._methods import (
+    MethodPage,
+    derive_method,
+    derive_methods,
+    method_kind,
+    method_name,
+    method_pages,
+)
 from mock_portal.derive._schema import ParsedPage, Section, build_schema, parse_page
+from mock_portal.derive._simulator import Agreement, agreement, compare_with_simulator, load_simulator
 from mock_portal.derive._types import SCHEMA_BASE
 from mock_portal.errors import DeriveError
 
@@ -47,19 +56,29 @@ __all__ = [
     "EDITIONS",
     "EN",
     "RU",
+    "Agreement",
     "DeriveError",
     "EditionDifference",
     "EventPage",
+    "MethodPage",
     "PageFacts",
     "ParsedPage",
     "Section",
+    "agreement",
     "compare_editions",
+    "compare_with_simulator",
     "derive_event_schema",
+    "derive_method",
+    "derive_methods",
     "derive_schema",
     "dumps_schema",
     "event_code",
     "event_pages",
     "is_handler_page",
+    "load_simulator",
+    "method_kind",
+    "method_name",
+    "method_pages",
     "page_facts",
     "parse_page",
     "with_prose",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os.path
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from mock_portal.errors import DeriveError
@@ -87,6 +88,7 @@ _INCLUDE = re.compile(r"^(?:notitle\s+)?\[(?P<title>.*)\]\((?P<path>[^)\s]+)\)$"
 _HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<text>.*?)\s*$")
 _ANCHOR = re.compile(r"\s*\{#(?P<anchor>[^}\s]+)\}\s*$")
 _FENCE = re.compile(r"^(?P<run>`{3,}|~{3,})(?P<info>[^`]*)$")
+_FENCE_FIRST = frozenset("`~")
 
 # directives that open a block, and the tag that closes each; "prose" blocks are dropped whole
 _PROSE_BLOCKS = {"note": "endnote", "if": "endif"}
@@ -160,21 +162,41 @@ class DocsTree:
 
 
 def read_source(path: Path, display: str) -> list[str]:
-    """Read one markdown file as lines, with the size limit and a clear error for bytes that are not UTF-8."""
+    """Read one markdown file as lines, with the size limit and a clear error for bytes that are not UTF-8.
+
+    Files are read once per version (path, size, modification time): the shared includes (the required
+    footnote, the auth table) are spliced into hundreds of pages.
+    """
     try:
-        data = path.read_bytes()
+        status = path.stat()
     except FileNotFoundError:
         raise DeriveError("no such file", page=display) from None
     except OSError as exc:
         raise DeriveError(f"cannot read the file: {exc.strerror or exc}", page=display) from None
+    if status.st_size > MAX_PAGE_BYTES:
+        raise DeriveError(
+            f"file is {status.st_size} bytes, over the {MAX_PAGE_BYTES}-byte limit", page=display
+        )
+    lines = _read_lines(str(path), status.st_size, status.st_mtime_ns)
+    if isinstance(lines, DeriveError):
+        raise DeriveError(lines.message, page=display, line=lines.line)
+    return list(lines)
+
+
+@lru_cache(maxsize=256)
+def _read_lines(path: str, size: int, mtime_ns: int) -> tuple[str, ...] | DeriveError:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return DeriveError(f"cannot read the file: {exc.strerror or exc}", page=path)
     if len(data) > MAX_PAGE_BYTES:
-        raise DeriveError(f"file is {len(data)} bytes, over the {MAX_PAGE_BYTES}-byte limit", page=display)
+        return DeriveError(f"file is {len(data)} bytes, over the {MAX_PAGE_BYTES}-byte limit", page=path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise DeriveError("not UTF-8 text", page=display, line=line) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        return DeriveError("not UTF-8 text", page=path, line=line)
+    return tuple(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
 
 
 class _Splicer:
@@ -206,13 +228,13 @@ class _Splicer:
                 if not prose_depth:
                     self.out.append(Line(raw, pos, code=True))
                 continue
-            fence_match = _FENCE.match(stripped)
+            fence_match = _FENCE.match(stripped) if stripped[:1] in _FENCE_FIRST else None
             if fence_match:
                 fence = fence_match["run"]
                 if not prose_depth:
                     self.out.append(Line(raw, pos, code=True))
                 continue
-            tag = _TAG.match(stripped)
+            tag = _TAG.match(stripped) if stripped.startswith("{%") else None
             if tag is None:
                 if not prose_depth:
                     self.out.append(Line(raw, pos))
@@ -294,7 +316,7 @@ def _cut_blocks(lines: list[Line]) -> list[Block]:
             index = end
         elif stripped.startswith("|#"):
             raise DeriveError("table end |# without a table start #|", page=line.pos.page, line=line.pos.line)
-        elif (heading := _HEADING.match(line.text)) is not None:
+        elif line.text[:1] == "#" and (heading := _HEADING.match(line.text)) is not None:
             text = heading["text"]
             anchor_match = _ANCHOR.search(text)
             anchor = anchor_match["anchor"] if anchor_match else None

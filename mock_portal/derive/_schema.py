@@ -62,6 +62,8 @@ class Section:
 
     table: FieldTable
     heading: Heading | None
+    part: str | None = None
+    """The text of the level-2 heading the table sits under (``Параметры метода``), if any."""
 
     @property
     def anchor(self) -> str | None:
@@ -110,14 +112,19 @@ def _sections(document: Document, tree: DocsTree, *, lenient: bool = False) -> P
     anchor_lines: dict[str, int] = {}
     title = ""
     heading: Heading | None = None
+    part: str | None = None
     awaiting: str | None = None  # anchor whose heading has no table yet
     for block in document.blocks:
         if isinstance(block, Heading):
             if block.level == 1 and not title:
                 title = block.text
+            if block.level <= 2:
+                part = block.text if block.level == 2 else None
             heading = block
             awaiting = block.anchor
             if block.anchor is not None:
+                if block.anchor in anchors and lenient:
+                    continue  # the first heading keeps the anchor, as a browser follows the first
                 if block.anchor in anchors:
                     raise DeriveError(
                         f"anchor {{#{block.anchor}}} is used twice "
@@ -137,7 +144,7 @@ def _sections(document: Document, tree: DocsTree, *, lenient: bool = False) -> P
                 continue
             if table is None:
                 continue
-            section = Section(table, heading)
+            section = Section(table, heading, part)
             sections.append(section)
             if awaiting is not None:
                 anchors[awaiting] = section
