@@ -97,7 +97,7 @@ def _judged(payload: dict[str, Any], event: str) -> dict[str, Any]:
         return payload
     auth = "user" if "access_token" in payload.get("auth", {}) else "system"
     built = build_event(event, auth=auth, seed=0).wire_payload
-    judged = json.loads(json.dumps(payload))
+    judged: dict[str, Any] = json.loads(json.dumps(payload))
     for path in paths:
         source: Any = built
         target: Any = judged

@@ -50,10 +50,9 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write("\n")
         return EXIT_OK
     if events is not None:
-        header = ("EVENT", "KIND", "SCOPE", "SCHEMA", "EN/RU", "OVERLAY", "CAPTURES", "BUILDER", "TRIGGER")
         _table(
             out,
-            header,
+            ("EVENT", "KIND", "SCOPE", "SCHEMA", "EN/RU", "OVERLAY", "CAPTURES", "BUILDER", "TRIGGER"),
             [
                 (
                     e.name,
@@ -79,10 +78,9 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if methods is not None:
         if events is not None:
             out.write("\n")
-        header = ("METHOD", "SCOPE", "KIND", "PARAMS", "SIMULATOR", "DEPRECATED")
         _table(
             out,
-            header,
+            ("METHOD", "SCOPE", "KIND", "PARAMS", "SIMULATOR", "DEPRECATED"),
             [
                 (m.name, m.scope, m.kind, str(m.params), m.simulator, "yes" if m.deprecated else "")
                 for m in methods
