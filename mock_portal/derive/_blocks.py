@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from mock_portal.errors import DeriveError
 
@@ -199,6 +200,10 @@ def _read_lines(path: str, size: int, mtime_ns: int) -> tuple[str, ...] | Derive
     return tuple(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
 
 
+_INCLUDES: dict[tuple[Any, ...], tuple[tuple[Line, ...], frozenset[str], tuple[tuple[str, Path], ...]]] = {}
+_MAX_CACHED_INCLUDES = 4096
+
+
 class _Splicer:
     """Expands includes and directives of one page into a flat list of :class:`Line`."""
 
@@ -295,7 +300,33 @@ class _Splicer:
             "/" + REQUIRED_INCLUDE
         ):
             self.required_aware.add(pos.page)
-        self.splice(target, (*stack, target))
+        self._splice_include(target, (*stack, target))
+
+    def _splice_include(self, path: Path, stack: tuple[Path, ...]) -> None:
+        """Splice an included file, once per file version and tree: the same few includes (the required
+        footnote, the auth table, the error tables) are spliced into thousands of pages."""
+        try:
+            status = path.stat()
+        except OSError:
+            self.splice(path, stack)  # splice names the problem
+            return
+        key = (self.tree.page_root, self.tree.docs_root, path, len(stack), status.st_size, status.st_mtime_ns)
+        cached = _INCLUDES.get(key)
+        if cached is None:
+            sub = _Splicer(self.tree)
+            sub.splice(path, stack)
+            files = tuple((d, f) for d, f in self.tree.files.items())
+            cached = (tuple(sub.out), frozenset(sub.required_aware), files)
+            if len(_INCLUDES) >= _MAX_CACHED_INCLUDES:
+                _INCLUDES.clear()
+            _INCLUDES[key] = cached
+        lines, aware, files = cached
+        if len(self.out) + len(lines) > MAX_LINES:
+            raise DeriveError(f"page expands to more than {MAX_LINES} lines", page=self.tree.display(path))
+        self.out.extend(lines)
+        self.required_aware |= aware
+        for display, file in files:
+            self.tree.files.setdefault(display, file)
 
 
 def _cut_blocks(lines: list[Line]) -> list[Block]:

@@ -46,14 +46,30 @@ class EventPage:
     """A page of the older kind, with the event's ``data`` only (``mock_portal.derive._outdated``)."""
 
 
+_HANDLER_WORDS = ("Что получает обработчик", "What the handler receives", "What the Handler Receives")
+
+
+def _handler_section(text: str) -> re.Match[str] | None:
+    # a plain search for the words first: the regex alone would try every line of every page
+    for words in _HANDLER_WORDS:
+        at = text.find(words)
+        while at >= 0:
+            start = text.rfind("\n", 0, at) + 1
+            found = _HANDLER_SECTION.match(text, start)
+            if found is not None:
+                return found
+            at = text.find(words, at + 1)
+    return None
+
+
 def is_handler_page(text: str) -> bool:
     """Whether a page has a "what the handler receives" section."""
-    return _HANDLER_SECTION.search(text) is not None
+    return _handler_section(text) is not None
 
 
 def event_code(text: str) -> str | None:
     """The event a page's handler section names in its example, as written; None if it names none."""
-    section = _HANDLER_SECTION.search(text)
+    section = _handler_section(text)
     if section is None:
         return None
     found = _EVENT_CODE.search(text, section.end())
@@ -292,13 +308,19 @@ class PageFacts:
 def page_facts(text: str) -> PageFacts:
     """The ``> Scope:`` line and the "who can subscribe" line of a page's head."""
     scopes: list[str] = []
-    found = _SCOPE_LINE.search(text)
+    found = None
+    at = text.find("Scope")
+    while at >= 0 and found is None:  # the first scope line (not "...ScopeForAll" in a title)
+        found = _SCOPE_LINE.match(text, text.rfind("\n", 0, at) + 1)
+        at = text.find("Scope", at + 1)
     if found is not None:
         for chunk in re.findall(r"`([^`]+)`", found["rest"]):
             for name in chunk.split(","):
                 name = name.strip()
                 if name and name.lower() not in _BASIC_SCOPES and name not in scopes:
                     scopes.append(name)
-    who_found = _WHO_LINE.search(text)
+    marks = (text.find("Кто может подписаться"), text.find("Who can subscribe"))
+    who_at = min((i for i in marks if i >= 0), default=-1)
+    who_found = _WHO_LINE.search(text, who_at) if who_at >= 0 else None
     who = " ".join(who_found["who"].replace("`", "").split()).rstrip(".") if who_found else None
     return PageFacts(tuple(scopes), who or None)

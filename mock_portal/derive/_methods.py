@@ -39,6 +39,7 @@ _PARAM_PARTS = frozenset({"параметры метода", "параметры
 _SECTION_MARK = re.compile(
     r"^##\s+(?:Параметры метода|Параметры|Примеры кода|Method Parameters|Code Examples)\b", re.M
 )
+_NO_PARAMS_WORDS = ("Без параметров", "без параметров", "Метод не принимает параметр", "No parameters")
 _NO_PARAMS = re.compile(
     r"^\s*(?:Без параметров|Метод не принимает параметр|No parameters)", re.M | re.IGNORECASE
 )
@@ -201,9 +202,10 @@ def derive_method(path: str | Path, name: str, page: str) -> dict[str, Any]:
         "kind": method_kind(name),
         "params": params,
     }
-    if _DEPRECATED.search(text):
+    if ("DEPRECATED" in text or "Развитие метода остановлено" in text) and _DEPRECATED.search(text):
         spec["deprecated"] = True
-    if not sections and _NO_PARAMS.search(text) is None:
+    says_none = any(words in text for words in _NO_PARAMS_WORDS) and _NO_PARAMS.search(text) is not None
+    if not sections and not says_none:
         spec["params_unknown"] = True  # no parameters section and no "takes none": not stated
     if parsed.skipped:
         spec["skipped_tables"] = len(parsed.skipped)
