@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from mock_portal.derive import compare_editions, derive_schema, event_pages, parse_page, with_prose
+from mock_portal.derive import (
+    compare_editions,
+    derive_event_schema,
+    derive_schema,
+    event_pages,
+    parse_page,
+    with_prose,
+)
 from tests.conftest import shared_dir
 from tests.support.derive import field, outline, without_prose
 
@@ -50,9 +57,12 @@ def _history(docs: Path, relative: str) -> dict[str, Any]:
 
 
 def test_every_event_of_the_docs_has_its_page(docs: Path) -> None:
-    """162 event codes appear in the example payloads of the handler sections (docs-full/SOURCES.md)."""
+    """162 event codes appear in the example payloads of the handler sections (docs-full/SOURCES.md); 27 more
+    events have outdated pages that describe only their data (old invoices, products, measures...)."""
     pages = event_pages(docs)
-    assert len(pages) == 162
+    assert len(pages) == 189
+    assert sum(not page.outdated for page in pages.values()) == 162
+    assert pages["ONCRMINVOICEADD"].outdated  # its title misspells it onCrmInvoceAdd
     assert pages["ONSESSIONSTART"].page == ONSESSIONSTART
     assert pages["CATALOG.PRODUCT.ON.ADD"].written == "CATALOG.PRODUCT.ON.ADD"
     assert pages["ONCRMACTIVITYADD"].written == "onCrmActivityAdd"  # the portal sends codes upper case
@@ -61,8 +71,8 @@ def test_every_event_of_the_docs_has_its_page(docs: Path) -> None:
 
 @pytest.mark.parametrize("page", EVENT_PAGES)
 def test_every_event_page_derives_and_both_editions_agree_in_structure(docs: Path, page: str) -> None:
-    russian = derive_schema(docs / RU / page)
-    english = derive_schema(docs / EN / page)
+    russian = derive_event_schema(docs / RU / page)
+    english = derive_event_schema(docs / EN / page)
     assert russian["x-b24-source"]["language"] == "ru"
     assert english["x-b24-source"]["language"] == "en"
     assert russian["properties"], "the top-level table has fields"

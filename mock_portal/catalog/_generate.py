@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,7 +287,14 @@ def _auto(
     )
 
 
-def _auto_targets(docs: Path, overlay: Overlay) -> list[_Target]:
+def _targets(docs: Path, overlay: Overlay, build: Build) -> Iterator[_Target]:
+    """The overlay's targets first (so a docs folder without the pages fails on the first of them), then
+    one tolerant and one strict target for every other event page."""
+    yield from overlay.targets
+    yield from _auto_targets(docs, overlay, build)
+
+
+def _auto_targets(docs: Path, overlay: Overlay, build: Build) -> list[_Target]:
     """A tolerant and a strict target for every event page the overlay declares nothing for."""
     from mock_portal.derive import event_pages
 
@@ -298,9 +305,10 @@ def _auto_targets(docs: Path, overlay: Overlay) -> list[_Target]:
     pages = event_pages(docs)
     for code in overlay.events:
         if code not in pages or code in declared:
-            raise _fail(
-                f"events/{code}", "names no event page the docs have that the overlay has no target for"
-            )
+            message = "names no event page the docs have that the overlay has no target for"
+            if build.problems is None:
+                raise _fail(f"events/{code}", message)
+            build.problems.append(Problem(f"{event_folder(code)}/docs.json", "", f"events/{code} {message}"))
     for code, page in pages.items():
         if code in declared:
             continue
@@ -330,7 +338,7 @@ def build_all(
     docs = _docs_folder(docs_root)
     overlay = overlay if overlay is not None else load_overlay()
     build = Build(problems=[] if collect else None)
-    for target in [*overlay.targets, *_auto_targets(docs, overlay)]:
+    for target in _targets(docs, overlay, build):
         if not _selected(target, events):
             continue
         if target.page is not None:

@@ -29,7 +29,7 @@ from mock_portal.derive._schema import (
 )
 from mock_portal.derive._types import parse_type, schema_for
 
-_TITLE_CODE = re.compile(r"\b(?P<code>on[A-Z][A-Za-z0-9]+)\s*$")
+_TITLE_CODE = re.compile(r"\b(?P<code>on[A-Z][A-Za-z0-9]+)\b")  # anywhere: "Event onX for Invoice Status"
 _PHP_ARRAY = re.compile(r"```php\s*\n\s*(?P<body>array\(.*?\))\s*\n```", re.S)
 _PHP_TOKEN = re.compile(r"'(?P<key>[A-Za-z0-9_]+)'\s*=>\s*(?P<open>array\()?|(?P<close>\))")
 EVENTS_LIST_PAGE = "api-reference/events/events.md"
