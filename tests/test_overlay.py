@@ -101,8 +101,10 @@ def test_the_overlay_is_well_formed_and_every_entry_cites_evidence() -> None:
 
 
 def test_committed_files_equal_derivation_plus_overlay_byte_for_byte(b24_shared_dir: Path) -> None:
-    generated = catalog.generate(b24_shared_dir / "docs-full")
-    assert sorted(generated) == sorted(catalog.generated_files())
+    """OnSessionStart, a derived event and the shared files here; every file in test_drift's full check."""
+    generated = catalog.generate(b24_shared_dir / "docs-full", events=["ONSESSIONSTART", "ONCRMDEALADD"])
+    assert {f.split("/")[0] for f in generated} == {"common", "onsessionstart", "oncrmdealadd"}
+    assert set(generated) <= catalog.generated_files()
     differing = [f for f in generated if (SCHEMAS / f).read_text(encoding="utf-8") != generated[f]]
     assert differing == []
 
