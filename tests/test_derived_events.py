@@ -192,3 +192,45 @@ def test_every_documented_key_is_built() -> None:
     params = schemas.registry().contents(schemas.schema_uri("ONIMBOTMESSAGEADD", "docs"))["$defs"]["params"]
     assert set(built["PARAMS"]) == set(params["properties"])
     assert _leaves(built) > 60
+
+
+# ------------------------------------------------------------------------------------------- field values
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "expected"),
+    [
+        ("EMAIL", "string", "email"),
+        ("PHONE_NUMBER_INTERNATIONAL", "string", "phone"),
+        ("CALL_ID", "string", "call-id"),
+        ("DATE_CREATE", "string", "datetime"),
+        ("DATE_CREATE", "integer", "integer"),  # an integer named *_DATE is still an integer
+        ("ASSIGNED_BY_ID", "integer", "id"),
+        ("IS_BOT", "char", "yes-no"),
+        ("OPPORTUNITY", "string", "money"),
+        ("CURRENCY_ID", "string", "currency"),
+        ("PERSONAL_BIRTHDAY", "string", "date"),
+        ("ANYTHING", "timestamp", "timestamp"),
+        ("ANYTHING", "string", "string"),
+    ],
+)
+def test_field_classes_follow_type_then_name(name: str, kind: str, expected: str) -> None:
+    from mock_portal.fakes import field_class
+
+    assert field_class(name, kind) == expected
+
+
+def test_field_values_are_reproducible_and_never_read_the_clock() -> None:
+    from faker import Faker
+
+    from mock_portal.fakes import FIELD_CLASSES, B24FieldProvider
+
+    def values() -> list[object]:
+        fake = Faker("ru_RU")
+        fake.add_provider(B24FieldProvider)
+        fake.seed_instance(5)
+        return [fake.b24_field_of_class(cls) for cls in FIELD_CLASSES]
+
+    first = values()
+    assert first == values()
+    assert all(value not in (None, "") for value in first)
