@@ -27,12 +27,19 @@ def _run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copy2(source, target)
+
+
 @pytest.fixture
 def docs_copy(b24_shared_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the complete docs the test may edit: hard links (fast; :func:`_edit` replaces the
     file it edits, never writes through a link), with the 2024 history beside it as shared/ has it."""
     target = tmp_path / "docs-full"
-    shutil.copytree(b24_shared_dir / "docs-full", target, copy_function=os.link)
+    shutil.copytree(b24_shared_dir / "docs-full", target, copy_function=_link_or_copy)
     (tmp_path / "docs").symlink_to(b24_shared_dir / "docs")
     return target
 
