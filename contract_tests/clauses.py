@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mock_portal import eventtable as _eventtable  # reads the event table (one JSON file), nothing heavy
+
 __all__ = [
     "CLAUSES",
     "CLAUSE_IDS",
@@ -180,7 +182,7 @@ OnSessionStart, whose three shapes and callbacks they were written for."""
 DEFAULT_EVENTS: tuple[str, ...] = ("ONSESSIONSTART",)
 """What a handler declares unless told otherwise."""
 
-DECLARABLE_EVENTS: tuple[str, ...] = (
+_FAMILY_EVENTS: tuple[str, ...] = (
     "ONSESSIONSTART",
     "ONSESSIONFINISH",
     "ONOPENLINEMESSAGEADD",
@@ -195,9 +197,14 @@ DECLARABLE_EVENTS: tuple[str, ...] = (
     "ONIMCONNECTORLINEDELETE",
     "ONAPPTEST",
 )
-"""Events a handler may declare: the Open Lines and connector events and ONAPPTEST (kept in step with
-``mock_portal.siblings`` by a test). ONAPPINSTALL, ONAPPUPDATE and ONAPPUNINSTALL are the install flow's own
-events, with their own token rules (facts §2), so the generic clauses do not apply to them."""
+DECLARABLE_EVENTS: tuple[str, ...] = (
+    *_FAMILY_EVENTS,
+    *(name for name in _eventtable.declarable() if name not in _FAMILY_EVENTS),
+)
+"""Events a handler may declare: the Open Lines and connector events and ONAPPTEST first (kept in step with
+``mock_portal.siblings`` by a test), then every other event of the event table, each built from its derived
+schema. ONAPPINSTALL, ONAPPUPDATE and ONAPPUNINSTALL are the install flow's own events, with their own token
+rules (facts §2), so the generic clauses do not apply to them."""
 
 
 def verdict_id(clause_id: str, event: str = "ONSESSIONSTART") -> str:

@@ -27,7 +27,11 @@ same everywhere); a ``random.Random`` picks from them and draws the numbers and 
 filled into a per-(event, shape, auth) template whose keys are percent-encoded once; values are escaped only
 when they can need it, and text values (line names, endpoints, scopes) are escaped once and cached.
 
-Sibling events register their builders in :data:`_REGISTRY` through :func:`register_event`.
+Builders: OnSessionStart and the install flow are written here, the sibling events in
+:mod:`mock_portal.siblings`, every other event the docs describe is built from its derived schema
+(:mod:`mock_portal.derived`); each takes its shapes, auth modes and defaults from the event table
+(:mod:`mock_portal.eventtable`). The modules form a chain with no cycle: ``_eventspec`` <- ``siblings``,
+``derived`` <- ``events``.
 """
 
 from __future__ import annotations
@@ -42,10 +46,32 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final, Literal
-from urllib.parse import quote_plus
 
+from mock_portal._eventspec import (
+    _TEXT_FIELDS,
+    _TS_BASE,
+    _TS_SPAN_BITS,
+    AUTH_MODES,
+    DEFAULT_LOCALE,
+    ContextLike,
+    EventContext,
+    EventSpec,
+    Record,
+    _as_context,
+    _connector,
+    _draw_event,
+    _draw_portal,
+    _escape_any,
+    _Overlay,
+    _php_urlencode,
+    _pools,
+    _session,
+    _wire_scalar,
+    hand_spec,
+)
 from mock_portal.errors import UnknownNameError, UsageError
 from mock_portal.redact import SECRET_KEYS, redact_text
+from mock_portal.siblings import sibling_specs
 
 __all__ = [
     "AUTH_MODES",
@@ -66,9 +92,6 @@ __all__ = [
 SHAPES: Final[tuple[str, ...]] = ("source-2024", "docs-2024", "docs-2026")
 """The OnSessionStart shapes (facts §3)."""
 
-AUTH_MODES: Final[tuple[str, ...]] = ("user", "system")
-"""``auth`` block modes (facts §2)."""
-
 ENCODINGS: Final[tuple[str, ...]] = ("form", "json")
 """``form`` = the PHP wire body; ``json`` = doc-style JSON with typed scalars."""
 
@@ -84,12 +107,6 @@ _CONTENT_TYPES: Final[dict[str, str]] = {
 _MAX_OVERRIDES: Final = 1000
 _MAX_PATH_DEPTH: Final = 64
 _MAX_OVERRIDE_VALUE_CHARS: Final = 1 << 20
-_ESCAPE_CACHE_LIMIT: Final = 200_000
-
-# the locale whose pools are used when the caller names none; human-readable values follow it
-DEFAULT_LOCALE: Final = "ru_RU"
-# pools are drawn with this fixed seed so every process gets the same ones
-_POOL_SEED: Final = 24_2024
 
 
 class _Delete:
@@ -108,309 +125,6 @@ class _Delete:
 
 DELETE: Final = _Delete()
 """Override value that deletes the key at its path."""
-
-
-# --- context ------------------------------------------------------------------------------------------------
-
-_INT_FIELDS: Final = frozenset(
-    {
-        "expires_in", "expires", "user_id", "event_handler_id", "ts", "line_id", "chat_id", "session_id",
-        "parent_id", "close_term", "clean", "message_id",
-    }
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class EventContext:
-    """Values an event must carry (from the portal's state); ``None`` means "draw it from the seed".
-
-    Integer fields accept an ``int`` or a string of digits; the others a ``str`` (``closed``, ``active`` and
-    ``installed`` also a ``bool``, sent as ``Y``/``N``). ``external_user_id`` is the client's id that
-    OnSessionStart carries in ``connector.user_id`` and ``user.id``; ``user_id`` is ``auth.user_id``.
-    """
-
-    domain: str | None = None
-    member_id: str | None = None
-    application_token: str | None = None
-    access_token: str | None = None
-    refresh_token: str | None = None
-    expires_in: int | str | None = None
-    expires: int | str | None = None
-    scope: str | None = None
-    status: str | None = None
-    user_id: int | str | None = None
-    client_endpoint: str | None = None
-    server_endpoint: str | None = None
-    event_handler_id: int | str | None = None
-    ts: int | str | None = None
-    connector_id: str | None = None
-    line_id: int | str | None = None
-    line_name: str | None = None
-    chat_id: int | str | None = None
-    session_id: int | str | None = None
-    external_user_id: int | str | None = None
-    parent_id: int | str | None = None
-    close_term: int | str | None = None
-    closed: str | bool | None = None
-    language_id: str | None = None
-    version: int | str | None = None
-    active: str | bool | None = None
-    installed: str | bool | None = None
-    clean: int | str | None = None
-    message_id: int | str | None = None
-    message_text: str | None = None
-    external_chat_id: str | None = None
-    previous_version: int | str | None = None
-
-    def __post_init__(self) -> None:
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                if item.name in ("closed", "active", "installed"):
-                    object.__setattr__(self, item.name, "Y" if value else "N")
-                    continue
-                raise UsageError(f"context field {item.name!r} must not be a bool")
-            if item.name in _INT_FIELDS:
-                if isinstance(value, int) or (isinstance(value, str) and value.isdigit() and value.isascii()):
-                    continue
-                raise UsageError(
-                    redact_text(f"context field {item.name!r} must be an integer, not {value!r}")
-                )
-            if not isinstance(value, (str, int)):
-                raise UsageError(f"context field {item.name!r} must be a string, not {type(value).__name__}")
-            if isinstance(value, str) and len(value) > 4096:
-                raise UsageError(f"context field {item.name!r} is longer than 4096 characters")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> EventContext:
-        """Build a context from a mapping; unknown keys raise :class:`UnknownNameError` (did you mean...)."""
-        known = {item.name for item in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                raise UnknownNameError("context field", str(key), known)
-        return cls(**dict(values))
-
-    def given(self) -> dict[str, Any]:
-        """The fields the caller set, as a dict."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
-
-ContextLike = EventContext | Mapping[str, Any] | None
-
-
-def _as_context(context: ContextLike) -> EventContext:
-    if context is None:
-        return EventContext()
-    if isinstance(context, EventContext):
-        return context
-    if isinstance(context, Mapping):
-        return EventContext.from_mapping(context)
-    raise UsageError(f"context must be an EventContext or a mapping, not {type(context).__name__}")
-
-
-# --- pools of Faker values ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Pools:
-    """Human-readable values drawn once per locale; sizes are powers of two so picking is one getrandbits."""
-
-    language_id: str
-    domains: tuple[str, ...]  # 1024
-    line_names: tuple[str, ...]  # 256
-    connector_ids: tuple[str, ...]  # 256
-    scopes: tuple[str, ...]  # 256, each contains imopenlines
-    statuses: tuple[str, ...]  # 64, weighted as the captures are
-    close_terms: tuple[int, ...]  # 16
-
-
-@cache
-def _pools(locale: str) -> _Pools:
-    from faker import Faker  # heavy: only when the first event is built
-
-    from mock_portal.fakes import B24Provider
-
-    try:
-        fake = Faker(locale)
-    except AttributeError as exc:
-        raise UsageError(f"unknown Faker locale {locale!r}") from exc
-    fake.add_provider(B24Provider)
-    fake.seed_instance(_POOL_SEED)
-    return _Pools(
-        language_id=fake.b24_language_id(),
-        domains=tuple(fake.b24_domain() for _ in range(1024)),
-        line_names=tuple(fake.b24_line_name() for _ in range(256)),
-        connector_ids=tuple(fake.b24_connector_id() for _ in range(256)),
-        scopes=tuple(fake.b24_scope(("imopenlines",)) for _ in range(256)),
-        statuses=tuple(fake.b24_status() for _ in range(64)),
-        close_terms=tuple(fake.b24_close_term() for _ in range(16)),
-    )
-
-
-_SERVER_ENDPOINTS: Final = ("https://oauth.bitrix.info/rest/", "https://oauth.bitrix24.tech/rest/")
-# a plausible window of portal clocks: 2023-11 .. 2025-12
-_TS_BASE: Final = 1_700_000_000
-_TS_SPAN_BITS: Final = 26
-
-
-# Text fields may need percent-encoding; a record carries each one's escaped form under "%<name>" (a key no
-# field can have) so the form template never escapes per event.
-_TEXT_FIELDS: Final = frozenset(
-    {"domain", "scope", "server_endpoint", "client_endpoint", "language_id", "connector_id", "line_name"}
-)
-
-
-def _client_endpoint(domain: str) -> str:
-    return f"https://{domain}/rest/"  # facts §2
-
-
-def _draw_portal(rng: random.Random, pools: _Pools) -> dict[str, Any]:
-    """Per-installation values: the same for every event one portal sends to one app."""
-    bits = rng.getrandbits
-    lines = []
-    for _ in range(1 + bits(2) % 3):
-        name, connector = pools.line_names[bits(8)], pools.connector_ids[bits(8)]
-        lines.append((1 + bits(6), name, _escape_text(name), connector, _escape_text(connector)))
-    portal: dict[str, Any] = {
-        "domain": pools.domains[bits(10)],
-        "member_id": f"{bits(128):032x}",
-        "application_token": f"{bits(128):032x}",
-        "scope": pools.scopes[bits(8)],
-        "status": pools.statuses[bits(6)],
-        "server_endpoint": _SERVER_ENDPOINTS[bits(1)],
-        "event_handler_id": 1 + bits(11),
-        "language_id": pools.language_id,
-        "expires_in": 3600,  # facts §5: tokens live 3600 s
-        "version": str(1 + bits(3)),  # a string, as on the page and in the capture
-        "_lines": tuple(lines),
-        "_users": tuple(1 + bits(14) for _ in range(4)),
-    }
-    portal["client_endpoint"] = _client_endpoint(portal["domain"])
-    for name in ("domain", "scope", "server_endpoint", "client_endpoint", "language_id"):
-        portal["%" + name] = _escape_text(portal[name])
-    return portal
-
-
-def _draw_event(
-    rng: random.Random, pools: _Pools, portal: Mapping[str, Any], ts: int, refresh: bool
-) -> dict[str, Any]:
-    """Per-event values, drawn after the portal's."""
-    bits = rng.getrandbits
-    lines = portal["_lines"]
-    line_id, line_name, esc_line_name, connector_id, esc_connector_id = lines[bits(4) % len(lines)]
-    session_id = 1 + bits(20)
-    head = f"{bits(256):064x}"
-    rec = dict(portal)
-    rec.update(
-        {
-            "ts": ts,
-            "expires": ts + 3600,
-            # 70 hex, the last 6 repeating the first 6, as every live token in captures/ is
-            "access_token": head + head[:6],
-            "user_id": portal["_users"][bits(2)],
-            "connector_id": connector_id,
-            "%connector_id": esc_connector_id,
-            "line_id": line_id,
-            "line_name": line_name,
-            "%line_name": esc_line_name,
-            "chat_id": 1 + bits(21),
-            "session_id": session_id,
-            "external_user_id": 1 + bits(17),
-            # most sessions are a client's first; a returning client's points at an earlier one
-            "parent_id": 0 if bits(2) else max(session_id - 1 - bits(12), 0),
-            "close_term": pools.close_terms[bits(4)],
-            "closed": "N",  # a session that has just started is open
-            "active": "Y",
-            "installed": "Y",
-            "clean": bits(1),
-        }
-    )
-    if refresh:
-        head = f"{bits(256):064x}"
-        rec["refresh_token"] = head + head[:6]
-    return rec
-
-
-@dataclass(frozen=True)
-class _Overlay:
-    """The caller's context, ready to lay over drawn records: values, their escaped forms, derived fields."""
-
-    values: dict[str, Any]
-    derive_expires: bool
-
-    @classmethod
-    def of(cls, given: Mapping[str, Any]) -> _Overlay:
-        values: dict[str, Any] = dict(given)
-        if "domain" in given and "client_endpoint" not in given:
-            values["client_endpoint"] = _client_endpoint(str(given["domain"]))
-        if "ts" in given and "expires" not in given:
-            values["expires"] = int(given["ts"]) + int(given.get("expires_in", 3600))
-        for name in list(values):
-            values["%" + name] = _escape_any(values[name])
-        derive = "expires_in" in given and "ts" not in given and "expires" not in given
-        return cls(values, derive)
-
-    def apply(self, rec: dict[str, Any]) -> dict[str, Any]:
-        rec.update(self.values)
-        if self.derive_expires:
-            rec["expires"] = int(rec["ts"]) + int(rec["expires_in"])
-        return rec
-
-
-# --- payload assembly ---------------------------------------------------------------------------------------
-
-Record = Mapping[str, Any]
-
-
-def _auth_user(v: Record, *, refresh: bool = False) -> dict[str, Any]:
-    # key order as live portals send it (facts §2, captures/ONAPPINSTALL-*)
-    auth = {
-        "access_token": v["access_token"],
-        "expires": v["expires"],
-        "expires_in": v["expires_in"],
-        "scope": v["scope"],
-        "domain": v["domain"],
-        "server_endpoint": v["server_endpoint"],
-        "status": v["status"],
-        "client_endpoint": v["client_endpoint"],
-        "member_id": v["member_id"],
-        "user_id": v["user_id"],
-    }
-    if refresh:
-        auth["refresh_token"] = v["refresh_token"]
-    auth["application_token"] = v["application_token"]
-    return auth
-
-
-def _auth_system(v: Record) -> dict[str, Any]:
-    # no user, no OAuth tokens (facts §2, captures/ONAPPUNINSTALL-*)
-    return {
-        "domain": v["domain"],
-        "client_endpoint": v["client_endpoint"],
-        "server_endpoint": v["server_endpoint"],
-        "member_id": v["member_id"],
-        "application_token": v["application_token"],
-    }
-
-
-def _connector(v: Record) -> dict[str, Any]:
-    return {
-        "connector_id": v["connector_id"],
-        "line_id": v["line_id"],
-        "chat_id": v["chat_id"],
-        "user_id": v["external_user_id"],
-    }
-
-
-def _session(v: Record, closed: Any) -> dict[str, Any]:
-    return {
-        "id": v["session_id"],
-        "closed": closed,
-        "parent_id": v["parent_id"],
-        "close_term": v["close_term"],
-    }
 
 
 def _session_start_data(v: Record, shape: str) -> dict[str, Any]:
@@ -460,34 +174,6 @@ def _app_uninstall_data(v: Record, shape: str) -> dict[str, Any]:
     return {"CLEAN": v["clean"], "LANGUAGE_ID": v["language_id"]}
 
 
-@dataclass(frozen=True)
-class EventSpec:
-    """How to build one event: its shapes, auth modes and the ``data`` block for a value record."""
-
-    name: str
-    shapes: tuple[str, ...]
-    auth_modes: tuple[str, ...]
-    data: Callable[[Record, str], dict[str, Any]]
-    refresh_token: bool = False
-    default_shape: str = ""
-    default_auth: str = ""
-    draw: Callable[[Record], Mapping[str, Any]] | None = None
-    """Values only this event carries (message ids, texts...), derived from the drawn record so the main
-    draw sequence, and every other event's bytes, stay as they are."""
-    text_fields: frozenset[str] = frozenset()
-    """Fields of ``draw`` that are text, escaped once per event like the shared text fields."""
-
-    def assemble(self, v: Record, shape: str, auth: str, handler_id: bool) -> dict[str, Any]:
-        """The typed payload for the value record ``v``, top-level keys in the wire order (facts §1)."""
-        payload: dict[str, Any] = {"event": self.name}
-        if handler_id:
-            payload["event_handler_id"] = v["event_handler_id"]
-        payload["data"] = self.data(v, shape)
-        payload["ts"] = v["ts"]
-        payload["auth"] = _auth_user(v, refresh=self.refresh_token) if auth == "user" else _auth_system(v)
-        return payload
-
-
 _REGISTRY: dict[str, EventSpec] = {}
 
 
@@ -502,24 +188,42 @@ def register_event(spec: EventSpec) -> None:
     )
 
 
-register_event(
-    EventSpec("ONSESSIONSTART", SHAPES, AUTH_MODES, _session_start_data, default_shape="docs-2026")
-)
-register_event(EventSpec("ONAPPINSTALL", ("docs",), ("user",), _app_install_data, refresh_token=True))
-register_event(EventSpec("ONAPPUNINSTALL", ("docs",), ("system",), _app_uninstall_data))
+def _register_hand_builders() -> None:
+    """The builders written for their events: OnSessionStart and the install flow here, the Open Lines,
+    connector and app siblings in :mod:`mock_portal.siblings`; their facts come from the event table."""
+    register_event(hand_spec("ONSESSIONSTART", _session_start_data))
+    register_event(hand_spec("ONAPPINSTALL", _app_install_data))
+    register_event(hand_spec("ONAPPUNINSTALL", _app_uninstall_data))
+    for spec in sibling_specs():
+        register_event(spec)
 
 
 def event_names() -> tuple[str, ...]:
-    """The events that have a builder."""
-    return tuple(sorted(_REGISTRY))
+    """The events that have a builder: every event of the event table (hand-written or derived)."""
+    from mock_portal import eventtable
+
+    return tuple(sorted({*_REGISTRY, *eventtable.names()}))
 
 
 def event_spec(event: str) -> EventSpec:
-    """The :class:`EventSpec` of ``event`` (any case); unknown names raise :class:`UnknownNameError`."""
-    spec = _REGISTRY.get(event.upper())
-    if spec is None:
-        raise UnknownNameError("event", event, _REGISTRY)
-    return spec
+    """The :class:`EventSpec` of ``event`` (any case); unknown names raise :class:`UnknownNameError`.
+
+    An event without a hand-written builder gets one from its derived schema (:mod:`mock_portal.derived`),
+    made on first use and kept.
+    """
+    name = event.strip().upper()
+    spec = _REGISTRY.get(name)
+    if spec is not None:
+        return spec
+    from mock_portal import eventtable
+    from mock_portal.derived import derived_spec
+
+    try:
+        row = eventtable.entry(name)
+    except UnknownNameError:
+        raise UnknownNameError("event", event, event_names()) from None
+    register_event(derived_spec(row))
+    return _REGISTRY[name]
 
 
 def _resolve(event: str, shape: str | None, auth: str | None) -> tuple[EventSpec, str, str]:
@@ -531,39 +235,6 @@ def _resolve(event: str, shape: str | None, auth: str | None) -> tuple[EventSpec
     if auth not in spec.auth_modes:
         raise UnknownNameError(f"auth mode for {spec.name}", auth, spec.auth_modes)
     return spec, shape, auth
-
-
-# --- the PHP form encoding of values ------------------------------------------------------------------------
-
-
-def _php_urlencode(text: str) -> str:
-    # PHP urlencode (RFC 1738): space is '+', only [A-Za-z0-9_.-] stay, '~' is escaped (facts §1)
-    return quote_plus(text, safe="").replace("~", "%7E")
-
-
-_ESCAPED: dict[str, str] = {}
-
-
-def _escape_text(text: str) -> str:
-    found = _ESCAPED.get(text)
-    if found is None:
-        found = _php_urlencode(text)
-        if len(_ESCAPED) < _ESCAPE_CACHE_LIMIT:
-            _ESCAPED[text] = found
-    return found
-
-
-def _wire_scalar(value: Any) -> str:
-    """A typed scalar as PHP sends it: ``true`` -> ``1``, ``false`` -> ``0``, ints as digits."""
-    if value is True:
-        return "1"
-    if value is False:
-        return "0"
-    return value if isinstance(value, str) else str(value)
-
-
-def _escape_any(value: Any) -> str:
-    return _escape_text(_wire_scalar(value))
 
 
 class _Slot:
@@ -869,7 +540,7 @@ def build_event(
     form: str | None = None
     if overrides:
         apply_overrides(payload, overrides)
-    else:
+    elif spec.templatable:
         form = _form_template(spec.name, shape, auth, with_handler, frozenset(given)).fill(rec)
     return BuiltEvent(spec.name, shape, auth, used_seed, payload, form)
 
@@ -907,9 +578,17 @@ class EventStream:
         self._with_handler, ctx = _handler_id_given(event_handler_id, _as_context(context))
         self._given = ctx.given()
         self._pools = _pools(locale)
-        self._template = _form_template(
-            self.spec.name, self.shape, self.auth, self._with_handler, frozenset(self._given)
-        )
+        self._fill = self._encode
+        if self.spec.templatable:
+            self._fill = _form_template(
+                self.spec.name, self.shape, self.auth, self._with_handler, frozenset(self._given)
+            ).fill
+
+    def _encode(self, rec: Record) -> str:
+        """The form body of an event whose keys vary (no template): ``http_build_query`` of its payload."""
+        from mock_portal.wire import encode
+
+        return str(encode(self.spec.assemble(rec, self.shape, self.auth, self._with_handler)))
 
     def _records(self, count: int | None) -> Iterator[dict[str, Any]]:
         rng = random.Random(self.seed)
@@ -930,13 +609,13 @@ class EventStream:
 
     def bodies(self, count: int | None = None) -> Iterator[str]:
         """Form bodies (PHP ``http_build_query`` bytes as ``str``); endless when ``count`` is ``None``."""
-        fill = self._template.fill
+        fill = self._fill
         for rec in self._records(count):
             yield fill(rec)
 
     def events(self, count: int | None = None) -> Iterator[BuiltEvent]:
         """The same events as :meth:`bodies`, as :class:`BuiltEvent` objects (slower)."""
-        fill = self._template.fill
+        fill = self._fill
         spec, shape, auth, handler = self.spec, self.shape, self.auth, self._with_handler
         for rec in self._records(count):
             yield BuiltEvent(
@@ -947,5 +626,4 @@ class EventStream:
         return self.bodies()
 
 
-# the sibling events register their builders on import (facts §4)
-from mock_portal import siblings as _siblings  # noqa: E402, F401
+_register_hand_builders()

@@ -23,21 +23,29 @@ Formats and where they come from:
   and ``_``, never ``.``: imconnector.register page), e.g. ``cs_auto_ru``, ``wz_whatsapp_<hex>`` (captures).
 
 The provider draws from ``self.generator.random``, so ``Faker.seed_instance(n)`` makes it reproducible.
+
+:class:`B24FieldProvider` fills any field a doc page describes: :func:`field_class` reads its name and type
+(``EMAIL``, ``*_DATE``, ``CALL_ID``, ``char`` -> ``Y``/``N``...) and ``fake.b24_field(name, kind)`` gives a
+value of that class; the builders of derived events use it for every field of every event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from faker.providers import BaseProvider
 
 __all__ = [
     "BUILTIN_CONNECTORS",
     "CLOUD_ZONES",
+    "FIELD_CLASSES",
     "SCOPES",
     "SERVER_ENDPOINTS",
     "STATUSES",
+    "B24FieldProvider",
     "B24Provider",
+    "field_class",
     "locale_of",
 ]
 
@@ -297,3 +305,177 @@ class B24Provider(BaseProvider):
         connector = connector_id or self.b24_connector_id()
         line = self.b24_line_id() if line_id is None else line_id
         return f"{connector}|{line}|{self.b24_external_user_id(connector)}|{self.b24_user_id()}"
+
+
+# --- any documented field, by its name and type -----------------------------------------------------------
+
+FIELD_CLASSES: tuple[str, ...] = (
+    "id", "integer", "double", "money", "boolean", "yes-no", "timestamp", "datetime", "date", "email",
+    "phone", "person-name", "first-name", "last-name", "company", "title", "text", "word", "url", "currency",
+    "language", "color", "code", "call-id", "crm-entity-type", "entity-type-id", "stage", "uuid", "ip",
+    "list", "gender", "job", "string",
+)  # fmt: skip
+"""What a value of a documented field looks like; :func:`field_class` picks one from the name and type."""
+
+_NAME_CLASSES: tuple[tuple[tuple[str, ...], str], ...] = (
+    # (name patterns, class): "=X" is the whole name, "X*" a prefix, "*X" a suffix, "*X*" anywhere
+    (("*EMAIL*",), "email"),
+    (("*PHONE*",), "phone"),
+    (("=CALL_ID",), "call-id"),
+    (("=CRM_ENTITY_TYPE", "=ENTITY_TYPE", "=OWNER_TYPE"), "crm-entity-type"),
+    (("=ENTITY_TYPE_ID", "=OWNER_TYPE_ID"), "entity-type-id"),
+    (("=STAGE_ID", "=STATUS_ID", "=STATUS", "=STAGE"), "stage"),
+    (("*CURRENCY*",), "currency"),
+    (("=LANGUAGE", "=LANG", "=LANGUAGE_ID", "=LID"), "language"),
+    (("*COLOR*",), "color"),
+    (("*GENDER*", "=SEX"), "gender"),
+    (("*BIRTHDAY*", "*BIRTHDATE*"), "date"),
+    (("=WORK_POSITION", "=POSITION", "=JOB_TITLE", "=POST"), "job"),
+    (("=FIRST_NAME", "=NAME_FIRST"), "first-name"),
+    (("=LAST_NAME", "=SECOND_NAME"), "last-name"),
+    (("=NAME", "*_NAME", "=FULL_NAME", "=AUTHOR_NAME", "=USER_NAME"), "person-name"),
+    (("=COMPANY_TITLE", "*COMPANY*NAME*"), "company"),
+    (("=TITLE", "=SUBJECT", "*_TITLE"), "title"),
+    (("=MESSAGE", "*MESSAGE_TEXT*", "=TEXT", "*COMMENT*", "*DESCRIPTION*", "=BODY", "=POST_MESSAGE"), "text"),
+    (("*URL*", "*LINK*", "=HREF", "*AVATAR*", "*ENDPOINT*"), "url"),
+    (("*GUID*", "*UUID*"), "uuid"),
+    (("=IP", "*_IP"), "ip"),
+    (("=CODE", "*_CODE", "=XML_ID", "*_XML_ID", "=SYMBOL_CODE"), "code"),
+    (("*OPPORTUNITY*", "*PRICE*", "*AMOUNT*", "=SUM", "*_SUM", "*TAX*"), "money"),
+    (("*DATE*", "*_TIME", "=CREATED", "=MODIFIED", "=UPDATED", "*_AT"), "datetime"),
+    (("=ID", "*_ID", "*_BY", "=OWNER", "=PARENT"), "id"),
+)
+
+_TYPE_CLASSES: dict[str, str] = {
+    "integer": "integer",
+    "id": "id",
+    "user": "id",
+    "timestamp": "timestamp",
+    "double": "double",
+    "boolean": "boolean",
+    "char": "yes-no",
+    "yes-no": "yes-no",
+    "date": "date",
+    "datetime": "datetime",
+    "url": "url",
+    "array": "list",
+}
+
+
+def _matches(name: str, pattern: str) -> bool:
+    if pattern.startswith("="):
+        return name == pattern[1:]
+    if pattern.startswith("*") and pattern.endswith("*"):
+        return pattern[1:-1] in name
+    if pattern.startswith("*"):
+        return name.endswith(pattern[1:])
+    if pattern.endswith("*"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
+def field_class(name: str, kind: str) -> str:
+    """The :data:`FIELD_CLASSES` entry for a field called ``name`` whose documented type is ``kind``.
+
+    The type decides first where it leaves no choice (a flag, a number, a time); a string or an untyped
+    value then follows its name (``EMAIL`` an address, ``*_DATE`` a date-time, ``CALL_ID`` a call id).
+    """
+    upper = name.upper()
+    by_type = _TYPE_CLASSES.get(kind)
+    if by_type in ("yes-no", "boolean", "timestamp", "date", "datetime", "list", "double"):
+        return by_type
+    for patterns, found in _NAME_CLASSES:
+        if any(_matches(upper, pattern) for pattern in patterns):
+            if by_type in ("integer", "id") and found not in ("id", "entity-type-id", "money"):
+                return by_type  # an integer named *_DATE is still an integer
+            return found
+    return by_type or "string"
+
+
+_EPOCH_START = datetime(2023, 11, 14, 22, 13, 20)  # 1_700_000_000, as the event builders' clocks
+_EPOCH_SPAN = 60_000_000  # about two years
+_CRM_ENTITY_TYPES: tuple[str, ...] = ("LEAD", "DEAL", "CONTACT", "COMPANY", "QUOTE")
+_ENTITY_TYPE_IDS: tuple[int, ...] = (1, 2, 3, 4, 7, 31, 128, 1032)  # crm: lead .. smart invoice, dynamic
+_STAGES: tuple[str, ...] = (
+    "NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "WON", "LOSE", "IN_PROCESS",
+)  # fmt: skip
+_CURRENCIES: tuple[str, ...] = ("RUB", "USD", "EUR", "KZT", "BYN", "UAH")
+_COLORS: tuple[str, ...] = ("#1EAE43", "#2FC6F6", "#F7A700", "#E92F2A", "#9DCF00", "#55D0E0", "#A8ADB4")
+
+
+class B24FieldProvider(BaseProvider):
+    """Values for any documented field, by its :func:`field_class` (Faker drives the human-readable ones)."""
+
+    def b24_field(self, name: str, kind: str = "string") -> object:
+        """A realistic value for a field called ``name`` of documented type ``kind`` (``integer``,
+        ``string``, ``char``, ``datetime``, ``double``...)."""
+        return self.b24_field_of_class(field_class(name, kind))
+
+    def b24_field_of_class(self, cls: str) -> object:
+        """A realistic value of a :data:`FIELD_CLASSES` class."""
+        rnd = self.generator.random
+        gen = self.generator
+        if cls == "id":
+            return rnd.randint(1, 99_999)
+        if cls == "integer":
+            return rnd.randint(0, 1000)
+        if cls in ("double", "money"):
+            return f"{rnd.randint(1, 500_000) / 100:.2f}"
+        if cls == "boolean":
+            return rnd.random() < 0.5
+        if cls == "yes-no":
+            return "Y" if rnd.random() < 0.5 else "N"
+        if cls == "timestamp":
+            return 1_700_000_000 + rnd.randint(0, 60_000_000)
+        if cls == "datetime":  # fixed bounds, never the clock: the same seed gives the same value
+            moment = _EPOCH_START + timedelta(seconds=rnd.randint(0, _EPOCH_SPAN))
+            return moment.strftime("%Y-%m-%dT%H:%M:%S+03:00")
+        if cls == "date":
+            return (_EPOCH_START + timedelta(seconds=rnd.randint(0, _EPOCH_SPAN))).date().isoformat()
+        if cls == "email":
+            return str(gen.email())
+        if cls == "phone":
+            return "+7" + "".join(str(rnd.randint(0, 9)) for _ in range(10))
+        if cls == "person-name":
+            return str(gen.name())
+        if cls == "first-name":
+            return str(gen.first_name())
+        if cls == "last-name":
+            return str(gen.last_name())
+        if cls == "company":
+            return str(gen.company())
+        if cls == "title":
+            return str(gen.sentence(nb_words=4)).rstrip(".")
+        if cls == "text":
+            return str(gen.sentence(nb_words=10))
+        if cls == "url":
+            return f"https://{gen.domain_name()}/{gen.uri_path()}"
+        if cls == "currency":
+            return str(self.random_element(_CURRENCIES))
+        if cls == "language":
+            return locale_of(gen).split("_")[0].lower()
+        if cls == "color":
+            return str(self.random_element(_COLORS))
+        if cls == "code":
+            return f"{gen.word()}_{rnd.getrandbits(16):04x}".lower()
+        if cls == "call-id":
+            return f"externalCall.{rnd.getrandbits(128):032x}.{1_700_000_000 + rnd.randint(0, 60_000_000)}"
+        if cls == "crm-entity-type":
+            return str(self.random_element(_CRM_ENTITY_TYPES))
+        if cls == "entity-type-id":
+            return int(self.random_element(_ENTITY_TYPE_IDS))
+        if cls == "stage":
+            return str(self.random_element(_STAGES))
+        if cls == "uuid":
+            return str(gen.uuid4())
+        if cls == "ip":
+            return str(gen.ipv4_public())
+        if cls == "list":
+            return [rnd.randint(1, 999)]
+        if cls == "gender":
+            return "M" if rnd.random() < 0.5 else "F"
+        if cls == "job":
+            return str(gen.job())
+        if cls == "word":
+            return str(gen.word())
+        return str(gen.word())

@@ -1,10 +1,11 @@
 """Builders of the sibling events: the rest of the Open Lines family, the connector events, the app lifecycle.
 
-Each is an :class:`~mock_portal.events.EventSpec` registered with
-:func:`~mock_portal.events.register_event`, so ``build_event``, ``EventStream``, ``mock-portal emit`` and the
-portal build them exactly as OnSessionStart: seeded, in both auth modes where the event has them, as the PHP
-form body or doc-style JSON. The ``data`` blocks follow the doc pages (facts §4), as the schemas under
-``schemas/<event>/docs.json`` describe them:
+Each is an :class:`~mock_portal.events.EventSpec` (:func:`sibling_specs`) that ``mock_portal.events``
+registers, so ``build_event``, ``EventStream``, ``mock-portal emit`` and the portal build them exactly as
+OnSessionStart: seeded, in the auth modes the event table gives each, as the PHP form body or doc-style JSON.
+This module imports only the builders' base (``mock_portal._eventspec``), never ``mock_portal.events``.
+The ``data`` blocks follow the doc pages (facts §4), as the schemas under ``schemas/<event>/docs.json``
+describe them:
 
 - OnSessionFinish: as OnSessionStart's docs-2026 shape, the session closed;
 - OnOpenLineMessageAdd: ``DATA[n]{connector, chat, message, ref, extra}``; -Update / -Delete:
@@ -29,12 +30,9 @@ import random
 from collections.abc import Mapping
 from typing import Any, Final
 
-from mock_portal.events import AUTH_MODES, EventSpec, Record, _connector, _session, register_event
+from mock_portal._eventspec import EventSpec, Record, _connector, _session, hand_spec
 
-__all__ = ["CONNECTOR_EVENTS", "OPENLINES_EVENTS", "SIBLING_EVENTS"]
-
-DOCS: Final = ("docs",)
-"""The one shape of a sibling event: its current doc page with the overlay's corrections."""
+__all__ = ["CONNECTOR_EVENTS", "OPENLINES_EVENTS", "SIBLING_EVENTS", "sibling_specs"]
 
 OPENLINES_EVENTS: Final = (
     "ONSESSIONSTART",
@@ -187,14 +185,17 @@ def _app_test(v: Record, shape: str) -> dict[str, Any]:
     return {"QUERY": {"any": "data"}}
 
 
-def _spec(name: str, data: Any, modes: tuple[str, ...] = AUTH_MODES, *, messages: bool = False) -> EventSpec:
+def _spec(name: str, data: Any, *, messages: bool = False) -> EventSpec:
     if messages:
-        return EventSpec(name, DOCS, modes, data, draw=_message_values, text_fields=_MESSAGE_TEXT)
-    return EventSpec(name, DOCS, modes, data)
+        return hand_spec(name, data, draw=_message_values, text_fields=_MESSAGE_TEXT)
+    return hand_spec(name, data)
 
 
-def _register() -> None:
-    specs = [
+def sibling_specs() -> tuple[EventSpec, ...]:
+    """The builders of the sibling events; shapes and auth modes come from the event table (ONAPPUPDATE
+    carries the OAuth tokens as ONAPPINSTALL does, without refresh_token; event.test works only with an
+    application's token, so ONAPPTEST is user mode: facts §2)."""
+    return (
         _spec("ONSESSIONFINISH", _session_finish),
         _spec("ONOPENLINEMESSAGEADD", _openline_message_add, messages=True),
         _spec("ONOPENLINEMESSAGEUPDATE", _openline_message_change, messages=True),
@@ -206,13 +207,6 @@ def _register() -> None:
         _spec("ONIMCONNECTORMESSAGEDELETE", _connector_message("delete"), messages=True),
         _spec("ONIMCONNECTORSTATUSDELETE", _status_delete),
         _spec("ONIMCONNECTORLINEDELETE", _line_delete),
-        # ONAPPUPDATE carries the OAuth tokens as ONAPPINSTALL does, without refresh_token (facts §2)
-        _spec("ONAPPUPDATE", _app_update, ("user",), messages=True),
-        # event.test works only with an application's OAuth token (test-handler.md): user mode
-        _spec("ONAPPTEST", _app_test, ("user",)),
-    ]
-    for spec in specs:
-        register_event(spec)
-
-
-_register()
+        _spec("ONAPPUPDATE", _app_update, messages=True),
+        _spec("ONAPPTEST", _app_test),
+    )

@@ -105,8 +105,8 @@ def test_shape_and_strict_options() -> None:
 
 
 def test_event_option_overrides_the_body() -> None:
-    # ONOFFLINEEVENT is catalogued without a shape of its own: the envelope is all there is to check
-    code, out, _ = _run(str(VALID / "onsessionstart-docs-2026-user.json"), "--event", "ONOFFLINEEVENT")
+    # ONAPPTEST is catalogued without a shape of its own: the envelope is all there is to check
+    code, out, _ = _run(str(VALID / "onsessionstart-docs-2026-user.json"), "--event", "ONAPPTEST")
     assert code == 0
     assert "only the envelope" in out
 
@@ -130,7 +130,7 @@ def test_capture_wrapper_is_unwrapped(tmp_path: Path) -> None:
         (b"[1, 2]", "JSON must be an object"),
         (b"   \n", "empty input"),
         (b"event=ONSESSIONSTART&data%5BDATA%5D=%FF", "not a valid form body"),
-        (b"event=ONTASKADD&ts=1", "cannot choose a schema"),
+        (b"event=ONNOSUCHEVENTATALL&ts=1", "cannot choose a schema"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, content: bytes, fragment: str) -> None:

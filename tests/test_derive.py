@@ -366,3 +366,42 @@ def test_importing_derive_stays_light() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------------------- method pages
+
+
+def test_a_method_page_gives_its_parameters_scope_and_kind() -> None:
+    from mock_portal.derive import derive_method, method_kind, method_name
+
+    page = DIALECT / "methods" / "thing-add.md"
+    assert method_name(page.read_text(encoding="utf-8")) == "x.thing.add"
+    spec = derive_method(page, "x.thing.add", "methods/thing-add.md")
+    assert spec["scope"] == ["crm"]
+    assert spec["kind"] == "write"
+    assert spec["deprecated"] is True
+    # the parameters section only (never the response table), a table linked by the heading naming its
+    # parameter, and a dotted row below its parent
+    assert spec["params"] == [
+        {"name": "id", "type": "integer", "required": True},
+        {
+            "name": "fields",
+            "type": "object",
+            "required": True,
+            "fields": [
+                {"name": "TITLE", "type": "string", "required": True},
+                {"name": "COUNT", "type": "integer", "required": False},
+                {"name": "EXTRA", "type": "string", "required": False},
+            ],
+        },
+    ]
+    assert method_kind("crm.deal.getFields") == method_kind("disk.file.getExternalLink") == "read"
+    assert method_kind("crm.deal.update") == "write"
+
+
+def test_a_method_page_without_parameters() -> None:
+    from mock_portal.derive import derive_method
+
+    spec = derive_method(DIALECT / "methods" / "thing-time.md", "x.thing.time", "methods/thing-time.md")
+    assert (spec["scope"], spec["kind"], spec["params"]) == ([], "write", [])
+    assert "params_unknown" not in spec

@@ -1,4 +1,5 @@
-"""mock_portal.derive on the real doc pages in shared/docs: every event page, both languages, and history."""
+"""mock_portal.derive on the real doc pages in shared/docs-full (every event page, both editions) and on the
+2024 history in shared/docs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from mock_portal.derive import derive_schema, parse_page
+from mock_portal.derive import (
+    compare_editions,
+    derive_event_schema,
+    derive_schema,
+    event_pages,
+    parse_page,
+    with_prose,
+)
 from tests.conftest import shared_dir
 from tests.support.derive import field, outline, without_prose
 
@@ -19,10 +27,9 @@ ONSESSIONSTART = "api-reference/imopenlines/openlines/events/on-session-start.md
 
 def _event_pages() -> list[str]:
     found = shared_dir()
-    if found is None:
+    if found is None or not (found / "docs-full").is_dir():
         return []
-    root = found / "docs" / RU
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("events/on-*.md"))
+    return sorted(page.page for page in event_pages(found / "docs-full").values())
 
 
 EVENT_PAGES = _event_pages()
@@ -34,6 +41,13 @@ HISTORY = {  # first and last snapshots of the 2024 page in each language (docs/
 
 @pytest.fixture(scope="session")
 def docs(b24_shared_dir: Path) -> Path:
+    """The complete docs, both editions."""
+    return b24_shared_dir / "docs-full"
+
+
+@pytest.fixture(scope="session")
+def history(b24_shared_dir: Path) -> Path:
+    """The curated docs with the 2024 revisions of the OnSessionStart page (``_history/``)."""
     return b24_shared_dir / "docs"
 
 
@@ -42,24 +56,56 @@ def _history(docs: Path, relative: str) -> dict[str, Any]:
     return derive_schema(docs / relative, docs_root=docs / edition)
 
 
-def test_the_shared_docs_have_event_pages(b24_shared_dir: Path) -> None:
-    assert len(EVENT_PAGES) >= 16
-    assert ONSESSIONSTART in EVENT_PAGES
+def test_every_event_of_the_docs_has_its_page(docs: Path) -> None:
+    """162 event codes appear in the example payloads of the handler sections (docs-full/SOURCES.md); 27 more
+    events have outdated pages that describe only their data (old invoices, products, measures...)."""
+    pages = event_pages(docs)
+    assert len(pages) == 189
+    assert sum(not page.outdated for page in pages.values()) == 162
+    assert pages["ONCRMINVOICEADD"].outdated  # its title misspells it onCrmInvoceAdd
+    assert pages["ONSESSIONSTART"].page == ONSESSIONSTART
+    assert pages["CATALOG.PRODUCT.ON.ADD"].written == "CATALOG.PRODUCT.ON.ADD"
+    assert pages["ONCRMACTIVITYADD"].written == "onCrmActivityAdd"  # the portal sends codes upper case
+    assert all(page.editions == (RU, EN) for page in pages.values())
 
 
 @pytest.mark.parametrize("page", EVENT_PAGES)
-def test_russian_and_english_pages_give_the_same_schema(docs: Path, page: str) -> None:
-    russian = derive_schema(docs / RU / page)
-    english = derive_schema(docs / EN / page)
+def test_every_event_page_derives_and_both_editions_agree_in_structure(docs: Path, page: str) -> None:
+    russian = derive_event_schema(docs / RU / page)
+    english = derive_event_schema(docs / EN / page)
     assert russian["x-b24-source"]["language"] == "ru"
     assert english["x-b24-source"]["language"] == "en"
     assert russian["properties"], "the top-level table has fields"
+    # field names, types, required markers and nesting; prose is the translation's own
+    assert compare_editions(russian, english) == []
     assert without_prose(russian) == without_prose(english)
 
 
+def test_a_translation_that_differs_is_told_field_by_field(docs: Path, tmp_path: Path) -> None:
+    page = "api-reference/crm/deals/events/on-crm-deal-add.md"
+    russian = derive_schema(docs / RU / page)
+    text = (docs / EN / page).read_text(encoding="utf-8")
+    assert "|| **ID**\n[`integer`]" in text
+    changed = text.replace("|| **ID**\n[`integer`]", "|| **ID**\n[`string`]", 1)
+    changed = changed.replace(
+        "|| **ts**", "|| **EXTRA**\n[`string`](../../../data-types.md) | New ||\n|| **ts**", 1
+    )
+    english_page = tmp_path / EN / page
+    english_page.parent.mkdir(parents=True)
+    english_page.write_text(changed, encoding="utf-8")
+    english = derive_schema(english_page, docs_root=docs / EN)
+    differences = {(d.path, d.aspect): (d.ru, d.en) for d in compare_editions(russian, english)}
+    assert differences[("data.FIELDS.ID", "type")] == ("integer", "string")
+    assert differences[("EXTRA", "only-en")][0] is None
+    # the canonical structure keeps its own; only prose crosses over, where the node exists in both
+    merged = with_prose(russian, english)
+    assert merged["properties"]["data"]["description"] == english["properties"]["data"]["description"]
+    assert "EXTRA" not in merged["properties"]
+
+
 @pytest.mark.parametrize("snapshot", sorted(HISTORY))
-def test_history_pages_give_the_same_schema_in_both_languages(docs: Path, snapshot: str) -> None:
-    russian, english = (_history(docs, relative) for relative in HISTORY[snapshot])
+def test_history_pages_give_the_same_schema_in_both_languages(history: Path, snapshot: str) -> None:
+    russian, english = (_history(history, relative) for relative in HISTORY[snapshot])
     assert without_prose(russian) == without_prose(english)
     assert russian["x-b24-source"]["commit"] == HISTORY[snapshot][0].split("/")[2]
 
@@ -107,8 +153,8 @@ def test_onsessionstart_current_page_is_the_docs_2026_shape(docs: Path, edition:
 @pytest.mark.parametrize(
     "relative", [pair[0] for pair in HISTORY.values()] + [pair[1] for pair in HISTORY.values()]
 )
-def test_onsessionstart_2024_page_is_the_docs_2024_shape(docs: Path, relative: str) -> None:
-    schema = _history(docs, relative)
+def test_onsessionstart_2024_page_is_the_docs_2024_shape(history: Path, relative: str) -> None:
+    schema = _history(history, relative)
     # facts §3, docs-2024: connector{4}, chat{id}, line{id, name}, the children listed as bullets in the cells
     assert outline(schema) == {
         "event": None,
@@ -160,13 +206,13 @@ def test_the_page_example_validates_against_the_derived_schema(docs: Path, editi
     assert [e.message for e in errors] == ["'session' is a required property"]
 
 
-def test_every_markdown_page_in_the_docs_parses(docs: Path) -> None:
+def test_every_markdown_page_of_the_curated_docs_parses(history: Path) -> None:
     """Beyond event pages: method pages, tutorials, includes, data-types (tabs, nested tables, code)."""
-    pages = sorted(docs.rglob("*.md"))
+    pages = sorted(history.rglob("*.md"))
     assert len(pages) > 100
     tables = 0
     for page in pages:
-        parts = page.relative_to(docs).parts
-        root = docs / (parts[1] if parts[0] == "_history" else parts[0])
+        parts = page.relative_to(history).parts
+        root = history / (parts[1] if parts[0] == "_history" else parts[0])
         tables += sum(len(s.table.fields) for s in parse_page(page, docs_root=root).sections)
     assert tables > 1000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -15,9 +16,8 @@ from mock_portal.cli import run
 
 OSS = "api-reference/imopenlines/openlines/events/on-session-start.md"
 TYPE = "[`integer`](../../../data-types.md)"
-CLOSE_TERM_ROW = f"|| **close_term***\n{TYPE} | Time until automatic session closure, in minutes ||\n"
-STRING = "[`string`](../../../data-types.md)"
-CLOSED_ROW = f"|| **closed***\n{STRING} | Whether the session is closed: `Y` — yes, `N` — no ||\n"
+RU = "b24-rest-docs"
+EN = "b24restdocs"
 FIXTURES = data_dir("fixtures")
 
 
@@ -27,11 +27,20 @@ def _run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copy2(source, target)
+
+
 @pytest.fixture
 def docs_copy(b24_shared_dir: Path, tmp_path: Path) -> Path:
-    """A private copy of the shared docs the test may edit (the editions and _history, ~1.5 MB)."""
-    target = tmp_path / "docs"
-    shutil.copytree(b24_shared_dir / "docs", target)
+    """A private copy of the complete docs the test may edit: hard links (fast; :func:`_edit` replaces the
+    file it edits, never writes through a link), with the 2024 history beside it as shared/ has it."""
+    target = tmp_path / "docs-full"
+    shutil.copytree(b24_shared_dir / "docs-full", target, copy_function=_link_or_copy)
+    (tmp_path / "docs").symlink_to(b24_shared_dir / "docs")
     return target
 
 
@@ -45,23 +54,36 @@ def schemas_copy(tmp_path: Path) -> Path:
 def _edit(page: Path, old: str, new: str) -> None:
     text = page.read_text(encoding="utf-8")
     assert old in text, old
+    page.unlink()  # a hard link to the shared docs: write a file of its own
     page.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _drift(docs: Path, *extra: str) -> tuple[int, str, str]:
+    """``mock-portal drift`` limited to OnSessionStart (and the shared files): the pages the tests edit."""
+    return _run("drift", "--docs-root", str(docs), "--event", "ONSESSIONSTART", *extra)
 
 
 # ------------------------------------------------------------------------------------------- drift
 
 
+def _row(page: Path, name: str) -> str:
+    """The whole table row of parameter ``name`` on ``page``, as the page writes it."""
+    text = page.read_text(encoding="utf-8")
+    start = text.index(f"|| **{name}")
+    return text[start : text.index("||\n", start + 3) + 3]
+
+
 def test_no_drift_against_the_shared_docs(b24_shared_dir: Path) -> None:
-    """The CI step: mock-portal drift --docs-root ../shared/docs."""
-    code, out, err = _run("drift", "--docs-root", str(b24_shared_dir / "docs"))
+    """The CI step: mock-portal drift --docs-root ../shared/docs-full, over every event and the table."""
+    code, out, err = _run("drift", "--docs-root", str(b24_shared_dir / "docs-full"))
     assert (code, err) == (0, "")
     assert out == "no drift: every generated schema equals derivation + overlay\n"
 
 
 def test_a_removed_row_is_a_field_level_difference(docs_copy: Path) -> None:
-    page = docs_copy / "b24restdocs" / OSS
-    _edit(page, CLOSE_TERM_ROW, "")
-    code, out, _ = _run("drift", "--docs-root", str(docs_copy))
+    page = docs_copy / RU / OSS
+    _edit(page, _row(page, "close_term"), "")
+    code, out, _ = _drift(docs_copy)
     assert code == 1
     lines = out.splitlines()
     assert any(
@@ -80,13 +102,13 @@ def test_a_removed_row_is_a_field_level_difference(docs_copy: Path) -> None:
 
 
 def test_a_changed_type_and_a_new_row_show_old_and_new(docs_copy: Path) -> None:
-    page = docs_copy / "b24restdocs" / OSS
+    page = docs_copy / RU / OSS
     _edit(
         page,
         "|| **close_term***\n[`integer`]",
         f"|| **operator_id**\n{TYPE} | Operator ||\n|| **close_term***\n[`string`]",
     )
-    differences = catalog.drift(docs_copy)
+    differences = catalog.drift(docs_copy, events=["ONSESSIONSTART"])
     by_pointer = {(d.file, d.pointer): d for d in differences}
     changed = by_pointer[
         ("onsessionstart/docs-2026.json", "/$defs/session/properties/close_term/x-b24-doc-type")
@@ -96,12 +118,23 @@ def test_a_changed_type_and_a_new_row_show_old_and_new(docs_copy: Path) -> None:
     assert added.kind == "added"
     assert added.derived["x-b24-doc-type"] == "integer"
     assert str(changed).endswith('changed "integer" -> "string"')
+    # the Russian page is canonical; the English one, unchanged, now differs from it, and that is recorded
+    translation = by_pointer[("onsessionstart/docs-2026.json", "/x-b24-translation/en")]
+    assert (translation.committed, translation.derived) == ("agrees", "differs")
+    recorded = by_pointer[("onsessionstart/docs-2026.json", "/x-b24-translation/differences")].derived
+    assert {
+        "path": "data.DATA[].session.close_term",
+        "aspect": "type",
+        "ru": "string",
+        "en": "integer",
+    } in recorded
+    assert any(d["path"].endswith("operator_id") and d["aspect"] == "only-ru" for d in recorded)
 
 
 def test_an_overlay_entry_that_no_longer_applies_is_drift_not_a_crash(docs_copy: Path) -> None:
-    page = docs_copy / "b24restdocs" / OSS
-    _edit(page, CLOSED_ROW, "")
-    code, out, err = _run("drift", "--docs-root", str(docs_copy), "--output", "json")
+    page = docs_copy / RU / OSS
+    _edit(page, _row(page, "closed"), "")
+    code, out, err = _drift(docs_copy, "--output", "json")
     assert (code, err) == (1, "")
     report = json.loads(out)
     assert report["ok"] is False
@@ -113,10 +146,11 @@ def test_an_overlay_entry_that_no_longer_applies_is_drift_not_a_crash(docs_copy:
 
 
 def test_write_regenerates_and_then_there_is_no_drift(docs_copy: Path, schemas_copy: Path) -> None:
-    _edit(docs_copy / "b24restdocs" / OSS, "Identifier of the session", "Session identifier")
-    code, _, _ = _run("drift", "--docs-root", str(docs_copy), "--schemas", str(schemas_copy))
+    # prose comes from the English page, laid over the canonical structure
+    _edit(docs_copy / EN / OSS, "Identifier of the session", "Session identifier")
+    code, _, _ = _drift(docs_copy, "--schemas", str(schemas_copy))
     assert code == 1
-    code, out, _ = _run("drift", "--docs-root", str(docs_copy), "--schemas", str(schemas_copy), "--write")
+    code, out, _ = _drift(docs_copy, "--schemas", str(schemas_copy), "--write")
     assert code == 0
     assert out.splitlines() == [
         "wrote schemas/onsessionstart/docs-2026.json",
@@ -124,7 +158,7 @@ def test_write_regenerates_and_then_there_is_no_drift(docs_copy: Path, schemas_c
     ]
     written = json.loads((schemas_copy / "onsessionstart/docs-2026.json").read_text(encoding="utf-8"))
     assert written["$defs"]["session"]["properties"]["id"]["description"] == "Session identifier"
-    assert _run("drift", "--docs-root", str(docs_copy), "--schemas", str(schemas_copy))[0] == 0
+    assert _drift(docs_copy, "--schemas", str(schemas_copy))[0] == 0
 
 
 def test_a_hand_edited_committed_file_is_drift(b24_shared_dir: Path, schemas_copy: Path) -> None:
@@ -132,10 +166,12 @@ def test_a_hand_edited_committed_file_is_drift(b24_shared_dir: Path, schemas_cop
     schema = json.loads(file.read_text(encoding="utf-8"))
     schema["$defs"]["user"]["required"].append("server_endpoint")
     file.write_text(json.dumps(schema, indent=2), encoding="utf-8")
-    code, out, _ = _run("drift", "--docs-root", str(b24_shared_dir / "docs"), "--schemas", str(schemas_copy))
+    code, out, _ = _drift(b24_shared_dir / "docs-full", "--schemas", str(schemas_copy))
     assert code == 1
     assert "common/auth.json:/$defs/user/required: changed [" in out
-    (difference,) = catalog.drift(b24_shared_dir / "docs", schemas_dir=schemas_copy)
+    (difference,) = catalog.drift(
+        b24_shared_dir / "docs-full", schemas_dir=schemas_copy, events=["ONAPPTEST"]
+    )
     assert difference.committed[-1] == "server_endpoint"
     assert "server_endpoint" not in difference.derived
 
@@ -150,7 +186,7 @@ def test_bad_docs_root_is_a_usage_error(tmp_path: Path) -> None:
     empty.mkdir()
     code, _, err = _run("drift", "--docs-root", str(empty))
     assert code == 2
-    assert "the page is missing from the docs folder" in err
+    assert "the page is in neither edition of the docs folder" in err
 
 
 def test_docs_root_is_required() -> None:
@@ -177,7 +213,7 @@ def test_validate_against_a_committed_schema_file() -> None:
 def test_validate_against_the_raw_derived_schema_shows_why_the_overlay_exists(
     b24_shared_dir: Path, tmp_path: Path
 ) -> None:
-    code, derived, _ = _run("derive", str(b24_shared_dir / "docs" / "b24restdocs" / OSS))
+    code, derived, _ = _run("derive", str(b24_shared_dir / "docs-full" / EN / OSS))
     assert code == 0
     schema = tmp_path / "derived.json"
     schema.write_text(derived, encoding="utf-8")

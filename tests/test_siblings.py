@@ -38,8 +38,14 @@ def _event_of(path: Path) -> str:
 
 
 def test_every_sibling_has_a_builder_and_a_schema() -> None:
-    assert set(SIBLING_EVENTS) | {"ONSESSIONSTART"} == set(event_names())
+    from mock_portal import eventtable
+
+    hand = {name for name in event_names() if eventtable.entry(name).builder == "hand"}
+    assert set(SIBLING_EVENTS) | {"ONSESSIONSTART", "ONAPPINSTALL", "ONAPPUNINSTALL"} == hand
     assert set(OPENLINES_EVENTS) | set(CONNECTOR_EVENTS) < set(event_names())
+    # the families the module names are the event table's
+    assert {e.name for e in eventtable.entries() if e.kind == "openlines"} == set(OPENLINES_EVENTS)
+    assert {e.name for e in eventtable.entries() if e.receivers == "connector-owner"} == set(CONNECTOR_EVENTS)
     for event in WITH_SCHEMA:
         assert schemas.known_shapes(event) == ["any", "docs"], event
         assert schemas.schema_uri(event, "docs").endswith(f"/{event.lower()}/docs.json")

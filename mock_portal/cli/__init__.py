@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "emit": ("emit", "build events and POST them to a handler URL (or print the bodies)"),
     "derive": ("derive", "derive a JSON Schema from a Bitrix24 doc page (the docs' markdown dialect)"),
     "drift": ("drift", "check that the committed schemas still equal the docs plus overlay (or rewrite)"),
+    "catalog": ("catalog", "list every documented event and method with its status (schema, builder, spec)"),
     "verify": ("verify", "run the OnSessionStart contract against a handler and print the verdicts"),
     "demo": ("demo", "verify the bundled reference Python handler end to end (the main job, in one command)"),
     "load": ("load", "fire events at a handler at a steady rate; print throughput and latency, write a PNG"),

@@ -1,11 +1,12 @@
-"""``mock-portal drift --docs-root DIR [--write]``: do the committed schemas still equal docs + overlay?
+"""``mock-portal drift --docs-root DIR [--event NAME]... [--write]``: do the committed files equal the docs?
 
-Re-derives every generated schema (``mock_portal.catalog``) from the doc pages under ``DIR`` (the folder
-holding ``b24restdocs/``, ``b24-rest-docs/`` and ``_history/``, as ``shared/docs`` does), applies
-``schemas/overlay.json`` and compares the result with the committed file, field by field. Exit 0 when nothing
-moved; 1 with one line per changed field (``file:/json/pointer: changed A -> B``) when the docs changed under
-the committed files, or an overlay entry no longer applies; 2 when the docs folder or the overlay cannot be
-read. ``--write`` regenerates the files instead (then review ``git diff schemas/``).
+Re-derives every generated file (``mock_portal.catalog``: every event schema, the event table) from the doc
+pages under ``DIR`` (the complete docs holding ``b24-rest-docs/`` and ``b24restdocs/``, as
+``shared/docs-full`` does), applies ``schemas/overlay.json`` and compares the result with the committed file,
+field by field. Exit 0 when nothing moved; 1 with one line per changed field (``file:/json/pointer: changed
+A -> B``) when the docs changed under the committed files, or an overlay entry no longer applies; 2 when the
+docs folder or the overlay cannot be read. ``--event`` checks only those events (and the shared files);
+``--write`` regenerates the files instead (then review ``git diff schemas/``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--docs-root",
         required=True,
         metavar="DIR",
-        help="the docs folder holding the editions (b24restdocs/, b24-rest-docs/) and _history/, "
-        "e.g. ../shared/docs",
+        help="the docs folder holding both editions (b24-rest-docs/, b24restdocs/), e.g. ../shared/docs-full",
+    )
+    parser.add_argument(
+        "--event",
+        dest="events",
+        action="append",
+        metavar="NAME",
+        help="check (or write) only this event's files and the shared ones; repeatable",
     )
     parser.add_argument(
         "--schemas",
@@ -47,12 +54,12 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from mock_portal import catalog
 
     if args.write:
-        changed = catalog.write(args.docs_root, schemas_dir=args.schemas)
+        changed = catalog.write(args.docs_root, schemas_dir=args.schemas, events=args.events)
         for file in changed:
             out.write(f"wrote schemas/{file}\n")
         out.write(f"{len(changed)} file(s) regenerated from the docs and the overlay\n")
         return EXIT_OK
-    differences = catalog.drift(args.docs_root, schemas_dir=args.schemas)
+    differences = catalog.drift(args.docs_root, schemas_dir=args.schemas, events=args.events)
     files = sorted({d.file for d in differences})
     if args.output == "json":
         listed = [

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os.path
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from mock_portal.errors import DeriveError
 
@@ -82,11 +84,12 @@ class Document:
     """Display paths of the files (page or includes) that include ``_includes/required.md``."""
 
 
-_TAG = re.compile(r"^\{%-?\s*(?P<name>[a-z]+)\b(?P<rest>.*?)-?%\}$")
+_TAG = re.compile(r"^\{%-?\s*(?P<name>[a-z]+)\b(?P<rest>.*?)-?%\}(?P<after>.*)$")
 _INCLUDE = re.compile(r"^(?:notitle\s+)?\[(?P<title>.*)\]\((?P<path>[^)\s]+)\)$")
 _HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<text>.*?)\s*$")
 _ANCHOR = re.compile(r"\s*\{#(?P<anchor>[^}\s]+)\}\s*$")
 _FENCE = re.compile(r"^(?P<run>`{3,}|~{3,})(?P<info>[^`]*)$")
+_FENCE_FIRST = frozenset("`~")
 
 # directives that open a block, and the tag that closes each; "prose" blocks are dropped whole
 _PROSE_BLOCKS = {"note": "endnote", "if": "endif"}
@@ -113,9 +116,12 @@ class DocsTree:
     def _find_page_root(self) -> Path:
         if self.docs_root is not None and self.page.is_relative_to(self.docs_root):
             return self.docs_root
-        for ancestor in self.page.parents:
-            if (ancestor / "api-reference").is_dir() or (ancestor / "_includes").is_dir():
-                return ancestor
+        # a tree root holds api-reference/; some sections keep an _includes/ of their own (calendar, chats),
+        # so _includes/ alone marks a root only where no ancestor holds api-reference/
+        for marker in ("api-reference", "_includes"):
+            for ancestor in self.page.parents:
+                if (ancestor / marker).is_dir():
+                    return ancestor
         return self.page.parent
 
     def display(self, path: Path) -> str:
@@ -157,21 +163,45 @@ class DocsTree:
 
 
 def read_source(path: Path, display: str) -> list[str]:
-    """Read one markdown file as lines, with the size limit and a clear error for bytes that are not UTF-8."""
+    """Read one markdown file as lines, with the size limit and a clear error for bytes that are not UTF-8.
+
+    Files are read once per version (path, size, modification time): the shared includes (the required
+    footnote, the auth table) are spliced into hundreds of pages.
+    """
     try:
-        data = path.read_bytes()
+        status = path.stat()
     except FileNotFoundError:
         raise DeriveError("no such file", page=display) from None
     except OSError as exc:
         raise DeriveError(f"cannot read the file: {exc.strerror or exc}", page=display) from None
+    if status.st_size > MAX_PAGE_BYTES:
+        raise DeriveError(
+            f"file is {status.st_size} bytes, over the {MAX_PAGE_BYTES}-byte limit", page=display
+        )
+    lines = _read_lines(str(path), status.st_size, status.st_mtime_ns)
+    if isinstance(lines, DeriveError):
+        raise DeriveError(lines.message, page=display, line=lines.line)
+    return list(lines)
+
+
+@lru_cache(maxsize=256)
+def _read_lines(path: str, size: int, mtime_ns: int) -> tuple[str, ...] | DeriveError:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return DeriveError(f"cannot read the file: {exc.strerror or exc}", page=path)
     if len(data) > MAX_PAGE_BYTES:
-        raise DeriveError(f"file is {len(data)} bytes, over the {MAX_PAGE_BYTES}-byte limit", page=display)
+        return DeriveError(f"file is {len(data)} bytes, over the {MAX_PAGE_BYTES}-byte limit", page=path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise DeriveError("not UTF-8 text", page=display, line=line) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        return DeriveError("not UTF-8 text", page=path, line=line)
+    return tuple(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
+_INCLUDES: dict[tuple[Any, ...], tuple[tuple[Line, ...], frozenset[str], tuple[tuple[str, Path], ...]]] = {}
+_MAX_CACHED_INCLUDES = 4096
 
 
 class _Splicer:
@@ -203,18 +233,22 @@ class _Splicer:
                 if not prose_depth:
                     self.out.append(Line(raw, pos, code=True))
                 continue
-            fence_match = _FENCE.match(stripped)
+            fence_match = _FENCE.match(stripped) if stripped[:1] in _FENCE_FIRST else None
             if fence_match:
                 fence = fence_match["run"]
                 if not prose_depth:
                     self.out.append(Line(raw, pos, code=True))
                 continue
-            tag = _TAG.match(stripped)
+            tag = _TAG.match(stripped) if stripped.startswith("{%") else None
             if tag is None:
                 if not prose_depth:
                     self.out.append(Line(raw, pos))
                 continue
-            name, rest = tag["name"], tag["rest"].strip()
+            name, rest, after = tag["name"], tag["rest"].strip(), tag["after"].strip()
+            if after and name == "include":  # "{% include ... %}" must stand alone: it is text otherwise
+                if not prose_depth:
+                    self.out.append(Line(raw, pos))
+                continue
             if name in _PROSE_BLOCKS or name in _WRAPPER_BLOCKS:
                 closing = _PROSE_BLOCKS.get(name) or _WRAPPER_BLOCKS[name]
                 open_blocks.append((closing, number, name in _PROSE_BLOCKS))
@@ -239,6 +273,8 @@ class _Splicer:
                     self._include(rest, path, pos, stack)
             else:
                 raise DeriveError(f"unknown directive {{% {name} %}}", page=display, line=number)
+            if after and not prose_depth:  # "{% endnote %} ||": the row goes on after the directive
+                self.out.append(Line(after, pos))
         if fence is not None:
             raise DeriveError("code block is never closed", page=display, line=len(lines))
         if open_blocks:
@@ -264,7 +300,33 @@ class _Splicer:
             "/" + REQUIRED_INCLUDE
         ):
             self.required_aware.add(pos.page)
-        self.splice(target, (*stack, target))
+        self._splice_include(target, (*stack, target))
+
+    def _splice_include(self, path: Path, stack: tuple[Path, ...]) -> None:
+        """Splice an included file, once per file version and tree: the same few includes (the required
+        footnote, the auth table, the error tables) are spliced into thousands of pages."""
+        try:
+            status = path.stat()
+        except OSError:
+            self.splice(path, stack)  # splice names the problem
+            return
+        key = (self.tree.page_root, self.tree.docs_root, path, len(stack), status.st_size, status.st_mtime_ns)
+        cached = _INCLUDES.get(key)
+        if cached is None:
+            sub = _Splicer(self.tree)
+            sub.splice(path, stack)
+            files = tuple((d, f) for d, f in self.tree.files.items())
+            cached = (tuple(sub.out), frozenset(sub.required_aware), files)
+            if len(_INCLUDES) >= _MAX_CACHED_INCLUDES:
+                _INCLUDES.clear()
+            _INCLUDES[key] = cached
+        lines, aware, files = cached
+        if len(self.out) + len(lines) > MAX_LINES:
+            raise DeriveError(f"page expands to more than {MAX_LINES} lines", page=self.tree.display(path))
+        self.out.extend(lines)
+        self.required_aware |= aware
+        for display, file in files:
+            self.tree.files.setdefault(display, file)
 
 
 def _cut_blocks(lines: list[Line]) -> list[Block]:
@@ -285,7 +347,7 @@ def _cut_blocks(lines: list[Line]) -> list[Block]:
             index = end
         elif stripped.startswith("|#"):
             raise DeriveError("table end |# without a table start #|", page=line.pos.page, line=line.pos.line)
-        elif (heading := _HEADING.match(line.text)) is not None:
+        elif line.text[:1] == "#" and (heading := _HEADING.match(line.text)) is not None:
             text = heading["text"]
             anchor_match = _ANCHOR.search(text)
             anchor = anchor_match["anchor"] if anchor_match else None

@@ -21,10 +21,12 @@ from mock_portal.errors import DeriveError
 Required = Literal[True, False, "unknown"]
 
 _NAME_HEADERS = frozenset({"название", "параметр", "поле", "name", "parameter", "field"})
+# a second column about errors makes a table of error codes, not of parameters ("Поле | Описание ошибки")
+_ERROR_WORDS = frozenset({"ошибки", "ошибка", "error"})
 _TYPE_HEADERS = frozenset({"тип", "type"})
 _DESCRIPTION_HEADERS = frozenset({"описание", "description"})
 
-_BOLD_NAME = re.compile(r"^\*\*(?P<name>.+?)\*\*(?P<star>\*)?")
+_BOLD_NAME = re.compile(r"^\*\*(?P<name>.+?)\*\*(?P<star>\*|\^\*\^)?")
 _CODE_NAME = re.compile(r"^`(?P<name>[^`]+)`(?P<star>\*)?")
 _SUP_STAR = "^*^"
 _ANCHOR_LINK = re.compile(r"\]\(#(?P<anchor>[^)\s]+)\)")
@@ -84,6 +86,8 @@ def _header_words(cell: Cell) -> list[str]:
 def _columns(header: Row) -> _Columns | None:
     words = [_header_words(cell) for cell in header.cells]
     if not words or not words[0] or words[0][0] not in _NAME_HEADERS:
+        return None
+    if any(word in _ERROR_WORDS for cell in words[1:] for word in cell):
         return None
     type_in_name = any(word in _TYPE_HEADERS for word in words[0][1:])
     type_column = next((i for i, w in enumerate(words) if i and w and w[0] in _TYPE_HEADERS), None)

@@ -11,6 +11,7 @@ overlay of corrections can address. Tables nothing links to are kept as ``$defs/
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,10 @@ REQUIRED = "x-b24-required"  # true / false / "unknown" (no required-marker foot
 EVIDENCE_KEY = "x-b24-evidence"  # evidence tags of facts file: always ["docs"] here
 COLUMNS = "x-b24-doc-columns"  # cells of extra columns (example, read/write), by header
 SOURCE = "x-b24-source"  # the docs edition: repository, language, commit, published URL
+KEY = "x-b24-key"  # a row whose name stands for any key: "BOT_ID" for /{BOT_ID/}, "UF_CRM_..." for a prefix
+
+# "/{BOT_ID/}" or "{BOT_ID}": a row standing for keys that are values (the docs escape braces with slashes)
+_PLACEHOLDER = re.compile(r"^/?\{(?P<key>[^{}/]+)/?\}$")
 
 DATA_TYPES_PAGE = "api-reference/data-types.md"
 
@@ -57,6 +62,8 @@ class Section:
 
     table: FieldTable
     heading: Heading | None
+    part: str | None = None
+    """The text of the level-2 heading the table sits under (``Параметры метода``), if any."""
 
     @property
     def anchor(self) -> str | None:
@@ -74,13 +81,19 @@ class ParsedPage:
     anchors: dict[str, Section | None]
     """Every ``{#anchor}`` of the page and the parameter table after its heading (None if there is none)."""
     tree: DocsTree
+    skipped: tuple[DeriveError, ...] = ()
+    """With ``lenient``: the tables left out because they could not be read, each with its reason."""
 
 
-def parse_page(page: str | Path, *, docs_root: str | Path | None = None) -> ParsedPage:
-    """Read a doc page into its parameter tables (no schema yet)."""
+def parse_page(page: str | Path, *, docs_root: str | Path | None = None, lenient: bool = False) -> ParsedPage:
+    """Read a doc page into its parameter tables (no schema yet).
+
+    ``lenient`` leaves out a table that cannot be read (a row with a cell too many, a name twice) instead
+    of refusing the page, and lists it in ``skipped``; the page as a whole must still be readable.
+    """
     tree = DocsTree(Path(page), Path(docs_root) if docs_root is not None else None)
     with _user_paths(tree):
-        return _sections(load_document(tree), tree)
+        return _sections(load_document(tree), tree, lenient=lenient)
 
 
 @contextmanager
@@ -92,20 +105,26 @@ def _user_paths(tree: DocsTree) -> Iterator[None]:
         raise DeriveError(exc.message, page=tree.user_path(exc.page), line=exc.line) from None
 
 
-def _sections(document: Document, tree: DocsTree) -> ParsedPage:
+def _sections(document: Document, tree: DocsTree, *, lenient: bool = False) -> ParsedPage:
     sections: list[Section] = []
+    skipped: list[DeriveError] = []
     anchors: dict[str, Section | None] = {}
     anchor_lines: dict[str, int] = {}
     title = ""
     heading: Heading | None = None
+    part: str | None = None
     awaiting: str | None = None  # anchor whose heading has no table yet
     for block in document.blocks:
         if isinstance(block, Heading):
             if block.level == 1 and not title:
                 title = block.text
+            if block.level <= 2:
+                part = block.text if block.level == 2 else None
             heading = block
             awaiting = block.anchor
             if block.anchor is not None:
+                if block.anchor in anchors and lenient:
+                    continue  # the first heading keeps the anchor, as a browser follows the first
                 if block.anchor in anchors:
                     raise DeriveError(
                         f"anchor {{#{block.anchor}}} is used twice "
@@ -116,15 +135,21 @@ def _sections(document: Document, tree: DocsTree) -> ParsedPage:
                 anchors[block.anchor] = None
                 anchor_lines[block.anchor] = block.pos.line
         elif isinstance(block, TableBlock):
-            table = parse_field_table(block, document.required_aware)
+            try:
+                table = parse_field_table(block, document.required_aware)
+            except DeriveError as exc:
+                if not lenient:
+                    raise
+                skipped.append(DeriveError(exc.message, page=tree.user_path(exc.page), line=exc.line))
+                continue
             if table is None:
                 continue
-            section = Section(table, heading)
+            section = Section(table, heading, part)
             sections.append(section)
             if awaiting is not None:
                 anchors[awaiting] = section
                 awaiting = None
-    return ParsedPage(document.page, title, tuple(sections), anchors, tree)
+    return ParsedPage(document.page, title, tuple(sections), anchors, tree, tuple(skipped))
 
 
 @cache
@@ -137,10 +162,30 @@ def _vocabulary(data_types: Path | None) -> frozenset[str]:
         for block in document.blocks:
             if isinstance(block, TableBlock):
                 first_cells += [row.cells[0].text for row in parse_rows(block) if row.cells]
-            elif isinstance(block, Heading) and block.anchor:
-                anchors.append(block.anchor)
+            elif isinstance(block, Heading):
+                # "### catalog_product" names an object without an explicit {#anchor} (module pages)
+                anchors.append(block.anchor or block.text)
         known |= vocabulary_from_data_types(first_cells, anchors)
     return frozenset(known)
+
+
+def _tree_vocabulary(tree: DocsTree) -> frozenset[str]:
+    """The type names of every data-types page a tree has: the general one and each module's own
+    (``api-reference/crm/data-types.md``, ``catalog/``, ``sale/``), as the pages' type links point at them."""
+    pages: list[Path | None] = [tree.resolve("/" + DATA_TYPES_PAGE, tree.page)]
+    for root in (tree.page_root, tree.docs_root):
+        if root is not None:
+            pages.extend(_module_data_types(root))
+    known: set[str] = set()
+    for page in dict.fromkeys(pages):
+        known |= _vocabulary(page)
+    return frozenset(known)
+
+
+@cache
+def _module_data_types(root: Path) -> tuple[Path, ...]:
+    api = root / "api-reference"
+    return tuple(sorted(api.glob("*/data-types.md"))) if api.is_dir() else ()
 
 
 class _Builder:
@@ -149,8 +194,7 @@ class _Builder:
         self.schema_id = schema_id or f"{SCHEMA_BASE}derived/{Path(parsed.page).stem}.json"
         self.defs: dict[str, Any] = {}
         self.visited: set[int] = set()
-        data_types = parsed.tree.resolve("/" + DATA_TYPES_PAGE, parsed.tree.page)
-        self.vocabulary = _vocabulary(data_types)
+        self.vocabulary = _tree_vocabulary(parsed.tree)
         self.edition = self._edition()
 
     def build(self) -> dict[str, Any]:
@@ -230,16 +274,67 @@ class _Builder:
             raise DeriveError(f"structures nested deeper than {MAX_NESTING}", page=pos.page, line=pos.line)
         self.visited.add(id(section))
         stack = (*stack, id(section))
-        properties: dict[str, Any] = {}
-        required: list[str] = []
+        body: dict[str, Any] = {"type": "object", "properties": {}}
         for field in section.table.fields:
-            properties[field.name] = self._field(field, section, stack)
+            schema = self._field(field, section, stack)
+            parent, name = self._nested_parent(body, field.name)
+            placeholder = _PLACEHOLDER.match(name)
+            if placeholder is not None:
+                # "/{BOT_ID/}": the key is a value (a bot id), so the row describes every key of the object
+                schema[KEY] = placeholder["key"]
+                parent.setdefault("additionalProperties", schema)
+                continue
+            if name.endswith("...") and name.rstrip("."):
+                # "UF_CRM_...": any key with that prefix (user fields)
+                schema[KEY] = name
+                parent.setdefault("patternProperties", {})["^" + re.escape(name.rstrip("."))] = schema
+                continue
+            parent.setdefault("properties", {})[name] = schema
             if field.required is True:
-                required.append(field.name)
-        body: dict[str, Any] = {"type": "object", "properties": properties}
-        if required:
-            body["required"] = required
+                parent.setdefault("required", []).append(name)
+        if not body.get("required"):
+            body.pop("required", None)
         return body
+
+    def _nested_parent(self, body: dict[str, Any], name: str) -> tuple[dict[str, Any], str]:
+        """The object a row belongs to, and its key there.
+
+        A row named ``data.FIELDS`` (or ``result.events[].type``) is a child of the row ``data`` of the same
+        table; the docs write nesting this way on many pages. A dotted name whose head is no earlier row of
+        the table stays a key of its own.
+        """
+        *heads, last = name.split(".")
+        if not heads or not last:
+            return body, name
+        node = body
+        for head in heads:
+            key, items = (head[:-2], True) if head.endswith("[]") else (head, False)
+            child = node.get("properties", {}).get(key)
+            if not isinstance(child, dict):
+                return body, name
+            node = self._object_node(child, items)
+        return node, last
+
+    def _object_node(self, schema: dict[str, Any], items: bool) -> dict[str, Any]:
+        """The object schema children are added to, below a field (through its list items and its $ref)."""
+        target = schema
+        if "anyOf" in target:
+            target = next(
+                (alt for alt in target["anyOf"] if alt.get("type") in ("object", "array")), target["anyOf"][0]
+            )
+        while target.get("type") == "array" or (items and "items" in target):
+            items = False
+            target = target.setdefault("items", {})
+        ref = target.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            resolved = self.defs.get(ref[len("#/$defs/") :])
+            if isinstance(resolved, dict):
+                return resolved
+        if target.get("type") != "object" and "properties" not in target:
+            if "$ref" in target:  # a wire scalar cannot hold keys: the page contradicts itself
+                return target
+            target["type"] = "object"
+        return target
 
     def _field(self, field: Field, section: Section, stack: tuple[int, ...]) -> dict[str, Any]:
         if field.type is not None:
@@ -310,7 +405,8 @@ class _Builder:
 
     def _check_type(self, expr: TypeExpr, field: Field) -> None:
         for term in expr.terms:
-            if term.name not in self.vocabulary:
+            # "catalog_product.id": a field of a type the data-types pages define (its id)
+            if term.name not in self.vocabulary and term.name.split(".", 1)[0] not in self.vocabulary:
                 close = difflib.get_close_matches(term.name, sorted(self.vocabulary), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise DeriveError(
@@ -331,6 +427,9 @@ def _attach(schema: dict[str, Any], body: dict[str, Any]) -> None:
         target = next(
             (alt for alt in target["anyOf"] if alt.get("type") in ("object", "array")), target["anyOf"][0]
         )
+    if target.get("type") == ["array", "object"]:
+        # the docs' loose "array" with a structure below it: the pages mean a list of that structure
+        target["type"] = "array"
     while target.get("type") == "array":
         items = target.get("items")
         if items is None or items == {}:
@@ -340,6 +439,23 @@ def _attach(schema: dict[str, Any], body: dict[str, Any]) -> None:
     if "$ref" in body and target.get("type") == "object":
         del target["type"]
     target.update(body)
+
+
+def doc_ref(page: str, anchor: str | None = None) -> dict[str, Any]:
+    """The ``x-b24-doc`` of a page path: the path and both published URLs (both editions publish the same
+    paths, docs/SOURCES.md)."""
+    html = page.removesuffix(".md") + ".html" + (f"#{anchor}" if anchor else "")
+    doc: dict[str, Any] = {"page": page}
+    if anchor:
+        doc["anchor"] = anchor
+    doc["url"] = _EDITIONS["b24restdocs"][2] + html
+    doc["url_ru"] = _EDITIONS["b24-rest-docs"][2] + html
+    return doc
+
+
+def edition_of(parsed: ParsedPage, schema_id: str | None = None) -> dict[str, str]:
+    """The ``x-b24-source`` of a parsed page: its edition's repository, language and published URL."""
+    return _Builder(parsed, schema_id).edition
 
 
 def build_schema(parsed: ParsedPage, *, schema_id: str | None = None) -> dict[str, Any]:

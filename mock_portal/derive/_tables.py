@@ -8,6 +8,7 @@ code and nested tables (facts §8). The docs mostly write `` | `` but a few tabl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from mock_portal.derive._blocks import Line, SourcePos, TableBlock
@@ -85,8 +86,17 @@ def _clean(raw: str) -> str:
     return raw.replace("\\|", "|").strip()
 
 
+_SIGNIFICANT = re.compile(r"[\n\\`|]")
+_TICKS = re.compile(r"`+")
+_LEAD = re.compile(r"[ \t]*")
+
+
 def _split(body: str) -> list[tuple[str, int]]:
-    """Split a row body into (cell text, line offset of the cell's start)."""
+    """Split a row body into (cell text, line offset of the cell's start).
+
+    Only four characters change anything (a line break, a backslash, a backtick, a pipe), so the scan jumps
+    from one to the next; inside fenced code and nested tables only line breaks count.
+    """
     cells: list[tuple[str, int]] = []
     start = 0
     start_line = 0
@@ -95,36 +105,50 @@ def _split(body: str) -> list[tuple[str, int]]:
     nested = 0
     in_fence = False
     index = 0
+    size = len(body)
     at_line_start = True
-    while index < len(body):
-        char = body[index]
+    while index < size:
         if at_line_start:
-            rest = body[index:].lstrip(" \t")
-            if rest.startswith("```") or rest.startswith("~~~"):
-                head = rest.split("\n", 1)[0]
+            at_line_start = False
+            lead = _LEAD.match(body, index)
+            first = lead.end() if lead else index
+            if body.startswith(("```", "~~~"), first):
+                end = body.find("\n", first)
+                head = body[first : end if end >= 0 else size]
                 if in_fence or "`" not in head[3:]:
                     in_fence = not in_fence
-            elif not in_fence and rest.startswith("#|"):
+            elif not in_fence and body.startswith("#|", first):
                 nested += 1
-            elif not in_fence and rest.startswith("|#"):
+            elif not in_fence and body.startswith("|#", first):
                 nested -= 1
                 index = body.find("|#", index) + 2
-                at_line_start = False
                 continue
-        at_line_start = False
+        if index >= size:
+            break
+        char = body[index]
+        if char not in "\n\\`|":
+            found = _SIGNIFICANT.search(body, index)
+            if found is None:
+                break
+            index = found.start()
+            char = body[index]
         if char == "\n":
             line_offset += 1
             at_line_start = True
             index += 1
             continue
         if in_fence or nested:
-            index += 1
+            following = body.find("\n", index)
+            if following < 0:
+                break
+            index = following
             continue
-        if char == "\\" and index + 1 < len(body):
+        if char == "\\" and index + 1 < size:
             index += 2
             continue
         if char == "`":
-            run = len(body[index:]) - len(body[index:].lstrip("`"))
+            ticks = _TICKS.match(body, index)
+            run = ticks.end() - index if ticks else 1
             if code_run == 0:
                 code_run = run
             elif run == code_run:

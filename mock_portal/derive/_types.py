@@ -38,8 +38,11 @@ TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
     "function": {},
     "callable": {},
     "null": {"type": "null"},
+    # the tasks pages: "will contain the value `undefined`" when no fields are readable (on-task-add.md)
+    "undefined": {"const": "undefined"},
     "object": {"type": "object"},
-    "array": {"type": "array"},
+    # the docs say "array" for PHP arrays, lists and associative ones alike (facts §8)
+    "array": {"type": ["array", "object"]},
 }
 STRUCTURED = frozenset({"object", "array"})
 
@@ -86,7 +89,8 @@ def parse_type(raw: str) -> TypeExpr | None:
     if not text:
         return None
     terms = []
-    for part in text.split("|"):
+    # "[`object`](..)\n[`string`](..)": pages write a union on separate lines as well as with "|"
+    for part in text.replace("|", " ").split():
         match = _TERM.match(part.strip())
         if match is None:
             raise ValueError(f"cannot read the type {raw.strip()!r}")
@@ -113,7 +117,10 @@ def schema_for(expr: TypeExpr, schema_id: str) -> dict[str, Any]:
 
 
 def _term_schema(term: TypeTerm, schema_id: str) -> dict[str, Any]:
-    schema = dict(TYPE_SCHEMAS.get(term.name, {}))  # a domain type with no mapping yet: no constraint
+    if term.name.endswith(".id") and term.name not in TYPE_SCHEMAS:
+        schema: dict[str, Any] = {"$ref": "wire:id"}  # "catalog_product.id": the id of a documented object
+    else:
+        schema = dict(TYPE_SCHEMAS.get(term.name, {}))  # a domain type with no mapping yet: no constraint
     if schema.get("$ref", "").startswith("wire:"):
         schema["$ref"] = wire_ref(schema_id, schema["$ref"][5:])
     for _ in range(term.list_depth):
@@ -123,5 +130,6 @@ def _term_schema(term: TypeTerm, schema_id: str) -> dict[str, Any]:
 
 def vocabulary_from_data_types(rows_first_cells: list[str], anchors: list[str]) -> set[str]:
     """Type names data-types.md defines: first cells of its type tables, anchors of its object headings."""
-    names = {name for cell in rows_first_cells for name in re.findall(r"^`([A-Za-z_][\w.]*)`$", cell.strip())}
+    cells = (_LINK.sub(lambda m: m["text"], cell).strip() for cell in rows_first_cells)
+    names = {name for cell in cells for name in re.findall(r"^`([A-Za-z_][\w.]*)`$", cell)}
     return names | {anchor for anchor in anchors if re.fullmatch(r"[A-Za-z_][\w.]*", anchor)}

@@ -1,46 +1,24 @@
-"""The committed schemas as derivation + overlay: the generator, the overlay of corrections, the drift check.
-
-Every schema in ``schemas/`` that comes from a doc page is written by this module, never by hand:
-
-1. ``derive_schema`` reads the page (facts §8) into a faithful schema with ``x-b24-*`` provenance;
-2. the one declared overlay, ``schemas/overlay.json``, applies the corrections the evidence demands
-   (form-encoded strings, ``eventId`` vs ``event_handler_id``, the optional auth keys, shapes only the source
-   shows), each entry citing its evidence; a corrected node records the entry's evidence tags and reason;
-3. mechanical companions follow: ``*.strict.json`` key whitelists and ``any.json`` unions.
-
-The output is written with :func:`~mock_portal.derive.dumps_schema` (sorted keys), so ``generate(docs)[path]``
-equals the committed file byte for byte while the docs stay as they were, and :func:`drift` lists, field by
-field, what a change in the docs would change. Hand-written files (``index.json``, ``common/wire.json``) are
-not the generator's: they are the project's own vocabulary, not the docs'.
+"""The overlay of corrections: reading ``schemas/overlay.json`` and applying its entries to a derived schema.
 
 Overlay operations (each with ``why`` and ``evidence``; ``facts`` and ``if_present`` optional):
 ``add``/``replace``/``remove``/``move``/``copy`` as in RFC 6902 (JSON pointers into the derived schema),
 ``merge`` (an RFC 7386 merge patch into the node at ``path``: ``null`` deletes a key) and
 ``require``/``unrequire`` (``names`` added to or dropped from the ``required`` list of the object at
-``path``).
+``path``). A corrected node records the entry's evidence tags and reason.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from mock_portal._resources import data_dir
-from mock_portal.errors import DeriveError, OverlayError
-
-__all__ = [
-    "OVERLAY_FILE",
-    "Difference",
-    "drift",
-    "generate",
-    "load_overlay",
-    "write",
-]
+from mock_portal.errors import OverlayError
 
 OVERLAY_FILE = "overlay.json"
 SCHEMA_BASE = "https://b24-contract.invalid/schemas/"
@@ -83,6 +61,8 @@ class _Target:
     whitelists: Mapping[str, str]
     strict_of: str | None
     any_of: tuple[str, ...]
+    compact: bool = False
+    """Written on one line (the bulk of derived events, not reviewed entry by entry)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +71,9 @@ class Overlay:
 
     targets: tuple[_Target, ...]
     event_patches: tuple[_Patch, ...]
+    events: Mapping[str, tuple[_Patch, ...]] = dataclasses.field(default_factory=dict)
+    """Corrections of derived events the overlay declares no target for, by event code: applied after
+    ``event_patches`` to ``<event>/docs.json`` (the file stays generated on one line)."""
 
 
 def _fail(where: str, message: str) -> OverlayError:
@@ -201,9 +184,18 @@ def load_overlay(path: str | Path | None = None) -> Overlay:
     body = document.get("x-b24-overlay") if isinstance(document, Mapping) else None
     if not isinstance(body, Mapping) or not isinstance(body.get("targets"), Mapping):
         raise OverlayError("the x-b24-overlay object with its 'targets' is missing", entry=str(file))
+    events = body.get("events", {})
+    if not isinstance(events, Mapping):
+        raise OverlayError("events maps an event code to its list of entries", entry="events")
+    for code in events:
+        if not isinstance(code, str) or code != code.upper():
+            raise OverlayError(
+                f"event codes are upper case, as the portal sends them: {code!r}", entry="events"
+            )
     return Overlay(
         targets=tuple(_target(name, raw) for name, raw in body["targets"].items()),
         event_patches=_patches(body.get("event_patches"), "event_patches"),
+        events={code: _patches(raw, f"events/{code}") for code, raw in events.items()},
     )
 
 
@@ -367,7 +359,7 @@ def _annotate(document: dict[str, Any], patch: _Patch) -> None:
         node["x-b24-facts"] = patch.facts if not facts or patch.facts in facts else f"{facts}, {patch.facts}"
 
 
-# ---------------------------------------------------------------------------------------------- generation
+# ---------------------------------------------------------------------------------------------- per event
 
 
 def _substitute(value: Any, event: str | None) -> Any:
@@ -400,246 +392,3 @@ def _add_revision(node: Any, revision: Mapping[str, Any]) -> None:
     elif isinstance(node, list):
         for value in node:
             _add_revision(value, revision)
-
-
-def _derived(target: _Target, docs: Path) -> dict[str, Any]:
-    from mock_portal.derive import derive_schema
-
-    assert target.page is not None
-    page = docs / target.page
-    if not page.is_file():
-        raise DeriveError("the page is missing from the docs folder", page=str(page))
-    docs_root = docs / target.docs_root if target.docs_root else None
-    schema = derive_schema(page, docs_root=docs_root, schema_id=SCHEMA_BASE + target.file)
-    if target.select is not None:
-        selected = _get(schema, target.select)
-        if not isinstance(selected, dict):
-            raise DeriveError(f"no {target.select} in the derived schema (overlay 'select')", page=str(page))
-        keep: dict[str, Any] = {k: schema[k] for k in ("$schema", "$id", "x-b24-source") if k in schema}
-        schema = {**copy.deepcopy(selected), **keep}
-    return schema
-
-
-def _build_page(
-    target: _Target, overlay: Overlay, docs: Path, problems: list[Difference] | None
-) -> dict[str, Any]:
-    schema = _derived(target, docs)
-    if target.revision:
-        _add_revision(schema, target.revision)
-    patches = [*(_with_event(overlay.event_patches, target.event) if target.event else ()), *target.patches]
-    for patch in patches:
-        try:
-            _apply(schema, patch)
-        except _Missing as exc:
-            if problems is None:
-                raise OverlayError(str(exc).split(": ", 1)[1], entry=exc.patch.where) from None
-            message = f"{exc.patch.where} no longer applies: not in the derived schema ({exc.patch.why})"
-            problems.append(Difference(target.file, exc.pointer, "overlay", derived=message))
-    schema.update(copy.deepcopy(dict(target.root)))
-    for name, pointer in target.whitelists.items():
-        mirrored = _get(schema, pointer)
-        schema.setdefault("$defs", {})[name] = {
-            "title": f"{mirrored.get('title', name) if isinstance(mirrored, dict) else name}: "
-            "no keys beyond the known ones",
-            **_whitelist(mirrored, schema.get("$defs", {})),
-        }
-    return schema
-
-
-def _whitelist(node: Any, defs: Mapping[str, Any]) -> dict[str, Any]:
-    found = _mirror(node, defs)
-    return found if isinstance(found, dict) else {}
-
-
-def _mirror(node: Any, defs: Mapping[str, Any], depth: int = 0) -> Any:
-    """The key whitelist of a tolerant object schema: same keys at every object level, no others."""
-    if not isinstance(node, Mapping) or depth > 64:
-        return True
-    ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        merged = {**defs[ref.rsplit("/", 1)[1]], **{k: v for k, v in node.items() if k != "$ref"}}
-        return _mirror(merged, defs, depth + 1)
-    if node.get("type") == "array" and "items" in node:
-        inner = _mirror(node["items"], defs, depth + 1)
-        return {"items": inner} if inner is not True else True
-    if "properties" in node:
-        return {
-            "properties": {k: _mirror(v, defs, depth + 1) for k, v in node["properties"].items()},
-            "additionalProperties": False,
-        }
-    return True
-
-
-def _strict(target: _Target, built: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    assert target.strict_of is not None
-    tolerant = built.get(target.strict_of)
-    if tolerant is None:
-        raise _fail(f"targets/{target.file}", f"strict_of names {target.strict_of!r}, not an earlier target")
-    envelope = built.get("common/envelope.json", {})
-    folder = target.file.rsplit("/", 1)[0] + "/" if "/" in target.file else ""
-    relative = target.strict_of[len(folder) :] if target.strict_of.startswith(folder) else target.strict_of
-    properties: dict[str, Any] = dict.fromkeys(envelope.get("properties", {}), True)
-    defs = tolerant.get("$defs", {})
-    for key, value in tolerant.get("properties", {}).items():
-        properties[key] = _mirror(value, defs)
-    if "auth" in properties:
-        properties["auth"] = {"$ref": "../common/auth.json#/$defs/strict"}
-    schema: dict[str, Any] = {
-        "$schema": tolerant["$schema"],
-        "$id": SCHEMA_BASE + target.file,
-        "$ref": relative,
-        "title": f"{tolerant.get('title', target.strict_of)}, strict: no keys beyond the known ones",
-        "properties": properties,
-        "additionalProperties": False,
-    }
-    for key in ("x-b24-doc", "x-b24-evidence", "x-b24-facts", "x-b24-shape"):
-        if key in tolerant:
-            schema[key] = copy.deepcopy(tolerant[key])
-    schema.update(copy.deepcopy(dict(target.root)))
-    return schema
-
-
-def _any(target: _Target) -> dict[str, Any]:
-    folder = target.file.rsplit("/", 1)[0] + "/" if "/" in target.file else ""
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_BASE + target.file,
-        "anyOf": [{"$ref": f[len(folder) :] if f.startswith(folder) else f} for f in target.any_of],
-        **copy.deepcopy(dict(target.root)),
-    }
-
-
-def _docs_folder(docs_root: str | Path) -> Path:
-    docs = Path(docs_root)
-    if not docs.is_dir():
-        raise OverlayError("not a directory", entry=f"--docs-root {docs}")
-    return docs
-
-
-def _build_all(
-    docs_root: str | Path, overlay: Overlay | None, problems: list[Difference] | None
-) -> dict[str, dict[str, Any]]:
-    docs = _docs_folder(docs_root)
-    overlay = overlay if overlay is not None else load_overlay()
-    built: dict[str, dict[str, Any]] = {}
-    for target in overlay.targets:
-        if target.page is not None:
-            built[target.file] = _build_page(target, overlay, docs, problems)
-        elif target.strict_of is not None:
-            built[target.file] = _strict(target, built)
-        else:
-            built[target.file] = _any(target)
-    return built
-
-
-def generate(docs_root: str | Path, *, overlay: Overlay | None = None) -> dict[str, str]:
-    """Every generated schema file (path under ``schemas/`` -> text) from the docs folder and the overlay.
-
-    ``docs_root`` holds the two editions (``b24restdocs/``, ``b24-rest-docs/``) and ``_history/``, as
-    ``shared/docs`` does. An overlay entry whose pointer the derived schema lacks raises
-    :class:`~mock_portal.errors.OverlayError` (the docs changed under it).
-    """
-    from mock_portal.derive import dumps_schema
-
-    return {file: dumps_schema(schema) for file, schema in _build_all(docs_root, overlay, None).items()}
-
-
-def write(docs_root: str | Path, *, schemas_dir: str | Path | None = None) -> list[str]:
-    """Regenerate the committed files in ``schemas_dir`` (default: the checkout's); return those changed."""
-    folder = Path(schemas_dir) if schemas_dir is not None else data_dir("schemas")
-    overlay = load_overlay(folder / OVERLAY_FILE)
-    changed = []
-    for file, text in generate(docs_root, overlay=overlay).items():
-        path = folder / file
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            changed.append(file)
-    return changed
-
-
-# ---------------------------------------------------------------------------------------------- drift
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One field-level difference between a committed schema and what the docs + overlay give now."""
-
-    file: str
-    pointer: str
-    kind: str  # "added", "removed", "changed", "overlay" (an entry no longer applies), "file"
-    committed: Any = None
-    derived: Any = None
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.pointer or '/'}"
-        if self.kind == "changed":
-            return f"{where}: changed {_short(self.committed)} -> {_short(self.derived)}"
-        if self.kind == "added":
-            return f"{where}: added {_short(self.derived)}"
-        if self.kind == "removed":
-            return f"{where}: removed (was {_short(self.committed)})"
-        return f"{where}: {self.derived}"
-
-
-def _short(value: Any, limit: int = 100) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _diff(file: str, pointer: str, old: Any, new: Any) -> Iterator[Difference]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in [*old, *(k for k in new if k not in old)]:
-            child = f"{pointer}/{_escape(key)}"
-            if key not in new:
-                yield Difference(file, child, "removed", committed=old[key])
-            elif key not in old:
-                yield Difference(file, child, "added", derived=new[key])
-            else:
-                yield from _diff(file, child, old[key], new[key])
-    elif old != new:
-        yield Difference(file, pointer, "changed", committed=old, derived=new)
-
-
-def drift(
-    docs_root: str | Path, *, schemas_dir: str | Path | None = None, overlay: Overlay | None = None
-) -> list[Difference]:
-    """Re-derive every generated schema and compare it with the committed file, field by field.
-
-    An empty list means the committed schemas still equal derivation + overlay. Overlay entries whose
-    pointers the docs no longer have are reported too (kind ``overlay``), never raised.
-    """
-    from mock_portal.derive import dumps_schema
-
-    folder = Path(schemas_dir) if schemas_dir is not None else data_dir("schemas")
-    overlay = overlay if overlay is not None else load_overlay(folder / OVERLAY_FILE)
-    found: list[Difference] = []
-    built = _build_all(docs_root, overlay, found)
-    for file, schema in built.items():
-        path = folder / file
-        if not path.is_file():
-            found.append(Difference(file, "", "file", derived="not committed yet"))
-            continue
-        text = path.read_text(encoding="utf-8")
-        if text == dumps_schema(schema):
-            continue
-        try:
-            committed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            found.append(Difference(file, "", "file", derived=f"the committed file is not JSON ({exc})"))
-            continue
-        differences = list(_diff(file, "", committed, schema))
-        found += differences or [
-            Difference(file, "", "file", derived="same content, other bytes (formatting)")
-        ]
-    return found
-
-
-@cache
-def generated_files() -> frozenset[str]:
-    """The files under ``schemas/`` the overlay declares (so generated, never edited by hand)."""
-    return frozenset(target.file for target in load_overlay().targets)
