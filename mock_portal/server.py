@@ -212,7 +212,9 @@ class PortalApp:
         except Exception as exc:  # a bug: answer JSON, never a traceback page
             answer = _error(500, "INTERNAL_SERVER_ERROR", type(exc).__name__)
         data = answer.raw if answer.raw is not None else encode_json(answer.body)
-        headers = [_JSON, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers)]
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+        if not any(name == b"content-type" for name, _ in headers):  # JSON unless the answer says otherwise
+            headers.insert(0, _JSON)
         try:
             await send({"type": "http.response.start", "status": answer.status, "headers": headers})
             await send({"type": "http.response.body", "body": data})
@@ -243,7 +245,8 @@ class PortalApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         content_type = headers.get("content-type")
         if path == "/_portal" or path.startswith("/_portal/"):
-            self._authorize(headers.get("authorization"))
+            if not self.control.is_public(method, path):  # the inspector's files hold no data
+                self._authorize(headers.get("authorization"))
             return await self.control.handle(method, path, query, body)
         if path.rstrip("/") == "/oauth/token":
             if method not in ("GET", "POST"):
