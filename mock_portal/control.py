@@ -548,7 +548,7 @@ class ControlApi:
                 changed.clear()
                 have = await self._run(functools.partial(store.count, kind, after=after, **tags))
                 remaining = deadline - loop.time()
-                if have >= count or remaining <= 0:
+                if have >= count or remaining <= 0 or self.app.closing:
                     return
                 try:
                     await asyncio.wait_for(changed.wait(), remaining)

@@ -94,6 +94,8 @@ class PortalApp:
         self.base_url = base_url.rstrip("/")
         self.control_token = control_token
         self.max_record_bytes = max_record_bytes
+        self.closing = False
+        """Set when the server stops: pending long polls answer at once (what they have) instead of waiting."""
         self._portals: dict[str, Portal] = {}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-portal")
@@ -161,6 +163,12 @@ class PortalApp:
                 404, "PORTAL_NOT_FOUND", f"no portal {domain[:100]!r}{hint} (known: {', '.join(known)})"
             )
         return found
+
+    def wake_waiters(self) -> None:
+        """End every pending long poll (``?min=&timeout=``) now: the server is stopping."""
+        self.closing = True
+        for portal in self.portals.values():
+            portal.records.notify()
 
     def close(self) -> None:
         """Stop the worker threads."""
@@ -411,10 +419,16 @@ class PortalServer:
 
         ready = threading.Event()
 
+        app = self.app
+
         class _Server(uvicorn.Server):
             async def startup(self, sockets: list[socket.socket] | None = None) -> None:
                 await super().startup(sockets=sockets)
                 ready.set()
+
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+                app.wake_waiters()  # a long poll (an open inspector page) must not hold the stop up
+                await super().shutdown(sockets=sockets)
 
         config = uvicorn.Config(
             self.app, log_level=self.log_level, lifespan="off", access_log=False, timeout_graceful_shutdown=2

@@ -67,12 +67,18 @@ def test_the_page_and_its_files_are_served_without_the_token_and_the_data_only_w
         authorized = client.get("/_portal/deliveries", headers={"authorization": f"Bearer {TOKEN}"})
         assert authorized.status_code == 200
         # anything else under /_portal/ui is a JSON refusal, never a file read by name
-        for path in ("/_portal/ui/nope.js", "/_portal/ui/..%2f..%2fpyproject.toml", "/_portal/ui/%2e%2e"):
+        for path in ("/_portal/ui/nope.js", "/_portal/ui/%2e%2e", "/_portal/ui/style.css%00"):
             answer = client.get(path)
             assert answer.status_code == 404, path
             assert answer.json()["error"] == "NOT_FOUND"
-        assert client.post("/_portal/ui").status_code == 405
-        assert client.get("/_portal/ui/app.js/x").status_code == 401  # no such public route: the token rules
+        assert client.post("/_portal/ui").status_code == 401  # only GET is open
+        assert client.post("/_portal/ui", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 405
+        # a path deeper than a file's matches no open route: the token is asked for, then nothing is found
+        for path in ("/_portal/ui/..%2f..%2fpyproject.toml", "/_portal/ui/app.js/x"):
+            assert client.get(path).status_code == 401, path
+            answer = client.get(path, headers={"authorization": f"Bearer {TOKEN}"})
+            assert answer.status_code == 404, path
+            assert answer.json()["error"] == "NOT_FOUND"
 
 
 def test_the_openapi_document_lists_the_page_as_open_and_html() -> None:
@@ -218,6 +224,8 @@ def test_a_lifecycle_clicked_through_the_page(page: Any, handler: str) -> None:
         expect(started).to_have_count(1)
         expect(started.locator("td.latency")).to_have_text(re.compile(r"^\d+\.\d$"))
         expect(_row(page, "calls", method="im.message.add")).to_have_count(1)
+        # the handler's message lands in the Open Lines chat: the portal raises OnOpenLineMessageAdd for it
+        expect(_row(page, "deliveries", event="ONOPENLINEMESSAGEADD", outcome="ok")).to_have_count(1)
         body = _body_of(started)
         assert f'"domain": "{portal.domain}"' in body
         assert '"application_token": "***"' in body
@@ -235,17 +243,23 @@ def test_a_lifecycle_clicked_through_the_page(page: Any, handler: str) -> None:
         page.fill("#message-text", "Hello from the inspector")
         page.click("#send-message")
         expect(page.locator("#action-result")).to_contain_text(f"sent in chat {chat_id}")
-        message = _row(page, "deliveries", event="ONOPENLINEMESSAGEADD", outcome="ok")
-        expect(message).to_have_count(1)
-        assert "Hello from the inspector" in _body_of(message)
+        messages = _row(page, "deliveries", event="ONOPENLINEMESSAGEADD", outcome="ok")
+        expect(messages).to_have_count(2)
+        assert "Hello from the inspector" in _body_of(messages.last)
         page.click("#finish-session")
         expect(page.locator("#action-result")).to_contain_text(f"session {session_id} finished")
         expect(_row(page, "deliveries", event="ONSESSIONFINISH", outcome="ok")).to_have_count(1)
-        expect(page.locator("#deliveries-count")).to_have_text("4")
+        expect(page.locator("#deliveries-count")).to_have_text("5")
 
         # what the page shows agrees with the control API
         listed = httpx.get(server.url + "/_portal/deliveries").json()
-        assert [d["event"] for d in listed] == ["ONAPPINSTALL", *LIFECYCLE_EVENTS]
+        assert [d["event"] for d in listed] == [
+            "ONAPPINSTALL",
+            "ONSESSIONSTART",
+            "ONOPENLINEMESSAGEADD",
+            "ONOPENLINEMESSAGEADD",
+            "ONSESSIONFINISH",
+        ]
         shown = page.locator("#deliveries tbody tr td.event").all_inner_texts()
         assert shown == [d["event"] for d in listed]
 
@@ -257,7 +271,7 @@ def test_a_lifecycle_clicked_through_the_page(page: Any, handler: str) -> None:
         expect(page.locator("#deliveries tbody tr")).to_have_count(0)
         page.select_option("#filter-outcome", "ok")
         page.fill("#filter-event", "")
-        expect(page.locator("#deliveries tbody tr")).to_have_count(4)
+        expect(page.locator("#deliveries tbody tr")).to_have_count(5)
         page.fill("#filter-method", "app.info")
         expect(page.locator("#calls tbody tr")).to_have_count(0)
         page.fill("#filter-method", "im.message.add")
@@ -282,13 +296,16 @@ def test_an_event_field_holding_markup_is_shown_as_text(page: Any, handler: str)
         expect(page.locator("#status")).to_have_text("live")
         page.click("#start-session")
         expect(page.locator("#action-result")).to_contain_text("started in chat")
+        # the handler's own message first (it raises OnOpenLineMessageAdd), then the operator's
+        expect(_row(page, "calls", method="im.message.add")).to_have_count(1)
+        messages = _row(page, "deliveries", event="ONOPENLINEMESSAGEADD")
+        expect(messages).to_have_count(1)
         title = page.title()
         page.fill("#message-text", XSS)
         page.click("#send-message")
         expect(page.locator("#action-result")).to_contain_text("sent in chat")
-        message = _row(page, "deliveries", event="ONOPENLINEMESSAGEADD")
-        expect(message).to_have_count(1)
-        body = _body_of(message)
+        expect(messages).to_have_count(2)
+        body = _body_of(messages.last)
         # the markup is there, as characters on the screen, and no element was made of it
         assert XSS.replace('"', '\\"') in body
         assert page.locator("img").count() == 0
