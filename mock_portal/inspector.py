@@ -53,7 +53,5 @@ def asset(name: str) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """The bytes of the page's file ``name`` and the headers to answer it with."""
     media = ASSETS.get(name)
     if media is None:
-        raise UnknownAssetError(
-            f"no inspector file {name[:60]!r} (files: {', '.join(ASSETS)})"
-        )
+        raise UnknownAssetError(f"no inspector file {name[:60]!r} (files: {', '.join(ASSETS)})")
     return _read(name), (("content-type", media), *_HEADERS)

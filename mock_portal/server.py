@@ -95,7 +95,7 @@ class PortalApp:
         self.control_token = control_token
         self.max_record_bytes = max_record_bytes
         self.closing = False
-        """Set when the server stops: pending long polls answer at once (what they have) instead of waiting."""
+        """Set when the server stops: pending long polls answer at once with what they have."""
         self._portals: dict[str, Portal] = {}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-portal")

@@ -23,7 +23,7 @@ import pytest
 from mock_portal.inspector import ASSETS
 from mock_portal.server import PortalServer
 
-TOKEN = "inspector-control-token-0123456789"  # noqa: S105 - a test's control token
+TOKEN = "inspector-control-token-0123456789"
 LIFECYCLE_EVENTS = ("ONSESSIONSTART", "ONOPENLINEMESSAGEADD", "ONSESSIONFINISH")
 XSS = "<img src=x onerror=\"document.title='owned'\">"
 UI_DIR = Path(__file__).resolve().parent.parent / "mock_portal" / "ui"
@@ -177,7 +177,10 @@ def _install(server: PortalServer, handler_url: str, token: str | None = None) -
     headers = {"authorization": f"Bearer {token}"} if token else {}
     answer = httpx.post(
         server.url + "/_portal/apps",
-        json={"install_url": handler_url + "install", "handlers": dict.fromkeys(LIFECYCLE_EVENTS, handler_url)},
+        json={
+            "install_url": handler_url + "install",
+            "handlers": dict.fromkeys(LIFECYCLE_EVENTS, handler_url),
+        },
         headers=headers,
         timeout=30,
     )

@@ -119,8 +119,9 @@ def test_installed_wheel_finds_its_data_outside_the_checkout(dists: dict[str, Pa
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "PASSED" in demo.stdout
     # and so does the inspector page, read from the installed package
+    probe = f"from mock_portal.inspector import asset; print(*(len(asset(n)[0]) for n in {INSPECTOR_FILES}))"
     page = subprocess.run(
-        [python, "-c", f"from mock_portal.inspector import asset; print(*(len(asset(n)[0]) for n in {INSPECTOR_FILES})"],
+        [python, "-c", probe],
         cwd=tmp_path,
         check=True,
         capture_output=True,
