@@ -12,9 +12,11 @@ import logging
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,11 +24,12 @@ import pytest
 
 from mock_portal.inspector import ASSETS
 from mock_portal.server import PortalServer
+from tests.conftest import REPO_ROOT
 
 TOKEN = "inspector-control-token-0123456789"
 LIFECYCLE_EVENTS = ("ONSESSIONSTART", "ONOPENLINEMESSAGEADD", "ONSESSIONFINISH")
 XSS = "<img src=x onerror=\"document.title='owned'\">"
-UI_DIR = Path(__file__).resolve().parent.parent / "mock_portal" / "ui"
+UI_DIR = REPO_ROOT / "mock_portal" / "ui"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -93,6 +96,63 @@ def test_the_openapi_document_lists_the_page_as_open_and_html() -> None:
     assert set(assets["responses"]["200"]["content"]) == {"text/javascript", "text/css"}
     assert "security" not in document["paths"]["/_portal/deliveries"]["get"]
     assert document["security"] == [{"control": []}]
+
+
+def test_serve_prints_where_the_page_is() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mock_portal", "serve", "--port", "0"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = {}
+        for line in process.stdout:
+            if line.startswith("serving"):
+                break
+            key, _, value = line.partition(" ")
+            lines[key] = value.strip()
+        assert lines["inspector"] == lines["url"] + "/_portal/ui"
+        assert httpx.get(lines["inspector"], timeout=10).headers["content-type"].startswith("text/html")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_stopping_the_server_answers_a_pending_long_poll(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # an open inspector page always has a long poll pending: stopping answers it with what there is
+    server = PortalServer().start()
+    store = server.portal.records
+    listening = threading.Event()
+    listen = store.listen
+
+    def listen_and_tell(callback: Any) -> None:
+        listen(callback)
+        listening.set()
+
+    monkeypatch.setattr(store, "listen", listen_and_tell)
+    answers: list[httpx.Response] = []
+    url = server.url + "/_portal/deliveries?after=0&min=1&timeout=60"
+    poll = threading.Thread(target=lambda: answers.append(httpx.get(url, timeout=90)))
+    poll.start()
+    try:
+        assert listening.wait(30), "the long poll never started waiting"
+    finally:
+        server.stop()
+        poll.join(timeout=90)
+    assert [a.status_code for a in answers] == [200]
+    assert answers[0].json() == []
+    assert "Exception in ASGI application" not in caplog.text
 
 
 def test_the_script_never_writes_html() -> None:
@@ -347,3 +407,41 @@ def test_a_control_token_is_asked_for_and_kept_out_of_the_url(page: Any, handler
         page.reload()
         expect(page.locator("#status")).to_have_text("live")
         expect(form).to_be_hidden()
+
+
+def test_the_page_reads_bounded_pages_with_cursors_and_follows_the_chosen_portal(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    listings: list[str] = []
+    page.on(
+        "request",
+        lambda request: listings.append(request.url) if "/_portal/deliveries" in request.url else None,
+    )
+    with PortalServer() as server:
+        first = server.portal
+        second = server.add_portal("second.example.com")
+        # 250 attempts on the second portal, refused at once by a closed loopback port
+        second.install_app(None, handlers={"ONSESSIONSTART": "http://127.0.0.1:9/events"})
+        for _ in range(250):
+            second.start_session()
+        first.install_app(None, handlers={"ONSESSIONSTART": "http://127.0.0.1:9/events"})
+        page.goto(server.url + "/_portal/ui")
+        expect(page.locator("#status")).to_have_text("live")
+        expect(page.locator("#portals tbody tr")).to_have_count(2)
+        expect(page.locator("#deliveries tbody tr")).to_have_count(0)
+        page.select_option("#portal", "second.example.com")
+        expect(page.locator("#deliveries-count")).to_have_text("250")
+        expect(page.locator("#deliveries tbody tr.outcome-refused")).to_have_count(250)
+        # a session started from the page goes to the chosen portal
+        page.click("#start-session")
+        expect(page.locator("#action-result")).to_contain_text("1 delivery: ONSESSIONSTART refused")
+        expect(page.locator("#deliveries-count")).to_have_text("251")
+        assert len(second.records.deliveries()) == 251
+        assert first.records.deliveries() == []
+        page.goto("about:blank")
+    # every listing was one bounded page: a limit, the portal, and past the first page a cursor to wait after
+    second_reads = [url for url in listings if "portal=second.example.com" in url]
+    assert second_reads
+    assert all("limit=200" in url for url in listings), listings
+    assert "after=" not in second_reads[0]
+    assert all("after=" in url and "min=1" in url for url in second_reads[1:]), second_reads
