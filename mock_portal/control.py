@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode
 
-from mock_portal import control_routes
+from mock_portal import control_routes, inspector
 from mock_portal.control_routes import (
     CONTROL_ROUTES,
     DEFAULT_LIMIT,
@@ -269,6 +269,14 @@ class ControlApi:
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await self.app.run(fn, *args, **kwargs)
+
+    def is_public(self, method: str, path: str) -> bool:
+        """Whether ``method path`` is a route served without the control token (the inspector's files)."""
+        try:
+            route, _ = self._match(method, path)
+        except HttpError:
+            return False
+        return route.public
 
     def _portal(self, request: _Request) -> Portal:
         return self.app.portal(request.portal_name)
@@ -540,7 +548,7 @@ class ControlApi:
                 changed.clear()
                 have = await self._run(functools.partial(store.count, kind, after=after, **tags))
                 remaining = deadline - loop.time()
-                if have >= count or remaining <= 0:
+                if have >= count or remaining <= 0 or self.app.closing:
                     return
                 try:
                     await asyncio.wait_for(changed.wait(), remaining)
@@ -548,6 +556,13 @@ class ControlApi:
                     return
         finally:
             store.unlisten(poke)
+
+    # ------------------------------------------------------------------ the inspector page
+    async def ui_page(self, request: _Request) -> Answer:
+        return _asset_answer(inspector.PAGE)
+
+    async def ui_asset(self, request: _Request) -> Answer:
+        return _asset_answer(request.params["asset"])
 
     # ------------------------------------------------------------------ the rest
     async def add_webhook(self, request: _Request) -> Answer:
@@ -573,6 +588,14 @@ class ControlApi:
         for portal in targets:
             await self._run(portal.reset)
         return Answer(200, {"reset": [p.domain for p in targets]})
+
+
+def _asset_answer(name: str) -> Answer:
+    try:
+        data, headers = inspector.asset(name)
+    except inspector.UnknownAssetError as exc:
+        raise HttpError(404, "NOT_FOUND", str(exc)) from None
+    return Answer(200, raw=data, headers=headers)
 
 
 def attempt_to_dict(attempt: Any) -> dict[str, Any]:

@@ -119,6 +119,10 @@ class Route:
     query: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"portal": _PORTAL})
     status: int = 200
     listing: bool = False
+    public: bool = False
+    """Served without the control token: the inspector's static files, which hold no data."""
+    media: tuple[str, ...] = ("application/json",)
+    """The media types of its 200 answer."""
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -356,6 +360,24 @@ ROUTES: Final[tuple[Route, ...]] = (
         query={},
     ),
     _r(
+        "GET",
+        "/_portal/ui",
+        "the inspector: a page showing deliveries, REST calls, portals and apps live, with control buttons",
+        "ui_page",
+        query={},
+        public=True,
+        media=("text/html",),
+    ),
+    _r(
+        "GET",
+        "/_portal/ui/{asset}",
+        "the inspector's script and style sheet",
+        "ui_asset",
+        query={},
+        public=True,
+        media=("text/javascript", "text/css"),
+    ),
+    _r(
         "POST",
         "/_portal/reset",
         "forget apps, tokens, chats, calls and deliveries (one portal with ?portal=)",
@@ -403,7 +425,9 @@ def openapi_document(*, secured: bool = False) -> dict[str, Any]:
             "responses": {
                 str(route.status): {
                     "description": "done",
-                    "content": {"application/json": {"schema": {"type": "array"} if route.listing else {}}},
+                    "content": {
+                        media: {"schema": {"type": "array"} if route.listing else {}} for media in route.media
+                    },
                 },
                 "4XX": {
                     "description": "refused; nothing changed",
@@ -411,6 +435,8 @@ def openapi_document(*, secured: bool = False) -> dict[str, Any]:
                 },
             },
         }
+        if route.public and secured:
+            operation["security"] = []
         if route.listing:
             operation["responses"][str(route.status)]["headers"] = {
                 "Link": {"description": 'the next page: <URL>; rel="next"', "schema": {"type": "string"}},
@@ -421,9 +447,9 @@ def openapi_document(*, secured: bool = False) -> dict[str, Any]:
             if segment.startswith("{"):
                 name = segment[1:-1]
                 schema: Mapping[str, Any] = (
-                    {"type": "string", "minLength": 1}
-                    if name == "client_id"
-                    else {"type": "string", "pattern": "^[0-9]+$"}
+                    {"type": "string", "pattern": "^[0-9]+$"}
+                    if name == "id"
+                    else {"type": "string", "minLength": 1}
                 )
                 operation["parameters"].append(
                     {"name": name, "in": "path", "required": True, "schema": schema}

@@ -94,6 +94,8 @@ class PortalApp:
         self.base_url = base_url.rstrip("/")
         self.control_token = control_token
         self.max_record_bytes = max_record_bytes
+        self.closing = False
+        """Set when the server stops: pending long polls answer at once with what they have."""
         self._portals: dict[str, Portal] = {}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-portal")
@@ -162,6 +164,12 @@ class PortalApp:
             )
         return found
 
+    def wake_waiters(self) -> None:
+        """End every pending long poll (``?min=&timeout=``) now: the server is stopping."""
+        self.closing = True
+        for portal in self.portals.values():
+            portal.records.notify()
+
     def close(self) -> None:
         """Stop the worker threads."""
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -212,7 +220,9 @@ class PortalApp:
         except Exception as exc:  # a bug: answer JSON, never a traceback page
             answer = _error(500, "INTERNAL_SERVER_ERROR", type(exc).__name__)
         data = answer.raw if answer.raw is not None else encode_json(answer.body)
-        headers = [_JSON, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers)]
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+        if not any(name == b"content-type" for name, _ in headers):  # JSON unless the answer says otherwise
+            headers.insert(0, _JSON)
         try:
             await send({"type": "http.response.start", "status": answer.status, "headers": headers})
             await send({"type": "http.response.body", "body": data})
@@ -243,7 +253,8 @@ class PortalApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         content_type = headers.get("content-type")
         if path == "/_portal" or path.startswith("/_portal/"):
-            self._authorize(headers.get("authorization"))
+            if not self.control.is_public(method, path):  # the inspector's files hold no data
+                self._authorize(headers.get("authorization"))
             return await self.control.handle(method, path, query, body)
         if path.rstrip("/") == "/oauth/token":
             if method not in ("GET", "POST"):
@@ -408,10 +419,16 @@ class PortalServer:
 
         ready = threading.Event()
 
+        app = self.app
+
         class _Server(uvicorn.Server):
             async def startup(self, sockets: list[socket.socket] | None = None) -> None:
                 await super().startup(sockets=sockets)
                 ready.set()
+
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+                app.wake_waiters()  # a long poll (an open inspector page) must not hold the stop up
+                await super().shutdown(sockets=sockets)
 
         config = uvicorn.Config(
             self.app, log_level=self.log_level, lifespan="off", access_log=False, timeout_graceful_shutdown=2

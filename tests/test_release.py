@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.release
+INSPECTOR_FILES = ("index.html", "app.js", "style.css")
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +118,23 @@ def test_installed_wheel_finds_its_data_outside_the_checkout(dists: dict[str, Pa
     )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "PASSED" in demo.stdout
+    # and so does the inspector page, read from the installed package
+    probe = f"from mock_portal.inspector import asset; print(*(len(asset(n)[0]) for n in {INSPECTOR_FILES}))"
+    page = subprocess.run(
+        [python, "-c", probe],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert page == [str((REPO_ROOT / "mock_portal" / "ui" / n).stat().st_size) for n in INSPECTOR_FILES]
 
 
 def test_wheel_carries_the_bundled_reference_handler(dists: dict[str, Path]) -> None:
     names = set(zipfile.ZipFile(dists["wheel"]).namelist())
     assert "mock_portal/_examples/python_handler/app.py" in names
+
+
+def test_wheel_carries_the_inspector_page(dists: dict[str, Path]) -> None:
+    names = set(zipfile.ZipFile(dists["wheel"]).namelist())
+    assert {f"mock_portal/ui/{name}" for name in INSPECTOR_FILES} <= names

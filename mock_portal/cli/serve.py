@@ -155,6 +155,7 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             fronts.append(TlsFront(srv).start())
         out.write(f"url {srv.url}\n")
         out.write(f"control {srv.url}/_portal\n")
+        out.write(f"inspector {srv.url}/_portal/ui\n")
         out.write(f"oauth {srv.oauth_url}\n")
         for portal in srv.portals.values():
             out.write(f"portal {portal.domain} {portal.client_endpoint} member_id={portal.member_id}\n")
