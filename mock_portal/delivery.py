@@ -46,7 +46,7 @@ import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -321,6 +321,9 @@ class Attempt:
     response_bytes: int = 0
     response_excerpt: str = ""
     response_truncated: bool = False
+    response: bytes = field(default=b"", repr=False, compare=False)
+    """The response body as read (at most ``max_response_bytes``), secrets included, when the deliverer was
+    made with ``keep_responses=True`` (empty otherwise); never in :meth:`to_dict`, ``str`` or ``repr``."""
 
     @property
     def ok(self) -> bool:
@@ -665,7 +668,8 @@ class AsyncDeliverer:
     ``timeout`` (seconds, per attempt, connect to last byte) defaults to :data:`DEFAULT_TIMEOUT`;
     ``max_response_bytes`` caps how much of each response is read; ``max_body_bytes`` refuses larger bodies
     before sending; ``connection_limit`` bounds the pool's open connections (0 for no bound); ``verify_tls``
-    checks certificates of ``https://`` targets.
+    checks certificates of ``https://`` targets; ``keep_responses`` keeps each whole response body (as read) in
+    :attr:`Attempt.response`, for a caller that must inspect every byte (the contract's secret check).
     """
 
     def __init__(
@@ -678,7 +682,9 @@ class AsyncDeliverer:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         connection_limit: int = 100,
         verify_tls: bool = True,
+        keep_responses: bool = False,
     ) -> None:
+        self.keep_responses = keep_responses
         self._timeout = self._check_timeout(timeout, "AsyncDeliverer")
         if max_response_bytes < 0:
             raise UsageError(f"AsyncDeliverer: max_response_bytes must be >= 0, not {max_response_bytes}")
@@ -863,6 +869,7 @@ class AsyncDeliverer:
             response_bytes=len(data),
             response_excerpt=redact_text(data[:_EXCERPT_BYTES].decode("utf-8", "replace")) if data else "",
             response_truncated=result.truncated,
+            response=data if self.keep_responses else b"",
         )
         self.log.add(attempt)
         return attempt
@@ -1101,6 +1108,7 @@ class Deliverer:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         connection_limit: int = 100,
         verify_tls: bool = True,
+        keep_responses: bool = False,
     ) -> None:
         self._core = AsyncDeliverer(
             log,
@@ -1110,6 +1118,7 @@ class Deliverer:
             max_body_bytes=max_body_bytes,
             connection_limit=connection_limit,
             verify_tls=verify_tls,
+            keep_responses=keep_responses,
         )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
