@@ -135,6 +135,7 @@ class ContractRun:
             max_body_bytes=config.oversize_bytes + (1 << 20),
             max_response_bytes=_ANSWER_BYTES,
             keep_responses=True,
+            fresh_connections=True,  # one connection per delivery, as the portal's queue sends them
         )
         self._lock = threading.RLock()
         self._closed = threading.Event()
@@ -855,16 +856,16 @@ def _focus_view(data: bytes, content_type: str, focus: Sequence[str]) -> str:
         kind = "JSON" if data[:1] == b"{" else ("empty" if not data else "not a form")
         return f"body ({kind}): {head!r}{more}"
 
-    def compact(value: Any) -> str:
+    def compact(value: Any, limit: int = _SHOWN_BODY) -> str:
         text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-        return text if len(text) <= _SHOWN_BODY else text[: _SHOWN_BODY - 3] + "..."
+        return text if len(text) <= limit else text[: limit - 3] + "..."
 
     auth = payload.get("auth")
     mode = "user mode" if isinstance(auth, Mapping) and "access_token" in auth else "system mode"
     lines = [f"event: {payload.get('event')} ({mode})"]
     handler_id = payload.get("event_handler_id")
     lines.append(f"event_handler_id: {handler_id if handler_id is not None else '(absent)'}")
-    lines.append(f"auth: {compact(auth)}")
+    lines.append(f"auth: {compact(auth, 2 * _SHOWN_BODY)}")
     for path in focus or ("data",):
         value = mapping_path(payload, path)
         lines.append(f"{path}: {compact(value) if value is not None else '(absent)'}")

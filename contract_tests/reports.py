@@ -40,10 +40,11 @@ def verdict_message(verdict: Verdict) -> str:
             lines.append(f"  reproduce (secrets masked): {ex.reproduce}")
     if len(verdict.exchanges) > _SHOWN_EXCHANGES:
         lines.append(f"  ... and {len(verdict.exchanges) - _SHOWN_EXCHANGES} more exchange(s) like these")
-    if verdict.exchanges and not any(ex.body_file for ex in verdict.exchanges):
+    curls = [ex for ex in verdict.exchanges if ex.reproduce.startswith("curl")]
+    if curls and not any(ex.body_file for ex in curls):
         lines.append(
-            "  (a masked curl line is refused by a handler that checks its token; the re-run below repeats "
-            "the failure itself, and --save-bodies DIR keeps the exact bodies in files for curl)"
+            "  (a masked curl line is refused by a handler that checks its token: re-run the clause to "
+            "repeat the failure itself, or keep the exact bodies in files for curl with --save-bodies DIR)"
         )
     if verdict.log_tail:
         lines.append("  handler log (last lines):")

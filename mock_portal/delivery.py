@@ -669,7 +669,9 @@ class AsyncDeliverer:
     ``max_response_bytes`` caps how much of each response is read; ``max_body_bytes`` refuses larger bodies
     before sending; ``connection_limit`` bounds the pool's open connections (0 for no bound); ``verify_tls``
     checks certificates of ``https://`` targets; ``keep_responses`` keeps each whole response body (as read) in
-    :attr:`Attempt.response`, for a caller that must inspect every byte (the contract's secret check).
+    :attr:`Attempt.response`, for a caller that must inspect every byte (the contract's secret check);
+    ``fresh_connections`` opens a new connection for every attempt, as the portal's queue does (no pooled
+    connection the handler may already have closed).
     """
 
     def __init__(
@@ -683,8 +685,10 @@ class AsyncDeliverer:
         connection_limit: int = 100,
         verify_tls: bool = True,
         keep_responses: bool = False,
+        fresh_connections: bool = False,
     ) -> None:
         self.keep_responses = keep_responses
+        self.fresh_connections = fresh_connections
         self._timeout = self._check_timeout(timeout, "AsyncDeliverer")
         if max_response_bytes < 0:
             raise UsageError(f"AsyncDeliverer: max_response_bytes must be >= 0, not {max_response_bytes}")
@@ -884,11 +888,14 @@ class AsyncDeliverer:
             raise UsageError("deliver(): this deliverer is closed")
         aiohttp_mod = _import_aiohttp()
         self._aiohttp = aiohttp_mod
+        reuse: dict[str, Any] = (
+            {"force_close": True} if self.fresh_connections else {"keepalive_timeout": _KEEPALIVE_SECONDS}
+        )
         connector = aiohttp_mod.TCPConnector(
             limit=self._connection_limit,
             limit_per_host=0,
-            keepalive_timeout=_KEEPALIVE_SECONDS,
             ssl=None if self._verify_tls else False,
+            **reuse,
         )
         session: aiohttp.ClientSession = aiohttp_mod.ClientSession(
             connector=connector,
@@ -1109,6 +1116,7 @@ class Deliverer:
         connection_limit: int = 100,
         verify_tls: bool = True,
         keep_responses: bool = False,
+        fresh_connections: bool = False,
     ) -> None:
         self._core = AsyncDeliverer(
             log,
@@ -1119,6 +1127,7 @@ class Deliverer:
             connection_limit=connection_limit,
             verify_tls=verify_tls,
             keep_responses=keep_responses,
+            fresh_connections=fresh_connections,
         )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
