@@ -25,7 +25,6 @@ _EXPORTS: dict[str, str] = {
     "EventFactory": "contract_tests.events",
     "Exchange": "contract_tests.verdicts",
     "OnSessionStartContract": "contract_tests.contract",
-    "REGISTRY": "contract_tests.clauses",
     "Site": "contract_tests.judging",
     "Verdict": "contract_tests.verdicts",
     "clause": "contract_tests.clauses",
@@ -35,7 +34,6 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "CLAUSES",
-    "REGISTRY",
     "Clause",
     "ClauseContext",
     "ContractConfig",
@@ -55,7 +53,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from contract_tests.clauses import CLAUSES, REGISTRY, Clause, clause, find_clause
+    from contract_tests.clauses import CLAUSES, Clause, clause, find_clause
     from contract_tests.config import ContractConfig, resolve_target
     from contract_tests.contract import DeclaredEventsContract, OnSessionStartContract
     from contract_tests.engine import ContractRun

@@ -55,6 +55,7 @@ from contract_tests.judging import (
 from contract_tests.masking import Masker
 from contract_tests.verdicts import ContractReport, ContractViolation, Exchange, Outcome, Verdict
 from mock_portal.errors import MockPortalError, UsageError
+from mock_portal.redact import redact, redact_text
 
 if TYPE_CHECKING:
     from mock_portal.delivery import Attempt, Deliverer, Target
@@ -613,16 +614,15 @@ class ContractRun:
             self._serials += 1
             serial = self._serials
         answer = getattr(attempt, "response", b"") or b""
-        shown = (
-            mask(answer[:_SHOWN_ANSWER].decode("utf-8", "replace")) if answer else attempt.response_excerpt
-        )
+        # masked whole, then cut: a token cut in half would escape both the masker and key-based redaction
+        shown = mask(answer.decode("utf-8", "replace"))[:_SHOWN_ANSWER] if answer else ""
         ex = Exchange(
             serial=serial,
             label=label,
             url=mask(attempt.target if self.target.kind == "http" else self.install_target.url)
             if kind == "install"
             else mask(self.handler_url),
-            sent=mask(_focus_view(data, content_type, focus)),
+            sent=mask(_focus_view(data, content_type, focus, mask)),
             sent_bytes=len(data),
             outcome=attempt.outcome,
             status=attempt.status,
@@ -834,7 +834,9 @@ def _access_token(data: bytes) -> str | None:
     return value.decode("ascii", "replace") or None
 
 
-def _focus_view(data: bytes, content_type: str, focus: Sequence[str]) -> str:
+def _focus_view(
+    data: bytes, content_type: str, focus: Sequence[str], mask: Callable[[str], str] = redact_text
+) -> str:
     """The part of a body that matters: the event, the auth block and the focused ``data`` paths (or a short
     ``data`` excerpt); for a body that is not a form, its first bytes."""
     import json
@@ -851,13 +853,14 @@ def _focus_view(data: bytes, content_type: str, focus: Sequence[str]) -> str:
         if isinstance(decoded, Mapping) and "event" in decoded:
             payload = decoded
     if payload is None:
-        head = data[:120].decode("utf-8", "backslashreplace")
+        head = mask(data[:_KEPT_BODY].decode("utf-8", "backslashreplace"))[:120]
         more = f" ... ({len(data)} bytes in all)" if len(data) > 120 else ""
         kind = "JSON" if data[:1] == b"{" else ("empty" if not data else "not a form")
         return f"body ({kind}): {head!r}{more}"
 
     def compact(value: Any, limit: int = _SHOWN_BODY) -> str:
-        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        # masked whole, then cut (a token cut in half would escape the masker)
+        text = mask(json.dumps(redact(value), ensure_ascii=False, separators=(", ", ": ")))
         return text if len(text) <= limit else text[: limit - 3] + "..."
 
     auth = payload.get("auth")

@@ -213,6 +213,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}(clause): a clause of the Bitrix24 event handler contract (b24-contract)"
     )
+    config.addinivalue_line(
+        "markers", f"{_NOT_APPLICABLE}(reason): a contract test the configuration leaves out (b24-contract)"
+    )
     options = options_from(config)
     config.stash[_STASH] = options
     config.stash[_LEFT_OUT] = {}
@@ -262,7 +265,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _why_left_out(item: pytest.Item, options: B24Options) -> str | None:
-    """Why the configuration makes ``item`` (a contract test) irrelevant, or ``None``."""
+    """Why the configuration makes ``item`` (a contract test) irrelevant (``""``: drop it silently, it is
+    only a placeholder), or ``None``."""
     marker = item.get_closest_marker(_NOT_APPLICABLE)
     if marker is not None:
         return str(marker.args[0]) if marker.args else ""
@@ -273,13 +277,17 @@ def _why_left_out(item: pytest.Item, options: B24Options) -> str | None:
     defs = info.name2fixturedefs.get("b24_handler") if info is not None else None
     if options.handler_url is None and defs and getattr(defs[-1].func, "__module__", "") == __name__:
         return "no handler to check: give --b24-handler-url URL or override the b24_handler fixture"
-    if "b24_event" in getattr(item, "fixturenames", ()) or "b24_clause" in getattr(item, "fixturenames", ()):
-        return None
+    names = getattr(item, "fixturenames", ())
+    if "b24_event" in names or "b24_clause" in names:
+        return None  # parametrised per event or clause: the placeholder marks say what does not apply
+    # a test of OnSessionStartContract judges its clause for ONSESSIONSTART
+    if "ONSESSIONSTART" not in options.events:
+        return f"the handler does not declare ONSESSIONSTART (declared: {', '.join(options.events)})"
     from contract_tests.clauses import REGISTRY
 
-    found = REGISTRY.get(str(clause_mark.args[0])) if clause_mark.args else None
-    if found is None:
+    if not clause_mark.args or str(clause_mark.args[0]) not in REGISTRY:
         return None
+    found = REGISTRY.get(str(clause_mark.args[0]))
     return found.not_applicable(options.events, options.application_token is None)
 
 
@@ -292,13 +300,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         why = _why_left_out(item, options)
         if why is None:
             kept.append(item)
-            continue
-        dropped.append(item)
-        if why:
+        elif why:
+            dropped.append(item)
             counts[why] = counts.get(why, 0) + 1
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    items[:] = kept
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -358,10 +365,10 @@ def b24_app(b24_portal: Portal, b24_handler: Any, b24_options: B24Options) -> Ap
     failed = [a for a in attempts if not a.ok]
     if failed:
         attempt = failed[0]
-        answer = attempt.status if attempt.status is not None else attempt.outcome
+        answer = attempt.status if attempt.status is not None else f"{attempt.outcome}: {attempt.error}"
         pytest.fail(
             f"the handler did not accept its installation: ONAPPINSTALL to {attempt.target} was answered "
-            f"{answer} {attempt.response_excerpt[:200]}\n  point the contract at the path your app installs "
+            f"{answer}\n  point the contract at the path your app installs "
             "at (--b24-install-path /install, --b24-event-path /events) or give its configured token "
             "(--b24-application-token)",
             pytrace=False,
