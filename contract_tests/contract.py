@@ -50,13 +50,14 @@ def judge(run: ContractRun, clause_id: str, event: str = _START) -> None:
 
     if event not in run.config.events:
         pytest.skip(f"the handler does not declare {event} (declared: {', '.join(run.config.events)})")
+    problem = ""
     try:
         verdict = run.check(clause_id, event)
     except ContractSetupError as exc:
         first, run.setup_error_shown = not run.setup_error_shown, True
-        pytest.fail(
-            str(exc) if first else f"{str(exc).splitlines()[0]} (see the first failure)", pytrace=False
-        )
+        problem = str(exc) if first else f"{str(exc).splitlines()[0]} (see the first failure)"
+    if problem:  # outside the except block, so pytest shows one message, not the chained error too
+        pytest.fail(problem, pytrace=False)
     if verdict.outcome == "pass":
         return
     if verdict.outcome == "fail":
@@ -130,7 +131,7 @@ class OnSessionStartContract:
         judge(b24_contract, "answers-quickly")
 
     def test_own_clause(self, b24_contract: ContractRun, b24_clause: str) -> None:
-        """Each clause you registered (``b24_clause`` is its verdict id, ``clause[EVENT]`` for other events)."""
+        """Each clause you registered (``b24_clause``: its verdict id, ``clause[EVENT]`` for other events)."""
         name, _, event = b24_clause.partition("[")
         judge(b24_contract, name, event.rstrip("]") or _START)
 

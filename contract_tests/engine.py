@@ -10,10 +10,10 @@
 The handler is a URL, an ASGI or WSGI app, a ``handler(body, headers, url)`` callable or a
 :mod:`mock_portal.delivery` target. The engine serves the mock portals over real HTTP on 127.0.0.1
 (:class:`~mock_portal.server.PortalServer`), so every event's ``client_endpoint`` is a live REST API the
-handler can call back, in process or not; every call it makes is recorded by the portal it reaches. The clauses
-(:mod:`contract_tests.clauses`) judge through :class:`~contract_tests.judging.ClauseContext`; this module owns
-the state behind it (sites, deliveries, the budget, the masker) and :mod:`contract_tests.reports` renders the
-verdicts.
+handler can call back, in process or not; every call it makes is recorded by the portal it reaches. The
+clauses (:mod:`contract_tests.clauses`) judge through :class:`~contract_tests.judging.ClauseContext`; this
+module owns the state behind it (sites, deliveries, the budget, the masker) and :mod:`contract_tests.reports`
+renders the verdicts.
 """
 
 from __future__ import annotations
@@ -228,12 +228,12 @@ class ContractRun:
         plan = self.plan()
         if clause_ids is not None:
             picked: set[tuple[str, str]] = set()
-            for item in clause_ids:
-                if item.strip().endswith("]"):
-                    found, event = self._resolve(item, None)
+            for name in clause_ids:
+                if name.strip().endswith("]"):
+                    found, event = self._resolve(name, None)
                     picked.add((found.id, event))
                 else:
-                    found = REGISTRY.get(item.strip())
+                    found = REGISTRY.get(name.strip())
                     picked.update((c.id, e) for c, e in plan if c.id == found.id)
             plan = [(c, e) for c, e in plan if (c.id, e) in picked]
         # clauses that judge the run's deliveries (clause 7) go after the others
@@ -256,8 +256,8 @@ class ContractRun:
         )
 
     def late_evidence(self) -> list[Verdict]:
-        """Look again, after one more budget, at every absence a clause judged as a pass: a REST call caused by
-        a forged event that arrived after the clause's wait turns that verdict into a failure. Returns the
+        """Look again, after one more budget, at every absence a clause judged as a pass: a REST call caused
+        by a forged event that arrived after the clause's wait turns that verdict into a failure. Returns the
         verdicts it changed (and keeps them)."""
         with self._lock:
             pending = [r for r in self._rechecks if self._verdicts.get(verdict_id(r[0].id, r[1])) is not None]
@@ -520,7 +520,7 @@ class ContractRun:
         return self._send(
             site,
             data,
-            label or f"{name or ctx.event}, {auth or 'raw'}",
+            label or (f"{name or ctx.event}, {auth} mode" if auth else "a raw body"),
             kind=kind,
             clause=ctx.clause.id,
             event=ctx.event,
@@ -903,14 +903,29 @@ def install_handler(
 
 
 def settled_calls(
-    portals: Portal | Iterable[Portal], *, settle: float = DEFAULT_SETTLE, limit: float = 30.0
+    portals: Portal | Iterable[Portal],
+    *,
+    settle: float = DEFAULT_SETTLE,
+    limit: float = 30.0,
+    count: int = 0,
 ) -> list[RestCall]:
-    """Wait until no new REST call reaches ``portals`` for ``settle`` seconds (at most ``limit``), woken by
-    each call, then return every call they recorded, oldest first per portal."""
+    """Wait until ``portals`` hold at least ``count`` REST calls (woken by each, for at most ``limit``
+    seconds), then until no new call reaches them for ``settle`` seconds; return every call they recorded,
+    oldest first per portal. Give ``count`` when calls are expected: the first may take longer than
+    ``settle`` on a busy machine."""
     from mock_portal.portal import Portal
 
     group = [portals] if isinstance(portals, Portal) else list(portals)
     deadline = time.monotonic() + limit
+    while sum(len(p.rest_calls) for p in group) < count and time.monotonic() < deadline:
+        have = len(group[0].rest_calls)
+        others = sum(len(p.rest_calls) for p in group[1:])
+        group[0].wait_for_calls(
+            count=max(have + 1, count - others),
+            timeout=min(settle, deadline - time.monotonic())
+            if len(group) > 1
+            else deadline - time.monotonic(),
+        )
     quiet_since = time.monotonic()
     counts = [len(p.rest_calls) for p in group]
     while time.monotonic() < deadline:

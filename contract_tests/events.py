@@ -162,8 +162,8 @@ class EventFactory:
 
 
 def install_event(portal: Portal, app: App, token: Token) -> BuiltEvent:
-    """ONAPPINSTALL for ``app`` on ``portal`` with its first token pair, as the portal sends it (user mode, with
-    ``refresh_token`` and ``application_token``; no ``event_handler_id``: it goes to the install URL)."""
+    """ONAPPINSTALL for ``app`` on ``portal`` with its first token pair, as the portal sends it (user mode,
+    with ``refresh_token`` and ``application_token``; no ``event_handler_id``: it goes to the install URL)."""
     from mock_portal.events import build_event
 
     context = {

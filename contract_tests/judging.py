@@ -1,5 +1,5 @@
-"""The helpers every clause judges with, built in or yours: portals, events, deliveries, the REST calls an event
-caused, and the verdict.
+"""The helpers every clause judges with, built in or yours: portals, events, deliveries, the REST calls an
+event caused, and the verdict.
 
 A clause function gets a :class:`ClauseContext`::
 
@@ -92,7 +92,7 @@ SYSTEM_MODE_NOTE = (
 
 
 class ClauseFailed(AssertionError):
-    """Raised by :meth:`ClauseContext.fail`: the handler broke the clause (a plain ``assert`` does as well)."""
+    """Raised by :meth:`ClauseContext.fail`: the handler broke the clause (so does a failed ``assert``)."""
 
     def __init__(self, reason: str, exchanges: Sequence[Exchange] = ()) -> None:
         super().__init__(reason)
@@ -227,11 +227,12 @@ class ClauseContext:
     def build(
         self, site: Site, auth: str = "user", *, event: str | None = None, **options: Any
     ) -> BuiltEvent:
-        """A valid event (default: the clause's event) from ``site``'s real state: a new session, a message the
-        portal holds, a fresh access token in user mode. OnSessionStart uses the first configured shape unless
-        ``shape=`` says otherwise. ``auth="system"`` falls back to user mode for user-only events. Other
-        options go to :meth:`~contract_tests.events.EventFactory.event` (``overrides``, ``event_handler_id``,
-        ``line_name``, ``message_text``; for OnSessionStart also ``items`` and ``connector_id``)."""
+        """A valid event (default: the clause's event) from ``site``'s real state: a new session, a message
+        the portal holds, a fresh access token in user mode. OnSessionStart uses the first configured shape
+        unless ``shape=`` says otherwise. ``auth="system"`` falls back to user mode for user-only events.
+        Other options go to :meth:`~contract_tests.events.EventFactory.event` (``overrides``,
+        ``event_handler_id``, ``line_name``, ``message_text``; for OnSessionStart also ``items`` and
+        ``connector_id``)."""
         name = (event or self.event).upper()
         modes = self.auth_modes(name)
         if auth not in modes:
@@ -308,8 +309,8 @@ class ClauseContext:
         return [call for site in sites for call in self._run.work_calls(site)]
 
     def wait_for_work_calls(self, site: Site, count: int, timeout: float | None = None) -> list[RestCall]:
-        """Wait, woken by the portal, until ``site`` has at least ``count`` work calls (or ``timeout``, default
-        the run's timeout, passes); return them."""
+        """Wait, woken by the portal, until ``site`` has at least ``count`` work calls (or ``timeout``,
+        default the run's timeout, passes); return them."""
         return self._run.wait_for_count(site, count, self.config.timeout if timeout is None else timeout)
 
     def settle(self) -> None:
@@ -352,7 +353,7 @@ class ClauseContext:
         return self._run.masker.found_in(data)
 
     def secret_kind(self, secret: str) -> str:
-        """What ``secret`` is: ``access_token``, ``refresh_token``, ``application_token``, ``client_secret``."""
+        """What ``secret`` is: an access, refresh or application token, or a client secret."""
         return self._run.secret_kind(secret)
 
     # ---------------------------------------------------------------------------------------- sharing
@@ -360,7 +361,8 @@ class ClauseContext:
     def shared(self, key: str, make: Callable[[], T]) -> T:
         """``make()`` once per run and event for ``key``; later calls (from any clause) get the same value.
         Clauses that judge the same deliveries differently (3a and 3b) share them this way."""
-        return self._run.shared((key, self.event), make)
+        found: T = self._run.shared((key, self.event), make)
+        return found
 
     def recheck(self, look: Callable[[], str | None], exchanges: Sequence[Exchange] = ()) -> None:
         """Register a second look at the end of the run: ``look()`` returns a failure reason if late evidence

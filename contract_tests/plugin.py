@@ -230,7 +230,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _left_out(reason: str) -> pytest.MarkDecorator:
-    return getattr(pytest.mark, _NOT_APPLICABLE)(reason)
+    mark: pytest.MarkDecorator = getattr(pytest.mark, _NOT_APPLICABLE)(reason)
+    return mark
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -239,9 +240,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     with none, one case that collection leaves out (summarised in one line)."""
     options = metafunc.config.stash[_STASH]
     if "b24_event" in metafunc.fixturenames:
-        events = [e for e in options.events if e != "ONSESSIONSTART"]
-        if events:
-            metafunc.parametrize("b24_event", events, ids=events)
+        siblings = [e for e in options.events if e != "ONSESSIONSTART"]
+        if siblings:
+            metafunc.parametrize("b24_event", siblings, ids=siblings)
         else:
             reason = "no event other than ONSESSIONSTART declared (--b24-events)"
             mark = _left_out(reason)
@@ -406,12 +407,18 @@ def b24_deliver(b24_handler: Any, b24_options: B24Options) -> Iterator[Callable[
 
 @pytest.fixture
 def b24_rest_calls(b24_portal: Portal, b24_options: B24Options) -> Callable[..., list[RestCall]]:
-    """``b24_rest_calls(settle=None)``: wait until the handler's REST calls to ``b24_portal`` stop for the
-    settle time, then return every call recorded (redacted)."""
+    """``b24_rest_calls(count=0, settle=None)``: wait until ``b24_portal`` holds ``count`` REST calls (woken
+    by each, up to the timeout), then until they stop for the settle time; return every call recorded
+    (redacted). Give ``count`` when you expect calls: on a busy machine the first may come late."""
     from contract_tests.engine import settled_calls
 
-    def calls(settle: float | None = None) -> list[RestCall]:
-        return settled_calls(b24_portal, settle=b24_options.settle if settle is None else settle)
+    def calls(count: int = 0, settle: float | None = None) -> list[RestCall]:
+        return settled_calls(
+            b24_portal,
+            settle=b24_options.settle if settle is None else settle,
+            count=count,
+            limit=max(b24_options.timeout, 1.0),
+        )
 
     return calls
 

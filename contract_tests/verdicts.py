@@ -1,5 +1,5 @@
-"""Verdicts as data: what a run sent and got back (:class:`Exchange`), each clause's judgement (:class:`Verdict`)
-and the whole run (:class:`ContractReport`). Rendering them (text, JUnit, JSON) lives in
+"""Verdicts as data: what a run sent and got back (:class:`Exchange`), each clause's judgement
+(:class:`Verdict`) and the whole run (:class:`ContractReport`). Rendering them (text, JUnit, JSON) lives in
 :mod:`contract_tests.reports`; every text here is already masked.
 """
 
@@ -160,7 +160,7 @@ class ContractReport:
 
     def counts(self) -> dict[str, int]:
         """How many verdicts of each outcome."""
-        out = dict.fromkeys(OUTCOMES, 0)
+        out: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         for v in self.verdicts:
             out[v.outcome] += 1
         return out

@@ -668,8 +668,8 @@ class AsyncDeliverer:
     ``timeout`` (seconds, per attempt, connect to last byte) defaults to :data:`DEFAULT_TIMEOUT`;
     ``max_response_bytes`` caps how much of each response is read; ``max_body_bytes`` refuses larger bodies
     before sending; ``connection_limit`` bounds the pool's open connections (0 for no bound); ``verify_tls``
-    checks certificates of ``https://`` targets; ``keep_responses`` keeps each whole response body (as read) in
-    :attr:`Attempt.response`, for a caller that must inspect every byte (the contract's secret check);
+    checks certificates of ``https://`` targets; ``keep_responses`` keeps each whole response body (as read)
+    in :attr:`Attempt.response`, for a caller that must inspect every byte (the contract's secret check);
     ``fresh_connections`` opens a new connection for every attempt, as the portal's queue does (no pooled
     connection the handler may already have closed).
     """

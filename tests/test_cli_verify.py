@@ -258,7 +258,9 @@ def test_verify_runs_clauses_registered_by_a_module() -> None:
     )
     assert code == 0, out + err
     assert re.search(r"^greets-in-own-chat +SHOULD +PASS +greeted in chat\d+$", out, re.M), out
-    assert re.search(r"^confirms-delivery\[ONIMCONNECTORMESSAGEADD\] +MUST +PASS +message \d+ confirmed", out, re.M)
+    assert re.search(
+        r"^confirms-delivery\[ONIMCONNECTORMESSAGEADD\] +MUST +PASS +message \d+ confirmed", out, re.M
+    )
     assert "PASSED: 2 pass" in out
 
 
@@ -294,7 +296,8 @@ def test_an_own_clause_fails_with_the_same_report_as_a_built_in_one(tmp_path: Pa
     assert code == 1, out
     assert "clause says-hello-politely [MUST] FAIL: the greeting was 'Hi'" in out
     assert "doc page: https://example.test/doc" in out
-    assert "re-run just this clause: mock-portal verify" in out and "--clauses strict_clauses" in out
+    assert "re-run just this clause: mock-portal verify" in out
+    assert "--clauses strict_clauses" in out
 
 
 def test_demo_verifies_the_bundled_handler(tmp_path: Path) -> None:

@@ -142,11 +142,10 @@ def test_a_handler_calling_a_stale_client_endpoint_is_caught_as_misrouted() -> N
     # tokens that portal never issued; the first portal is still up, so the calls are recorded as evidence
     handler = ContractHandler("calls-first-install-endpoint")
     try:
-        with serve_wsgi(handler) as url:
-            with ContractRun(ContractConfig(url, timeout=2.0, **FAST)) as run:
-                first = run.check("accepts-every-shape")
-                verdict = run.check("keeps-portals-apart")
-                first_portal = run.sites[0].portal
+        with serve_wsgi(handler) as url, ContractRun(ContractConfig(url, timeout=2.0, **FAST)) as run:
+            first = run.check("accepts-every-shape")
+            verdict = run.check("keeps-portals-apart")
+            first_portal = run.sites[0].portal
     finally:
         handler.close()
     assert first.outcome == "pass"
@@ -154,7 +153,8 @@ def test_a_handler_calling_a_stale_client_endpoint_is_caught_as_misrouted() -> N
     assert "with a token that portal never issued" in verdict.reason
     assert first_portal.domain in verdict.reason
     refused = [c for c in first_portal.calls() if c.token_id is None]
-    assert refused and {c.status for c in refused} == {401}
+    assert refused
+    assert {c.status for c in refused} == {401}
 
 
 def test_handler_that_never_calls_rest_is_inconclusive_not_passed() -> None:
@@ -181,7 +181,7 @@ def test_handler_that_never_calls_rest_is_inconclusive_not_passed() -> None:
 def test_handler_that_refuses_connections_cannot_be_installed() -> None:
     with serve_wsgi(ContractHandler()) as url:
         pass  # the server is gone: nothing listens there any more
-    with pytest.raises(ContractSetupError, match="was answered refused after .* could not connect"):
+    with pytest.raises(ContractSetupError, match=r"was answered refused after .* could not connect"):
         run_contract(url, **FAST)
 
 
@@ -449,9 +449,11 @@ def test_a_failed_install_is_a_hard_error_naming_what_answered_and_the_fix(refer
         run.run()
     text = str(caught.value)
     assert "the handler did not accept its installation" in text
-    assert "was answered 404" in text and "not found" in text
+    assert "was answered 404" in text
+    assert "not found" in text
     assert "called in process at path /" in text
-    assert "--b24-event-path /events" in text and "--install-url /install" in text
+    assert "--b24-event-path /events" in text
+    assert "--install-url /install" in text
     assert "--application-token" in text
     # nothing was judged on those 404s: clause 5 in particular never passed on them
     assert run.report().verdicts == ()
@@ -501,7 +503,8 @@ def test_a_failure_explains_system_mode_and_says_how_to_rerun_just_that_clause()
         verdict = run.check("accepts-every-shape")
     assert verdict.outcome == "fail"
     text = verdict.message()
-    assert "system mode" in text and "README.md#concepts-in-five-minutes" in text
+    assert "system mode" in text
+    assert "README.md#concepts-in-five-minutes" in text
     assert "re-run just this clause: mock-portal verify URL --clause accepts-every-shape" in text
     assert "event: ONSESSIONSTART (system mode)" in text
 
@@ -510,7 +513,10 @@ def test_failing_bodies_are_kept_in_files_and_the_curl_line_replays_them(tmp_pat
     handler = ContractHandler("crashes-on-json")
     kept = tmp_path / "bodies"
     try:
-        with serve_wsgi(handler) as url, ContractRun(ContractConfig(url, bodies_dir=str(kept), **FAST)) as run:
+        with (
+            serve_wsgi(handler) as url,
+            ContractRun(ContractConfig(url, bodies_dir=str(kept), **FAST)) as run,
+        ):
             verdict = run.check("rejects-malformed-bodies")
             secrets_of_run = run.masker.secrets
     finally:
@@ -519,6 +525,7 @@ def test_failing_bodies_are_kept_in_files_and_the_curl_line_replays_them(tmp_pat
     assert ex.body_file is not None
     assert ex.reproduce.endswith(f"--data-binary @{ex.body_file} {url}")
     body = (kept / ex.body_file.rsplit("/", 1)[-1]).read_bytes()
-    assert body.startswith(b"{") and any(s.encode() in body for s in secrets_of_run)  # the exact body
+    assert body.startswith(b"{")
+    assert any(s.encode() in body for s in secrets_of_run)  # the exact body
     assert (kept / ex.body_file.rsplit("/", 1)[-1]).stat().st_mode & 0o077 == 0
     assert not any(s in verdict.message() for s in secrets_of_run)

@@ -12,7 +12,6 @@ import io
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -112,7 +111,8 @@ def test_no_token_of_the_run_in_any_output(
     if case == "configured token":
         assert TOKEN in tokens
     else:
-        assert "never-echoes-secrets" in artifacts["stdout"] and "handler log (last lines)" in artifacts["stdout"]
+        assert "never-echoes-secrets" in artifacts["stdout"]
+        assert "handler log (last lines)" in artifacts["stdout"]
     for name, text in artifacts.items():
         for token in tokens:
             for form in _forms(token):

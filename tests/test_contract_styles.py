@@ -51,4 +51,3 @@ def test_a_correct_handler_of_another_style_passes(style: str) -> None:
     assert all(report.verdict(v).clause.level == "SHOULD" for v in failed)
     passed = {v.id for v in report.verdicts if v.outcome == "pass"}
     assert passed == set(CLAUSE_IDS) - breaks, report.table()
-

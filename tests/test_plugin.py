@@ -209,7 +209,10 @@ def test_pyargs_runs_the_contract_against_a_url(
     # the generic clauses for other events: left out, as none is declared, and said so in one line
     result.assert_outcomes(passed=12, deselected=9)
     result.stdout.fnmatch_lines(
-        ["b24-contract: 9 clause test(s) left out: no event other than ONSESSIONSTART declared (--b24-events)"]
+        [
+            "b24-contract: 9 clause test(s) left out: "
+            "no event other than ONSESSIONSTART declared (--b24-events)"
+        ]
     )
     declared = run_isolated(
         "--pyargs",
@@ -256,7 +259,7 @@ def test_fixtures_for_a_users_own_tests(pytester: pytest.Pytester, run_isolated:
             event = b24_events.session_start(shape="docs-2026", auth="system")
             attempt = b24_deliver(event)
             assert attempt.ok, attempt
-            calls = b24_rest_calls()
+            calls = b24_rest_calls(count=1)
             assert [c.method for c in calls] == ["im.message.add"]
             assert calls[0].status == 200
 
@@ -363,7 +366,10 @@ def test_without_declared_sibling_events_the_generic_class_is_one_line(
     result = run_isolated(*FAST, "-rs", "-k", "accepts or none")
     result.assert_outcomes(passed=1, deselected=20)
     result.stdout.fnmatch_lines(
-        ["b24-contract: 9 clause test(s) left out: no event other than ONSESSIONSTART declared (--b24-events)"]
+        [
+            "b24-contract: 9 clause test(s) left out: "
+            "no event other than ONSESSIONSTART declared (--b24-events)"
+        ]
     )
     assert "SKIPPED" not in result.stdout.str()
 
@@ -457,3 +463,69 @@ def test_bad_paths_and_clause_modules_are_usage_errors(
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+# ---------------------------------------------------------------------------------------------- own clauses
+
+
+def test_own_clauses_from_a_conftest_run_as_tests(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    pytester.makeconftest("import examples.own_clauses  # registers the app's own clauses\n")
+    pytester.makepyfile(test_contract=EVENTS_MODULE.format(flaw=None))
+    result = run_isolated(
+        *FAST, "--b24-events", "ONSESSIONSTART,ONIMCONNECTORMESSAGEADD", "--b24-strict", "-v"
+    )
+    result.assert_outcomes(passed=12 + 9 + 2)
+    result.stdout.fnmatch_lines(
+        [
+            "*TestMyHandler::test_own_clause[[]greets-in-own-chat[]] PASSED*",
+            "*TestMyHandler::test_own_clause[[]confirms-delivery[[]ONIMCONNECTORMESSAGEADD[]][]] PASSED*",
+        ]
+    )
+
+
+def test_an_own_clause_about_an_undeclared_event_is_left_out(
+    pytester: pytest.Pytester, run_isolated: Any
+) -> None:
+    pytester.makepyfile(test_contract=HANDLER_MODULE.format(flaw=None))
+    result = run_isolated(*FAST, "--b24-clauses", "examples.own_clauses", "-k", "own_clause")
+    result.assert_outcomes(passed=1, deselected=13)
+    result.stdout.fnmatch_lines(
+        ["b24-contract: 1 clause test(s) left out: confirms-delivery: it is about ONIMCONNECTORMESSAGEADD*"]
+    )
+
+
+def test_a_failing_own_clause_reads_like_a_built_in_one(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    pytester.makeconftest(
+        """
+        from contract_tests import clause
+
+        @clause(
+            "greets-with-the-line-name",
+            level="MUST",
+            title="the greeting names the open line",
+            expected="a greeting that mentions the line's name",
+            evidence="our product spec, section 2",
+            doc="https://example.test/spec#greeting",
+            events=["ONSESSIONSTART"],
+        )
+        def greets_with_the_line_name(ctx):
+            site = ctx.site()
+            event = ctx.build(site, shape="source-2024", line_name="Sales")
+            sent = ctx.deliver(site, event, focus=["data.DATA.line"])
+            texts = [c.params.get("MESSAGE", "") for c in ctx.calls(sent)]
+            if not any("Sales" in t for t in texts):
+                ctx.fail(f"the greetings {texts} do not name the line", [sent])
+        """
+    )
+    pytester.makepyfile(test_contract=HANDLER_MODULE.format(flaw=None))
+    result = run_isolated(*FAST, "-k", "own_clause")
+    result.assert_outcomes(failed=1, deselected=12)
+    result.stdout.fnmatch_lines(
+        [
+            "*clause greets-with-the-line-name [[]MUST[]] FAIL: "
+            "the greetings [[]'Hi'[]] do not name the line*",
+            "*doc page: https://example.test/spec#greeting*",
+            '*data.DATA.line: {"id": "1", "name": "Sales"}*',
+            "*re-run just this clause: python -m pytest *test_own_clause*",
+        ]
+    )

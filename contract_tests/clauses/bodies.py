@@ -90,4 +90,5 @@ def rejects_malformed_bodies(ctx: ClauseContext) -> str:
         ctx.fail("malformed bodies: " + "; ".join(problems), shown)
     answers = {ex.short for ex in [*sent, huge]}
     still = "; a valid event answered 2xx after them" if after.ok else ""
-    return f"{len(sent) + 1} malformed bodies answered without a crash or a hang ({', '.join(sorted(answers))}){still}"
+    statuses = ", ".join(sorted(answers))
+    return f"{len(sent) + 1} malformed bodies answered without a crash or a hang ({statuses}){still}"

@@ -44,7 +44,8 @@ def ignores_repeated_delivery(ctx: ClauseContext) -> str:
     more = [c for c in ctx.calls_at(site) if c.id not in seen]
     if more:
         ctx.fail(
-            f"the repeat led to {len(more)} more REST call(s) ({', '.join(sorted({c.method for c in more}))}; "
+            f"the repeat led to {len(more)} more REST call(s) ({', '.join(sorted({c.method for c in more}))};"
+            " "
             f"the first delivery to {len(first_calls)})",
             [repeat],
         )

@@ -35,17 +35,13 @@ def never_echoes_secrets(ctx: ClauseContext) -> str:
     recommendations).
     """
     site = ctx.site()
+    forged = ctx.build(site, overrides={"auth.application_token": _random.token_hex(16)})
     probes = [
-        ("valid event", ctx.build(site, "user"), "form"),
-        (
-            "forged event",
-            ctx.build(site, overrides={"auth.application_token": _random.token_hex(16)}),
-            "form",
-        ),
-        ("JSON body", ctx.build(site), "json"),
+        ("valid event", ctx.build(site, "user").body()),
+        ("forged event", forged.body()),
+        ("JSON body", ctx.build(site).body("json")),
     ]
-    for label, event, encoding in probes:
-        body = event.body(encoding)
+    for label, body in probes:
         ctx.deliver(site, body, label=f"echo probe: {label}", kind="probe", focus=("data",))
     answers = ctx.exchanges()
     if ctx.config.events[0] == ctx.event:

@@ -143,7 +143,7 @@ def handler_url(args: argparse.Namespace) -> str:
         raise UsageError("give the handler's URL: mock-portal verify URL (or --handler-url URL)")
     if len(given) == 2 and given[0] != given[1]:
         raise UsageError("give the handler's URL once: as URL or as --handler-url, not both")
-    return given[0]
+    return str(given[0])
 
 
 def load_clause_modules(names: Sequence[str] | None) -> None:
@@ -158,7 +158,8 @@ def load_clause_modules(names: Sequence[str] | None) -> None:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
             raise UsageError(
-                f"--clauses {name}: no module named {exc.name!r} (run from the folder it is in, or set PYTHONPATH)"
+                f"--clauses {name}: no module named {exc.name!r} "
+                "(run from the folder it is in, or set PYTHONPATH)"
             ) from None
         except MockPortalError:
             raise

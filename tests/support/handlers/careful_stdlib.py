@@ -128,7 +128,9 @@ def make_handler(state: State) -> type[BaseHTTPRequestHandler]:
                 return
             with state.lock:
                 install = state.installs.get(member_id)
-            if install is None or not hmac.compare_digest(given.encode(), install["application_token"].encode()):
+            if install is None or not hmac.compare_digest(
+                given.encode(), install["application_token"].encode()
+            ):
                 _answer(self, 401, {"ok": False, "error": "unknown application"})
                 return
             digest = hashlib.sha256(raw).digest()
