@@ -30,7 +30,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 10.0
 """Seconds a delivery may take: the 10 s the portal's own hops use (facts §1). It also bounds how long the
 contract waits for the first REST call a valid event leads to."""
-DEFAULT_SETTLE = 0.1
+DEFAULT_SETTLE = 0.05
 """The least time the contract waits to see that an event led to no REST call (the budget grows with the
 handler's measured work latency)."""
 DEFAULT_BURST = 32

@@ -256,15 +256,12 @@ class ContractRun:
         )
 
     def late_evidence(self) -> list[Verdict]:
-        """Look again, after one more budget, at every absence a clause judged as a pass: a REST call caused
+        """Look again, at the end of the run, at every absence a clause judged as a pass: a REST call caused
         by a forged event that arrived after the clause's wait turns that verdict into a failure. Returns the
         verdicts it changed (and keeps them)."""
         with self._lock:
             pending = [r for r in self._rechecks if self._verdicts.get(verdict_id(r[0].id, r[1])) is not None]
             self._rechecks = []
-        if not pending:
-            return []
-        self.wait_budget()
         changed = []
         for item, event, look, exchanges in pending:
             key = verdict_id(item.id, event)
@@ -853,7 +850,8 @@ def _focus_view(
         if isinstance(decoded, Mapping) and "event" in decoded:
             payload = decoded
     if payload is None:
-        head = mask(data[:_KEPT_BODY].decode("utf-8", "backslashreplace"))[:120]
+        # masked, then cut (a prefix well past any token's length is enough for 120 characters)
+        head = mask(data[:2048].decode("utf-8", "backslashreplace"))[:120]
         more = f" ... ({len(data)} bytes in all)" if len(data) > 120 else ""
         kind = "JSON" if data[:1] == b"{" else ("empty" if not data else "not a form")
         return f"body ({kind}): {head!r}{more}"

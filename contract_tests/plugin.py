@@ -15,7 +15,8 @@ Options (each also an ini setting, ``b24_handler_url`` and so on)::
     --b24-events A,B             events the handler declares (default ONSESSIONSTART); the generic clauses
                                  run for each (``DeclaredEventsContract``, parametrised by ``b24_event``)
     --b24-timeout S              seconds per delivery (default 10)
-    --b24-settle S               seconds of REST silence that end a wait (default 0.1)
+    --b24-settle S               least seconds waited to see an event cause no REST call (default 0.05;
+                                 grows with the handler's measured work latency)
     --b24-strict                 SHOULD clauses fail the run too
     --b24-clauses MODULES        import these modules first: the clauses they register run too
 
@@ -64,7 +65,12 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("shapes", "LIST", f"comma-separated OnSessionStart shapes (default: {','.join(KNOWN_SHAPES)})"),
     ("events", "LIST", "comma-separated events the handler declares it handles (default: ONSESSIONSTART)"),
     ("timeout", "SECONDS", "seconds a delivery may take (default 10)"),
-    ("settle", "SECONDS", "least seconds waited to see that an event led to no REST call (default 0.1)"),
+    (
+        "settle",
+        "SECONDS",
+        "least seconds waited to see that an event led to no REST call; grows with the handler's measured "
+        "work latency (default 0.05)",
+    ),
     ("clauses", "MODULES", "comma-separated modules to import first: the clauses they register run too"),
 )
 
@@ -81,7 +87,7 @@ class B24Options:
     shapes: tuple[str, ...] = KNOWN_SHAPES
     events: tuple[str, ...] = DEFAULT_EVENTS
     timeout: float = 10.0
-    settle: float = 0.1
+    settle: float = 0.05
     strict: bool = False
     clauses: tuple[str, ...] = ()
 
@@ -203,7 +209,7 @@ def options_from(config: pytest.Config) -> B24Options:
         shapes=shapes,
         events=events,
         timeout=_seconds(_raw(config, "timeout"), "--b24-timeout", 10.0, 0.001),
-        settle=_seconds(_raw(config, "settle"), "--b24-settle", 0.1, 0.0),
+        settle=_seconds(_raw(config, "settle"), "--b24-settle", 0.05, 0.0),
         strict=bool(config.getini("b24_strict")) if strict is None else bool(strict),
         clauses=clauses,
     )

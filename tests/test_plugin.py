@@ -112,7 +112,7 @@ def test_ini_settings_are_read_and_options_win(pytester: pytest.Pytester) -> Non
             assert b24_options.timeout == 2.5
             assert b24_options.shapes == ("docs-2026",)
             assert b24_options.strict is True
-            assert b24_options.settle == 0.1
+            assert b24_options.settle == 0.05
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)

@@ -38,7 +38,7 @@ def _calls_text(calls: list[RestCall]) -> str:
     return f"{len(calls)} REST call(s) ({', '.join(sorted({c.method for c in calls}))})"
 
 
-def _forged(ctx: ClauseContext) -> Probes:
+def _forged(ctx: ClauseContext) -> tuple[list[Exchange], list[Site]]:
     """A valid event with a wrong application_token, in every way it can be wrong, each at a portal that
     installed the handler (so the member_id is known) and where nothing else is delivered."""
     variants: list[tuple[str, str, Any]] = [
@@ -63,8 +63,37 @@ def _forged(ctx: ClauseContext) -> Probes:
         event = ctx.build(site, auth, overrides=override)
         sent.append(ctx.deliver(site, event, label=f"forged: {label}", kind="forged"))
         sites.append(site)
+    return sent, sites
+
+
+def _unknown(ctx: ClauseContext) -> tuple[list[Exchange], list[Site]]:
+    """A valid event in each auth mode from a portal that never installed the handler."""
+    sent, sites = [], []
+    for auth in ctx.auth_modes():
+        stranger = ctx.stranger()
+        event = ctx.build(stranger, auth)
+        sent.append(
+            ctx.deliver(stranger, event, label=f"unknown member_id, {auth} mode", kind="unknown-portal")
+        )
+        sites.append(stranger)
+    return sent, sites
+
+
+def _probes(ctx: ClauseContext) -> dict[str, Probes]:
+    """The events that must cause nothing (forged ones, and ones from an unknown portal), delivered together
+    and given one budget to show any work (clauses 3a, 3b and 4 judge them)."""
+    forged, forged_sites = _forged(ctx)
+    unknown, unknown_sites = _unknown(ctx)
     ctx.settle()
-    return Probes(tuple(sent), tuple(sites))
+    return {
+        "forged": Probes(tuple(forged), tuple(forged_sites)),
+        "unknown": Probes(tuple(unknown), tuple(unknown_sites)),
+    }
+
+
+def _shared(ctx: ClauseContext, kind: str) -> Probes:
+    probes: dict[str, Probes] = ctx.shared("must-cause-nothing", lambda: _probes(ctx))
+    return probes[kind]
 
 
 @clause(
@@ -89,7 +118,7 @@ def forged_token_no_side_effect(ctx: ClauseContext) -> str:
     safe-event-handlers.md). Inconclusive when a valid event led to no REST call either.
     """
     control = ctx.control()
-    probes: Probes = ctx.shared("forged", lambda: _forged(ctx))
+    probes = _shared(ctx, "forged")
     calls, shown = probes.with_calls(ctx)
     if calls:
         ctx.explain_modes(shown)
@@ -126,7 +155,7 @@ def forged_token_refused(ctx: ClauseContext) -> str:
     Evidence: security-recommendations.md, "Validate application_token in Events". A SHOULD: answering 200
     and doing nothing harms no one (clause 3a judges that).
     """
-    probes: Probes = ctx.shared("forged", lambda: _forged(ctx))
+    probes = _shared(ctx, "forged")
     wrong = [ex for ex in probes.sent if ex.status not in (401, 403)]
     if wrong:
         answers = ", ".join(f"{ex.label.removeprefix('forged: ')} -> {ex.short}" for ex in wrong)
@@ -178,5 +207,5 @@ def unknown_portal_no_side_effect(ctx: ClauseContext) -> str:
         return f"{_calls_text(found)} for events of a portal that never installed the app" if found else None
 
     ctx.recheck(late, probes.sent)
-    answers = ", ".join(ex.short for ex in sent)
+    answers = ", ".join(ex.short for ex in probes.sent)
     return f"no REST call for the unknown portal (answers: {answers})"

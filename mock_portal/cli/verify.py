@@ -84,7 +84,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="seconds of REST silence that end a wait (0.1)",
+        help="least seconds waited to see that an event led to no REST call; grows with the handler's "
+        "measured work latency (0.05)",
     )
     parser.add_argument(
         "--clause",
