@@ -316,3 +316,10 @@ def test_subcommands_are_listed() -> None:
     assert run(["--help"], out, io.StringIO()) == 0
     assert "verify" in out.getvalue()
     assert "demo" in out.getvalue()
+
+
+def test_the_readme_shows_the_own_clauses_module_as_it_is() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    module = (REPO_ROOT / "examples" / "own_clauses.py").read_text(encoding="utf-8")
+    shown = readme.split("# examples/own_clauses.py\n", 1)[1].split("```", 1)[0]
+    assert shown == module[module.index("from contract_tests import clause") :]

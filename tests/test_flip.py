@@ -1,7 +1,8 @@
 """The flip check, small: a few handlers, twice each, with both cores kept busy; no verdict may change.
 
-The full check (every reference, correct and broken handler, 10 runs each) is ``python -m tests.support.flip``;
-``B24_FLIP_RUNS`` and ``B24_FLIP_ONLY`` (comma-separated names, or ``all``) widen this test.
+The full check (every reference, correct and broken handler, 10 runs each) is
+``python -m tests.support.flip``; ``B24_FLIP_RUNS`` and ``B24_FLIP_ONLY`` (comma-separated names, or
+``all``) widen this test.
 """
 
 from __future__ import annotations
