@@ -25,8 +25,9 @@ configured token) are left out at collection and summarised in one line of the t
 
 Fixtures: ``b24_handler`` (override it to return a URL, a WSGI or ASGI app or a callable), ``b24_options``,
 ``b24_portal_server``, ``b24_portal``, ``b24_app``, ``b24_events``, ``b24_deliver``, ``b24_rest_calls``,
-``b24_event`` (a declared event other than ONSESSIONSTART; parametrised) and ``b24_contract`` (the clause
-engine's run, shared by every test that checks the same handler).
+``b24_event`` (a declared event other than ONSESSIONSTART; parametrised), ``b24_clause`` (a clause you
+registered; parametrised) and ``b24_contract`` (the clause engine's run, shared by every test that checks the
+same handler).
 """
 
 from __future__ import annotations
