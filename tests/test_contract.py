@@ -529,3 +529,44 @@ def test_failing_bodies_are_kept_in_files_and_the_curl_line_replays_them(tmp_pat
     assert any(s.encode() in body for s in secrets_of_run)  # the exact body
     assert (kept / ex.body_file.rsplit("/", 1)[-1]).stat().st_mode & 0o077 == 0
     assert not any(s in verdict.message() for s in secrets_of_run)
+
+
+# ------------------------------------------------------------------------------------------- registry
+
+
+def test_the_registry_refuses_a_taken_id_and_lists_built_ins_by_number() -> None:
+    from contract_tests.clauses import REGISTRY, clause
+
+    def judge(ctx: Any) -> None:
+        return None
+
+    options: dict[str, Any] = {"level": "MUST", "title": "t", "expected": "e", "evidence": "v", "doc": "d"}
+    with REGISTRY.scoped():
+        clause("my-own-clause", **options)(judge)
+        assert REGISTRY.ids()[-1] == "my-own-clause"
+        assert [c.number for c in REGISTRY.builtins()] == [c.number for c in CLAUSES]
+        with pytest.raises(UsageError, match="clause id 'my-own-clause' is already registered"):
+            clause("my-own-clause", **options)(judge)
+        with pytest.raises(UsageError, match="already registered"):
+            clause("forged-token-refused", **options)(judge)
+        with pytest.raises(UsageError, match="a clause id is 2-63 lower-case"):
+            clause("Bad Id", **options)(judge)
+        with pytest.raises(UnknownNameError, match="did you mean 'ONSESSIONSTART'"):
+            clause("about-a-typo", events=["ONSESIONSTART"], **options)(judge)
+    assert "my-own-clause" not in REGISTRY
+
+
+def test_an_own_clause_that_raises_is_a_clause_error_not_a_verdict(reference_app: Any) -> None:
+    from contract_tests.clauses import REGISTRY, clause
+    from contract_tests.engine import ClauseError
+
+    def broken(ctx: Any) -> None:
+        raise KeyError("DIALOG_ID")
+
+    options: dict[str, Any] = {"level": "MUST", "title": "t", "expected": "e", "evidence": "v", "doc": "d"}
+    with REGISTRY.scoped():
+        clause("reads-a-missing-key", **options)(broken)
+        with ContractRun(ContractConfig(reference_app, **FAST)) as run, pytest.raises(ClauseError) as caught:
+            run.check("reads-a-missing-key")
+    assert "clause reads-a-missing-key" in str(caught.value)
+    assert "raised KeyError: 'DIALOG_ID'" in str(caught.value)

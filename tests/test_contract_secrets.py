@@ -117,3 +117,32 @@ def test_no_token_of_the_run_in_any_output(
         for token in tokens:
             for form in _forms(token):
                 assert form not in text, f"a token of the run ({form[:6]}...) in {name}"
+
+
+def test_the_masker_finds_a_secret_in_every_encoding() -> None:
+    import base64
+
+    from contract_tests.masking import Masker
+
+    secret = "5f2b9c0e7a1d4f6b8c3e2a1d0f9e8d7c"
+    masker = Masker([secret])
+    masker.add("0123456789abcdef", leak=False)  # a forger's made-up token: masked, never a leak
+    raw = secret.encode()
+    forms = [
+        secret,
+        raw.hex(),
+        raw.hex().upper(),
+        "".join(f"%{b:02x}" for b in raw),
+        "".join(f"%{b:02X}" for b in raw),
+        base64.b64encode(raw).decode().rstrip("="),
+    ]
+    for form in forms:
+        text = f"echo: {form}; more text"
+        assert masker(text) == "echo: ***; more text", form
+        assert masker.found_in(text) == [secret], form
+    # inside a longer run (a hex dump of a whole body), and cut by nothing else
+    dump = ("ff" + raw.hex() + "00") * 2
+    assert raw.hex() not in masker(dump)
+    assert masker("a 0123456789abcdef b") == "a *** b"
+    assert masker.found_in("a 0123456789abcdef b") == []
+    assert masker("ordinary words stay as they are") == "ordinary words stay as they are"
