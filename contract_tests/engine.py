@@ -90,6 +90,8 @@ _INLINE_CURL_BODY = 4096
 _KEPT_BODY = 1 << 20
 _ANSWER_BYTES = 64 * 1024
 _LATENCY_FACTOR = 4.0
+_FIRST_CALL_FACTOR = 50.0
+_FIRST_CALL_FLOOR = 2.0
 
 
 class ClauseError(UsageError):
@@ -702,9 +704,14 @@ class ContractRun:
         return min(max(self.config.settle, _LATENCY_FACTOR * self._latency), self.config.timeout)
 
     def work_cap(self, event: str) -> float:
-        """How long to wait for a valid event's first REST call: the timeout, or one budget once the handler
-        was seen to do nothing for this event."""
-        return self.budget() if event in self._silent else self.config.timeout
+        """How long to wait for a valid event's first REST call: one budget once the handler was seen to do
+        nothing for this event; fifty times its slowest work so far (at least 2 s) once that is known; the
+        timeout before it is."""
+        if event in self._silent:
+            return self.budget()
+        if self._latency > 0:
+            return min(self.config.timeout, max(_FIRST_CALL_FLOOR, _FIRST_CALL_FACTOR * self._latency))
+        return self.config.timeout
 
     def wait_budget(self) -> None:
         """Wait one budget (an absence is judged after it); a closing run ends the wait."""
