@@ -652,11 +652,8 @@ class ContractRun:
         with self._lock:
             return self._answers.get(exchange.serial, b"")
 
-    def _url_for(self, kind: str) -> str:
-        return (self.install_target if kind == "install" else self.target).url
-
     def _curl(self, data: bytes, content_type: str, generator: str | None, kind: str, file: str = "") -> str:
-        url = self._url_for(kind)
+        url = (self.install_target if kind == "install" else self.target).url
         if self.target.kind != "http":
             return "(an in-process handler has no URL to curl: re-run the clause instead)"
         head = f"curl -sS -i -X POST -H {shlex.quote('Content-Type: ' + content_type)}"

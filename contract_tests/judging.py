@@ -26,7 +26,6 @@ counts, because :meth:`ClauseContext.recheck` looks again at the end of the run.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -398,11 +397,6 @@ class ClauseContext:
 def describe_answers(exchanges: Iterable[Exchange]) -> str:
     """``label -> status`` for each exchange, comma-separated."""
     return ", ".join(f"{ex.label} -> {ex.short}" for ex in exchanges)
-
-
-def replace_exchange(exchange: Exchange, **changes: Any) -> Exchange:
-    """A copy of ``exchange`` with ``changes``."""
-    return dataclasses.replace(exchange, **changes)
 
 
 def mapping_path(payload: Mapping[str, Any], path: str) -> Any:

@@ -10,7 +10,6 @@ from contract_tests.judging import describe_answers
 
 if TYPE_CHECKING:
     from contract_tests.judging import ClauseContext, Site
-    from contract_tests.verdicts import Exchange
     from mock_portal.events import BuiltEvent
 
 _LIST_SHAPES = ("docs-2024", "docs-2026")
@@ -179,8 +178,3 @@ def sibling_variants(ctx: ClauseContext, site: Site) -> list[Variant]:
             )
         )
     return variants
-
-
-def first_not_ok(exchanges: list[Exchange]) -> Exchange | None:
-    """The first exchange not answered 2xx."""
-    return next((ex for ex in exchanges if not ex.ok), None)
