@@ -495,3 +495,24 @@ def b24_contract(
         found[1].close()  # an object that died and whose id came back: its run is over
     _b24_contract_runs[key] = (b24_handler, run)
     return run
+
+
+# ---------------------------------------------------------------------------------------------- recordings
+
+
+@pytest.fixture
+def b24_recording() -> str:
+    """Where ``b24_recorded_events`` reads from: recordings, wire bodies, captures or folders (several joined
+    by the path separator). Override it, or set ``B24_RECORDING``."""
+    found = os.environ.get("B24_RECORDING")
+    if not found:
+        pytest.skip("no recording: override the b24_recording fixture or set B24_RECORDING")
+    return found
+
+
+@pytest.fixture
+def b24_recorded_events(b24_recording: Any, b24_portal: Portal, b24_app: App) -> list[Any]:
+    """The recorded events re-stamped for ``b24_portal`` and ``b24_app``; ``b24_deliver(event)`` sends one."""
+    from contract_tests.recorded import recorded_events
+
+    return recorded_events(b24_recording, b24_portal, b24_app)

@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "PortalServer": "mock_portal.server",
     "RestResponse": "mock_portal.rest",
     "SchemaError": "mock_portal.errors",
+    "TlsFront": "mock_portal.tls",
     "UnknownNameError": "mock_portal.errors",
     "UrlTarget": "mock_portal.delivery",
     "UsageError": "mock_portal.errors",
@@ -45,13 +46,18 @@ _EXPORTS: dict[str, str] = {
     "derive_schema": "mock_portal.derive",
     "encode": "mock_portal.wire",
     "intercept": "mock_portal.inprocess",
+    "intercept_clients": "mock_portal.intercept",
     "validate": "mock_portal.schemas",
     "validator_for": "mock_portal.schemas",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+# public submodules, imported on first use like the names above
+_SUBMODULES = frozenset({"strategies"})
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
 if TYPE_CHECKING:
+    from mock_portal import strategies
     from mock_portal.delivery import (
         AsgiTarget,
         AsyncDeliverer,
@@ -78,14 +84,20 @@ if TYPE_CHECKING:
     from mock_portal.fakes import B24Provider
     from mock_portal.fastpath import EventValidator
     from mock_portal.inprocess import intercept
+    from mock_portal.intercept import intercept_clients
     from mock_portal.portal import Clock, Portal, PortalError
     from mock_portal.rest import RestResponse
     from mock_portal.schemas import ValidationReport, validate, validator_for
     from mock_portal.server import PortalServer
+    from mock_portal.tls import TlsFront
     from mock_portal.wire import decode, encode
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"mock_portal.{name}")
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'mock_portal' has no attribute {name!r}")

@@ -1,33 +1,29 @@
-"""The fast validate path: a raw wire body, decoded and checked, as cheaply as the verdict allows.
+"""Verdicts on event bodies on a chosen backend, for the differential tests and for bulk checks.
 
-Handlers validate every event they receive, so the verdict alone (valid or not) must be cheap.
-:class:`EventValidator` gives it through one of two backends:
+:func:`mock_portal.validate` and ``mock-portal validate`` already take their verdicts from jsonschema-rs
+(see :mod:`mock_portal.schemas_rs`) and explain only invalid bodies; :class:`EventValidator` pins one schema
+and one backend:
 
 ``jsonschema``
-    The reference: the cached ``jsonschema`` validator of :mod:`mock_portal.schemas`. Always available.
+    The pure-Python reference, the cached ``jsonschema`` validator of :mod:`mock_portal.schemas`.
 ``jsonschema-rs``
-    The Rust validator ``jsonschema_rs`` (the ``fast`` extra), fed the same schemas from the same registry.
-    Its regular expressions are not Python's, so every ``pattern`` is rewritten before it is compiled (see
-    :func:`python_pattern_for_rust`); a schema using a construct that cannot be rewritten exactly is left
-    to the reference. ``tests/test_backends.py`` holds the two side by side on every fixture and on
-    thousands of generated valid and invalid payloads: same verdicts, same error locations.
-
-The verdict is fast; a full :class:`~mock_portal.schemas.ValidationReport` (doc pages, closest shape...) is
-only built for bodies that fail, by the reference :func:`~mock_portal.schemas.validate`, so reports are the
-same whichever backend gave the verdict.
+    The Rust validator ``jsonschema_rs`` (a regular dependency), fed the same schemas from the same registry,
+    patterns rewritten to keep Python's meaning (:func:`python_pattern_for_rust`). ``tests/test_backends.py``
+    holds the two side by side on every fixture and on thousands of generated valid and invalid payloads:
+    same verdicts, same error locations.
 
 ``jsonschema_rs`` is imported on first use, never by ``import mock_portal``.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any, Final
 
-from mock_portal import schemas
+from mock_portal import schemas, schemas_rs
 from mock_portal.errors import UnknownNameError, UsageError
+from mock_portal.schemas_rs import python_pattern_for_rust
 from mock_portal.wire import decode
 
 __all__ = [
@@ -45,124 +41,10 @@ BACKENDS: Final[tuple[str, ...]] = ("jsonschema", "jsonschema-rs")
 ErrorLocation = tuple[str, str]
 """Where a payload breaks a schema: (JSON path of the instance, the failing keyword)."""
 
-# Python's \s (str patterns): every character re.match(r"\s", c) accepts. Rust's \s is Unicode White_Space,
-# which lacks U+001C..U+001F and differs on U+0085 and U+FEFF, so neither \s nor \S may reach Rust as is.
-_PY_SPACE: Final = (
-    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
-)
-# escapes whose meaning differs between Python's re and Rust's regex crates (Unicode tables, word
-# boundaries) and that have no exact rewrite here: a pattern holding one is left to the reference
-_UNPORTABLE_ESCAPES: Final = frozenset("dDwWbBAZ")
-_ANNOTATIONS: Final = frozenset({"$schema", "$id", "$comment", "title", "description", "examples", "$defs"})
-_SUBSCHEMA: Final = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
-_SUBSCHEMA_MORE: Final = ("propertyNames", "unevaluatedItems", "unevaluatedProperties", "contentSchema")
-_SUBSCHEMA_MAPS: Final = ("properties", "patternProperties", "$defs", "dependentSchemas")
-_SUBSCHEMA_LISTS: Final = ("allOf", "anyOf", "oneOf", "prefixItems")
-
-
-class _Unportable(Exception):
-    """A pattern that cannot be given to Rust with Python's meaning."""
-
-
-def python_pattern_for_rust(pattern: str) -> str:
-    """Rewrite a Python ``re`` pattern (as ``jsonschema`` applies it, with ``re.search``) for Rust's regex.
-
-    ``$`` becomes ``(?=\\n?\\z)``: in Python it also matches before a final newline, so ``"12\\n"`` passes
-    ``^[0-9]+$`` there and must pass here too. ``\\s`` and ``\\S`` become Python's exact whitespace class.
-    Raises :class:`ValueError` for a construct with no exact rewrite (``\\d``, ``\\w``, ``\\b``, ``\\S``
-    inside a class...).
-    """
-    try:
-        return _rewrite(pattern)
-    except _Unportable as exc:
-        raise ValueError(f"pattern {pattern!r} cannot be ported to Rust exactly: {exc}") from None
-
-
-def _rewrite(pattern: str) -> str:
-    out: list[str] = []
-    in_class = False
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\":
-            if i + 1 >= len(pattern):
-                raise _Unportable("a trailing backslash")
-            escaped = pattern[i + 1]
-            if escaped in _UNPORTABLE_ESCAPES:
-                raise _Unportable(f"\\{escaped} has different meanings")
-            if escaped == "s":
-                out.append(_PY_SPACE if in_class else f"[{_PY_SPACE}]")
-            elif escaped == "S":
-                if in_class:
-                    raise _Unportable("\\S inside a character class")
-                out.append(f"[^{_PY_SPACE}]")
-            else:
-                out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            if char == "]":
-                in_class = False
-            elif char == "[":
-                raise _Unportable("a nested '[' in a class (set operations in Rust)")
-            out.append(char)
-        elif char == "[":
-            in_class = True
-            out.append(char)
-            # a ']' right after '[' or '[^' is a literal in both dialects
-            if pattern[i + 1 : i + 2] == "^":
-                out.append("^")
-                i += 1
-            if pattern[i + 1 : i + 2] == "]":
-                out.append("\\]")
-                i += 1
-        elif char == "$":
-            out.append("(?=\\n?\\z)")
-        else:
-            out.append(char)
-        i += 1
-    if in_class:
-        raise _Unportable("an unclosed character class")
-    return "".join(out)
-
-
-def _port_schema(node: Any) -> Any:
-    """A copy of ``node`` with every ``pattern`` (and ``patternProperties`` key) rewritten for Rust."""
-    if not isinstance(node, Mapping):
-        return node
-    out = dict(node)
-    if isinstance(out.get("pattern"), str):
-        out["pattern"] = _rewrite(out["pattern"])
-    for keyword in (*_SUBSCHEMA, *_SUBSCHEMA_MORE):
-        if keyword in out:
-            out[keyword] = _port_schema(out[keyword])
-    for keyword in _SUBSCHEMA_MAPS:
-        value = out.get(keyword)
-        if isinstance(value, Mapping):
-            rename = _rewrite if keyword == "patternProperties" else str
-            out[keyword] = {rename(k): _port_schema(v) for k, v in value.items()}
-    for keyword in _SUBSCHEMA_LISTS:
-        value = out.get(keyword)
-        if isinstance(value, list):
-            out[keyword] = [_port_schema(v) for v in value]
-    return out
-
-
-# ---------------------------------------------------------------------------------------------- backends
-
-
-@cache
-def _rust() -> Any:
-    try:
-        import jsonschema_rs
-    except ImportError:
-        return None
-    return jsonschema_rs
-
 
 def available_backends() -> tuple[str, ...]:
-    """The backends usable here: always ``jsonschema``; ``jsonschema-rs`` when the ``fast`` extra is in."""
-    return BACKENDS if _rust() is not None else BACKENDS[:1]
+    """The backends usable here: ``jsonschema`` always; ``jsonschema-rs`` when it imports (a dependency)."""
+    return BACKENDS if schemas_rs.rust() is not None else BACKENDS[:1]
 
 
 def default_backend() -> str:
@@ -171,26 +53,11 @@ def default_backend() -> str:
 
 
 @cache
-def _rust_registry() -> Any:
-    """The schemas of the reference registry, patterns rewritten, as a ``jsonschema_rs.Registry``.
-
-    Returns None when a schema holds a pattern with no exact rewrite (the reference is used instead).
-    """
-    registry = schemas.registry()
-    try:
-        resources = [(uri, _port_schema(registry.contents(uri))) for uri in registry]
-    except _Unportable:
-        return None
-    return _rust().Registry(resources)
-
-
-@cache
 def _rust_validator(uri: str) -> Any:
-    rust_registry = _rust_registry()
+    rust_registry = schemas._rust_registry()
     if rust_registry is None:
         return None
-    contents = _port_schema(copy.deepcopy(schemas.registry().contents(uri)))
-    return _rust().validator_for(contents, registry=rust_registry)
+    return schemas_rs.compile_validator(rust_registry, schemas.registry().contents(uri))
 
 
 def _reference_locations(validator: Any, payload: Any) -> Iterator[ErrorLocation]:
@@ -199,15 +66,15 @@ def _reference_locations(validator: Any, payload: Any) -> Iterator[ErrorLocation
 
 
 def _rust_locations(validator: Any, payload: Any) -> Iterator[ErrorLocation]:
-    for error in validator.iter_errors(payload):
-        yield schemas.json_path(error.instance_path), str(error.schema_path[-1])
+    for path, keyword in schemas_rs.error_locations(validator, payload):
+        yield schemas.json_path(path), keyword
 
 
 class EventValidator:
     """Verdicts on event bodies against one schema (event, shape, tolerant or strict), on a chosen backend.
 
     ``backend=None`` takes the fastest available (:func:`default_backend`). Asking for ``jsonschema-rs``
-    where it is not installed raises :class:`~mock_portal.errors.UsageError`; if the schemas hold a pattern
+    where it cannot be imported raises :class:`~mock_portal.errors.UsageError`; if the schemas hold a pattern
     Rust cannot run with Python's meaning, the reference serves instead and :attr:`backend` says so.
     """
 
@@ -223,7 +90,7 @@ class EventValidator:
         if name not in BACKENDS:
             raise UnknownNameError("validation backend", name, BACKENDS)
         if name not in available_backends():
-            raise UsageError(f"backend {name!r} is not installed (pip install 'b24-contract[fast]')")
+            raise UsageError(f"backend {name!r} is not installed (pip install jsonschema-rs)")
         self.event = event.strip().upper()
         self.shape = shape
         self.strict = strict
@@ -239,26 +106,18 @@ class EventValidator:
     def _shape_hint(self) -> Callable[[Any], bool] | None:
         """For shape ``any`` on Rust: a check that tries the shape the last valid body had first.
 
-        The ``any`` schema is exactly ``anyOf`` the shape schemas (checked here), so a body valid for one
-        shape is valid for ``any``: the verdict is unchanged, and a stream of same-shaped bodies skips the
-        branches that fail before the one that matches.
+        When the ``any`` schema is exactly ``anyOf`` the shape schemas, a body valid for one shape is valid
+        for ``any``: the verdict is unchanged, and a stream of same-shaped bodies skips the branches that
+        fail before the one that matches.
         """
         if self._rust is None or self.shape != schemas.ANY_SHAPE:
             return None
-        shapes = schemas.known_shapes(self.event)[1:]
-        uris = [schemas.schema_uri(self.event, s, strict=self.strict) for s in shapes]
-        resolver = schemas.registry().resolver(self.uri)
-        whole_schema = schemas.registry().contents(self.uri)
-        if any(
-            key not in _ANNOTATIONS and not key.startswith("x-") for key in whole_schema if key != "anyOf"
-        ):
-            return None  # "any" asserts more than its anyOf: no shortcut
-        branches = whole_schema.get("anyOf", [])
-        refs = [
-            resolver.lookup(b.get("$ref", "")).contents if isinstance(b, Mapping) else None for b in branches
-        ]
-        if not uris or refs != [schemas.registry().contents(u) for u in uris]:
+        if not schemas._has_shapes(self.event) or not schemas._any_is_union(self.event, self.strict):
             return None
+        uris = [
+            schemas.schema_uri(self.event, s, strict=self.strict)
+            for s in schemas._concrete_shapes(self.event)
+        ]
         checks = [_rust_validator(u).is_valid for u in uris]
         last = [checks[-1]]
 
@@ -289,7 +148,7 @@ class EventValidator:
             if self._shape_first is not None:
                 return self._shape_first(payload)
             return self._check(payload)
-        except (ValueError, RecursionError):
+        except (ValueError, TypeError, OverflowError, RecursionError):
             # jsonschema_rs refuses what it cannot convert (too deep, odd key types): ask the reference
             return self._reference_is_valid(payload)
 
@@ -305,7 +164,7 @@ class EventValidator:
         if self._rust is not None:
             try:
                 return sorted(_rust_locations(self._rust, payload))
-            except (ValueError, RecursionError):
+            except (ValueError, TypeError, OverflowError, RecursionError):
                 pass
         try:
             return sorted(_reference_locations(self._reference, payload))
@@ -313,23 +172,14 @@ class EventValidator:
             return [("$", "maxDepth")]
 
     def report(self, payload: Any) -> schemas.ValidationReport:
-        """The full report: the reference :func:`~mock_portal.schemas.validate`, run only when needed.
+        """The full report, as :func:`~mock_portal.schemas.validate` gives it, verdicts from this backend.
 
-        A payload the fast verdict accepts gets a cheap report naming the shape it matched.
+        A valid payload costs only its verdict; an invalid one is explained by the reference.
         """
-        if self.shape == schemas.ANY_SHAPE and self.is_valid(payload):
-            for shape in schemas.known_shapes(self.event)[1:]:
-                if EventValidator._cached(self.event, shape, self.strict, self.backend).is_valid(payload):
-                    return schemas.ValidationReport(self.event, self.shape, self.strict, (), shape)
-        elif self.is_valid(payload):
-            return schemas.ValidationReport(self.event, self.shape, self.strict, (), self.shape)
+        if self.backend == "jsonschema":
+            return schemas._validate_reference(payload, self.event, self.shape, strict=self.strict)
         return schemas.validate(payload, self.event, self.shape, strict=self.strict)
 
     def report_body(self, body: str | bytes) -> schemas.ValidationReport:
         """:meth:`report` on a raw wire body."""
         return self.report(decode(body))
-
-    @staticmethod
-    @cache
-    def _cached(event: str, shape: str, strict: bool, backend: str) -> EventValidator:
-        return EventValidator(event, shape, strict=strict, backend=backend)

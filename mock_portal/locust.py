@@ -16,7 +16,9 @@ Options (also ``LOCUST_B24_*`` environment variables, and set once on the master
 ``--b24-event`` (``ONSESSIONSTART``), ``--b24-shapes`` (comma-separated, ``all`` for every shape; default
 the newest), ``--b24-auth`` (``user``, ``system`` or ``user,system``), ``--b24-seed`` (``0``),
 ``--b24-application-token``, ``--b24-member-id``, ``--b24-client-endpoint`` (the values a handler
-installed with a known portal expects), ``--b24-path`` (``/``).
+installed with a known portal expects), ``--b24-path`` (``/``), ``--b24-count`` (stop once this many events
+were sent: by the users of a standalone run, by each worker of a distributed one; ``-t`` still bounds the
+run). A run ended by ``--b24-count`` sends exactly that many events, however fast or slow the machine is.
 
 Each request shows in Locust's statistics under the event, shape and auth mode it carried
 (``ONSESSIONSTART docs-2026/user``), so a handler slow on one shape shows it. Bodies are the PHP
@@ -28,17 +30,21 @@ seeded stream (``<seed>-w<worker>-u<user>``), so a run can be repeated byte for 
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+import gevent
 from locust import FastHttpUser, constant, events, task
+from locust.runners import MasterRunner, WorkerRunner
 
-from mock_portal.errors import UsageError
+from mock_portal.errors import MockPortalError, UsageError
 from mock_portal.events import AUTH_MODES, EventStream, event_spec
 
 __all__ = ["B24EventUser", "OnSessionStartUser"]
 
 _CONTENT_TYPE = "application/x-www-form-urlencoded"
+_IDLE_SECONDS = 1.0
 
 
 def _add_options(parser: Any) -> None:
@@ -51,9 +57,70 @@ def _add_options(parser: Any) -> None:
     group.add_argument("--b24-member-id", default="", env_var="LOCUST_B24_MEMBER_ID")
     group.add_argument("--b24-client-endpoint", default="", env_var="LOCUST_B24_CLIENT_ENDPOINT")
     group.add_argument("--b24-path", default="", env_var="LOCUST_B24_PATH", help="request path (/)")
+    group.add_argument(
+        "--b24-count", default="", env_var="LOCUST_B24_COUNT", help="stop after N events (per worker)"
+    )
 
 
 events.init_command_line_parser.add_listener(_add_options)  # type: ignore[no-untyped-call]
+
+
+def _count(text: str, default: int) -> int:
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"--b24-count must be a positive whole number, not {text!r}")
+    return int(text)
+
+
+class _Quota:
+    """This process's share of ``--b24-count``: tickets handed to users, events they finished sending."""
+
+    issued = itertools.count()
+    finished = 0
+
+
+def _check_options(options: Any) -> None:
+    """Refuse bad ``--b24-*`` values before any user starts: one line on stderr, exit code 2."""
+    try:
+        spec = event_spec(_option(options, "b24_event") or "ONSESSIONSTART")
+        shapes = _split(_option(options, "b24_shapes"))
+        unknown_shapes = [s for s in shapes if s != "all" and s not in spec.shapes]
+        if unknown_shapes:
+            known = ", ".join(spec.shapes)
+            raise UsageError(f"--b24-shapes: unknown shape {unknown_shapes[0]!r} (known: {known}, all)")
+        unknown = [a for a in _split(_option(options, "b24_auth")) if a not in AUTH_MODES]
+        if unknown:
+            raise UsageError(f"--b24-auth: unknown mode {unknown[0]!r} (known: {', '.join(AUTH_MODES)})")
+        _count(_option(options, "b24_count"), 0)
+    except MockPortalError as exc:
+        sys.stderr.write(f"locust: error: {exc}\n")
+        raise SystemExit(2) from None
+
+
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    runner = environment.runner
+    _check_options(environment.parsed_options)
+    if not isinstance(runner, MasterRunner):
+        return
+    limit = _count(_option(environment.parsed_options, "b24_count"), 0)
+    if not limit:
+        return
+
+    def check() -> None:
+        # every worker sends `limit` events and then idles: the run is over once all of them are reported
+        options = environment.parsed_options
+        workers = max(getattr(options, "expect_workers", 0) or 0, runner.worker_count)
+        if workers and runner.stats.total.num_requests >= limit * workers:
+            runner.quit()
+
+    def on_report(**_report: Any) -> None:
+        gevent.spawn(check)  # after the report is merged into the master's statistics
+
+    environment.events.worker_report.add_listener(on_report)
+
+
+events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -75,6 +142,8 @@ class B24EventUser(FastHttpUser):
     event_context: ClassVar[dict[str, str]] = {}
     """Values every event carries (``application_token``, ``member_id``, ``client_endpoint``...)."""
     path: ClassVar[str] = "/"
+    count: ClassVar[int] = 0
+    """Stop after this many events (0: only ``-t`` ends the run); ``--b24-count`` overrides it."""
 
     _user_numbers: ClassVar[Iterator[int]] = itertools.count()
 
@@ -109,14 +178,25 @@ class B24EventUser(FastHttpUser):
                 name = f"{stream.spec.name} {stream.shape}/{stream.auth}"
                 streams.append((name, stream.bodies()))
         self._streams = itertools.cycle(streams)
+        self._limit = _count(_option(options, "b24_count"), self.count)
 
     @task
     def send_event(self) -> None:
         """POST the next event body; non-2xx answers count as failures in Locust's statistics."""
+        limit = self._limit
+        if limit and next(_Quota.issued) >= limit:
+            gevent.sleep(_IDLE_SECONDS)  # this process's events are all sent or on their way: idle
+            return
         name, bodies = next(self._streams)
         self.client.post(
             self.request_path, data=next(bodies), headers={"Content-Type": _CONTENT_TYPE}, name=name
         )
+        if limit:
+            _Quota.finished += 1
+            runner = self.environment.runner
+            # standalone, the last of them ends the run; a distributed run is ended by its master
+            if _Quota.finished == limit and runner is not None and not isinstance(runner, WorkerRunner):
+                gevent.spawn(runner.quit)
 
 
 def _option(options: Any, name: str) -> str:

@@ -16,7 +16,7 @@ listing every branch of the ``anyOf``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ __all__ = [
     "DocRef",
     "Issue",
     "ValidationReport",
+    "fast_backend",
     "is_valid",
     "known_events",
     "known_shapes",
@@ -256,8 +257,55 @@ def _validator(uri: str) -> Validator:
 
 
 def validator_for(event: str = "ONSESSIONSTART", shape: str = ANY_SHAPE, strict: bool = False) -> Validator:
-    """The compiled ``jsonschema`` validator for ``event``/``shape`` (cached: built once per schema)."""
+    """The compiled ``jsonschema`` validator for ``event``/``shape`` (cached: built once per schema).
+
+    This is the pure-Python reference, which explains failures; verdicts come faster from
+    :func:`is_valid` and :func:`validate`.
+    """
     return _validator(schema_uri(event, shape, strict=strict))
+
+
+@cache
+def _rust_registry() -> Any:
+    from mock_portal import schemas_rs
+
+    return schemas_rs.compile_registry(registry())
+
+
+@cache
+def _rust_check(uri: str) -> Callable[[Any], bool] | None:
+    """The jsonschema-rs verdict for schema ``uri``; None without jsonschema_rs or with unportable ones."""
+    from mock_portal import schemas_rs
+
+    rust_registry = _rust_registry()
+    if rust_registry is None:
+        return None
+    check: Callable[[Any], bool] = schemas_rs.compile_validator(
+        rust_registry, registry().contents(uri)
+    ).is_valid
+    return check
+
+
+def fast_backend() -> str:
+    """The engine that gives the verdicts here: ``jsonschema-rs`` when it imports, else ``jsonschema``."""
+    return "jsonschema-rs" if _rust_registry() is not None else "jsonschema"
+
+
+def _reference_verdict(uri: str, payload: Any) -> bool:
+    try:
+        return bool(_validator(uri).is_valid(payload))
+    except RecursionError:
+        return False  # deeper than any form body can be
+
+
+def _fast_verdict(uri: str, payload: Any) -> bool:
+    check = _rust_check(uri)
+    if check is not None:
+        try:
+            return check(payload)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            pass  # a value jsonschema_rs cannot convert (odd key types, too deep): ask the reference
+    return _reference_verdict(uri, payload)
 
 
 def is_valid(
@@ -265,12 +313,11 @@ def is_valid(
 ) -> bool:
     """The verdict alone, without building a report: the fast path for bulk checks.
 
-    Bodies nested deeper than :data:`MAX_DEPTH` are invalid, as in :func:`validate`.
+    The same verdict as :func:`validate` (bodies nested deeper than :data:`MAX_DEPTH` are invalid).
     """
-    try:
-        return bool(validator_for(event, shape, strict).is_valid(payload))
-    except RecursionError:
+    if _deeper_than(payload, MAX_DEPTH):
         return False
+    return _fast_verdict(schema_uri(event, shape, strict=strict), payload)
 
 
 # ---------------------------------------------------------------------------------------------- validate
@@ -285,31 +332,90 @@ def validate(
     ``strict`` forbids keys beyond the known ones. Unknown names raise
     :class:`~mock_portal.errors.UnknownNameError`. Events without shapes yet are checked against the
     envelope only, and the report says so in its notes.
+
+    The verdict comes from jsonschema-rs where it is installed (a regular dependency), else from the
+    pure-Python ``jsonschema``; the explanation of an invalid body always comes from ``jsonschema``, so the
+    report is the same either way. A valid body costs no more than its verdict.
     """
+    plan = _plan(event, shape, strict)
+    if plan and not _deeper_than(payload, MAX_DEPTH):
+        try:
+            for check, report in plan:
+                if check(payload):
+                    return report
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            pass  # a value jsonschema_rs cannot convert: the full path asks the reference
+    return _validate(payload, event, shape, strict, _fast_verdict)
+
+
+@lru_cache(maxsize=512)
+def _plan(event: str, shape: str, strict: bool) -> tuple[tuple[Callable[[Any], bool], ValidationReport], ...]:
+    """The fast path of :func:`validate` for one schema: (jsonschema-rs check, the report when it holds), in
+    the order :func:`_validate` tries them; empty when only the general path can serve (no jsonschema_rs, or
+    an ``any`` schema that asserts more than the union of its shapes). Reports are immutable, so one serves
+    every valid body."""
+    name = _event_name(event)
+    uri = schema_uri(name, shape, strict=strict)
+    if not _has_shapes(name):
+        note = (f"no schema for {name} yet: only the envelope (event, ts, auth...) was checked",)
+        steps = [(uri, ValidationReport(name, shape, strict, (), None, note))]
+    elif shape != ANY_SHAPE:
+        steps = [(uri, ValidationReport(name, shape, strict, (), shape))]
+    elif _any_is_union(name, strict):
+        steps = [
+            (schema_uri(name, s, strict=strict), ValidationReport(name, shape, strict, (), s))
+            for s in _concrete_shapes(name)
+        ]
+    else:
+        return ()
+    plan = []
+    for step_uri, report in steps:
+        check = _rust_check(step_uri)
+        if check is None:
+            return ()
+        plan.append((check, report))
+    return tuple(plan)
+
+
+def _validate_reference(
+    payload: Any, event: str = "ONSESSIONSTART", shape: str = ANY_SHAPE, *, strict: bool = False
+) -> ValidationReport:
+    """:func:`validate` with every verdict from the pure-Python reference (the differential tests' side)."""
+    return _validate(payload, event, shape, strict, _reference_verdict)
+
+
+def _validate(
+    payload: Any, event: str, shape: str, strict: bool, verdict: Callable[[str, Any], bool]
+) -> ValidationReport:
     name = _event_name(event)
     uri = schema_uri(name, shape, strict=strict)
     notes: list[str] = []
-    deep = _too_deep(payload)
-    if deep is not None:
+    if _deeper_than(payload, MAX_DEPTH):
+        deep = _too_deep(payload) or []
         message = f"nested more than {MAX_DEPTH} levels deep; a form body cannot be (max_input_nesting_level)"
         issue = Issue(json_path(deep), message, f"at most {MAX_DEPTH} levels", "maxDepth")
         return _report(name, shape, strict, [issue], None, notes)
     if not _has_shapes(name):
         notes.append(f"no schema for {name} yet: only the envelope (event, ts, auth...) was checked")
+        if verdict(uri, payload):
+            return _report(name, shape, strict, [], None, notes)
         return _report(
             name, shape, strict, _issues(name, None, strict, _validator(uri), payload), None, notes
         )
 
     if shape != ANY_SHAPE:
+        if verdict(uri, payload):
+            return _report(name, shape, strict, [], shape, notes)
         issues = _issues(name, shape, strict, _validator(uri), payload)
         return _report(name, shape, strict, issues, shape, notes)
 
     candidates = _concrete_shapes(name)
-    if _validator(uri).is_valid(payload):
-        matched = next(
-            s for s in candidates if _validator(schema_uri(name, s, strict=strict)).is_valid(payload)
-        )
-        return _report(name, shape, strict, [], matched, notes)
+    # "any" is the union of the shapes (when it asserts nothing more): the first shape that holds is both
+    # the verdict and the matched shape, without checking the union first
+    if _any_is_union(name, strict) or verdict(uri, payload):
+        for candidate in candidates:
+            if verdict(schema_uri(name, candidate, strict=strict), payload):
+                return _report(name, shape, strict, [], candidate, notes)
 
     per_shape = {s: _issues(name, s, strict, validator_for(name, s, strict), payload) for s in candidates}
     best = _closest_shape(per_shape, name, payload)
@@ -324,6 +430,63 @@ def validate(
         f"closest is {best}{_shape_hint(payload)}, whose violations follow"
     )
     return _report(name, shape, strict, per_shape[best], best, notes)
+
+
+_ANNOTATION_KEYS = frozenset({"$schema", "$id", "$comment", "title", "description", "examples", "$defs"})
+
+
+@cache
+def _any_is_union(event: str, strict: bool) -> bool:
+    """True when the ``any`` schema of ``event`` is exactly ``anyOf`` its shapes' schemas, in catalogue order.
+
+    Then a body is valid for ``any`` if and only if it is valid for one shape, and the shapes can be tried
+    alone.
+    """
+    uri = schema_uri(event, ANY_SHAPE, strict=strict)
+    contents = registry().contents(uri)
+    if any(k not in _ANNOTATION_KEYS and not k.startswith("x-") for k in contents if k != "anyOf"):
+        return False
+    resolver = registry().resolver(uri)
+    branches = contents.get("anyOf")
+    if not isinstance(branches, list):
+        return False
+    targets = []
+    for branch in branches:
+        ref = branch.get("$ref") if isinstance(branch, Mapping) else None
+        if not isinstance(ref, str) or len(branch) != 1:
+            return False
+        targets.append(resolver.lookup(ref).contents)
+    shapes = [registry().contents(schema_uri(event, s, strict=strict)) for s in _concrete_shapes(event)]
+    return (
+        bool(shapes)
+        and len(targets) == len(shapes)
+        and all(t is s or t == s for t, s in zip(targets, shapes, strict=True))
+    )
+
+
+def _deeper_than(node: Any, limit: int) -> bool:
+    """True when a container is nested more than ``limit`` levels below ``node`` (no paths built: cheap).
+
+    Exact types first: an ``isinstance`` check against ``Mapping`` costs more than the whole walk of a body.
+    """
+    values: Iterable[Any]
+    if type(node) is dict:
+        values = node.values()
+    elif type(node) is list:
+        values = node
+    elif isinstance(node, Mapping):
+        values = node.values()
+    elif isinstance(node, list):
+        values = node
+    else:
+        return False
+    for value in values:
+        kind = type(value)
+        if (kind is dict or kind is list or (kind is not str and isinstance(value, (Mapping, list)))) and (
+            not limit or _deeper_than(value, limit - 1)
+        ):
+            return True
+    return False
 
 
 def _too_deep(payload: Any) -> list[str | int] | None:

@@ -13,8 +13,10 @@ Routes (several portals live in one server, each under its domain):
   answers for the first (default) portal. GET or POST, form or JSON params, token in ``auth``.
 - ``/oauth/token/``: the OAuth server (``grant_type=refresh_token``), shared by every portal as Bitrix's is;
   ``/oauth/rest/<method>``: REST through the OAuth server (the events' ``server_endpoint``).
-- ``/_portal/...``: the control API (see :data:`CONTROL_ROUTES`); ``?portal=<domain>`` (or a ``portal`` JSON
-  field) picks the portal, the default one otherwise.
+- ``/_portal/...``: the control API (:mod:`mock_portal.control`); ``?portal=<domain>`` (or a ``portal`` JSON
+  field) picks the portal, the default one otherwise. With a control token (required off loopback), it
+  answers only requests carrying ``Authorization: Bearer <token>``; the REST side stays open, as a real
+  portal's is.
 
 No plain ASGI framework earns its place here: the routing is a dozen prefixes, and staying on bare ASGI keeps
 the server free of dependencies beyond uvicorn. Portal work (which may deliver events to handlers that call
@@ -26,225 +28,54 @@ from __future__ import annotations
 import asyncio
 import difflib
 import functools
-import json
+import hmac
+import ipaddress
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
+from mock_portal.control import CONTROL_ROUTES, Answer, ControlApi, HttpError, attempt_to_dict
 from mock_portal.errors import MockPortalError, UsageError
-from mock_portal.portal import AUTH_MODES, Clock, Portal, PortalError
-from mock_portal.redact import redact, redact_text
+from mock_portal.jsonio import encode_json
+from mock_portal.portal import Clock, Portal, PortalError
+from mock_portal.records import DEFAULT_MAX_BYTES
+from mock_portal.redact import redact_text
 from mock_portal.rest import MAX_BODY_BYTES, RestResponse, handle_oauth, handle_rest_path, parse_params
 
-__all__ = ["CONTROL_ROUTES", "PortalApp", "PortalServer", "attempt_to_dict"]
+__all__ = ["CONTROL_ROUTES", "PortalApp", "PortalServer", "attempt_to_dict", "is_loopback"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-CONTROL_ROUTES: tuple[tuple[str, str, str], ...] = (
-    ("GET", "/_portal", "describe the server and its portals"),
-    ("GET", "/_portal/portals", "list the portals"),
-    ("POST", "/_portal/portals", "add a portal {domain?, member_id?, status?, session_events_owner_only?}"),
-    ("GET", "/_portal/apps", "list the apps (no secrets)"),
-    ("POST", "/_portal/apps", "install an app {install_url?, handlers {EVENT: url}, scopes?, ui?, timeout?}"),
-    ("POST", "/_portal/apps/<client_id>/install-finish", "finish a UI app's installation (installFinish)"),
-    ("POST", "/_portal/apps/<client_id>/bind", "bind a handler for the app {event, handler}"),
-    ("POST", "/_portal/apps/<client_id>/uninstall", "uninstall the app, POSTs ONAPPUNINSTALL {clean?}"),
-    ("DELETE", "/_portal/apps/<client_id>", "same as uninstall"),
-    (
-        "POST",
-        "/_portal/sessions",
-        "start a session, fires OnSessionStart {connector_id?, line_id?, shape?, auth?}",
-    ),
-    (
-        "POST",
-        "/_portal/sessions/<id>/finish",
-        "close a session: OnSessionFinish, OnImConnectorDialogFinish to the owner {auth?, timeout?}",
-    ),
-    (
-        "POST",
-        "/_portal/messages",
-        "an operator writes in an Open Lines chat: OnOpenLineMessageAdd, and out through the connector "
-        "OnImConnectorMessageAdd to its owner {chat_id, text, author_id?, timeout?}",
-    ),
-    (
-        "POST",
-        "/_portal/messages/<id>/update",
-        "edit a message: OnOpenLineMessageUpdate, OnImConnectorMessageUpdate {text, timeout?}",
-    ),
-    (
-        "POST",
-        "/_portal/messages/<id>/delete",
-        "delete a message: OnOpenLineMessageDelete, OnImConnectorMessageDelete {timeout?}",
-    ),
-    (
-        "POST",
-        "/_portal/lines/<id>/delete",
-        "delete an open line: OnImConnectorLineDelete to each active connector's owner {timeout?}",
-    ),
-    (
-        "POST",
-        "/_portal/connectors/<id>/deactivate",
-        "switch a connector off on a line: OnImConnectorStatusDelete to its owner {line_id, timeout?}",
-    ),
-    (
-        "POST",
-        "/_portal/apps/<client_id>/update",
-        "update the app to its next version: ONAPPUPDATE {new_application_token?, timeout?}",
-    ),
-    (
-        "GET",
-        "/_portal/deliveries",
-        "delivery attempts, secrets redacted (?event=, ?outcome=; ?min=N&timeout=S waits for N of them)",
-    ),
-    (
-        "GET",
-        "/_portal/rest-calls",
-        "REST calls, secrets redacted (?method=; ?min=N&timeout=S waits until N calls are recorded)",
-    ),
-    ("POST", "/_portal/webhooks", "create an incoming webhook {user_id?, scopes?}"),
-    ("POST", "/_portal/clock", "advance the portals' clock {advance: seconds}"),
-    ("POST", "/_portal/reset", "forget apps, tokens, chats, calls and deliveries"),
-)
-"""The control API: (HTTP method, path, what it does)."""
-
-_JSON = [(b"content-type", b"application/json; charset=utf-8")]
-_APP_FIELDS = frozenset(
-    {"portal", "install_url", "handlers", "scopes", "ui", "code", "client_id", "client_secret", "timeout"}
-)
-_SESSION_FIELDS = frozenset(
-    {
-        "portal",
-        "connector_id",
-        "line_id",
-        "shape",
-        "auth",
-        "user_id",
-        "external_chat_id",
-        "external_user_id",
-        "timeout",
-    }
-)
-_PORTAL_FIELDS = frozenset(
-    {"domain", "member_id", "status", "session_events_owner_only", "delivery_timeout", "seed"}
-)
-_MAX_TIMEOUT = 120.0
+_JSON = (b"content-type", b"application/json; charset=utf-8")
 
 
-class _HttpError(Exception):
-    def __init__(self, status: int, code: str, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.code = code
-        self.description = redact_text(description)
+def _error(status: int, code: str, description: str, headers: tuple[tuple[str, str], ...] = ()) -> Answer:
+    return Answer(status, {"error": code, "error_description": description}, headers=headers)
 
 
-def attempt_to_dict(attempt: Any) -> dict[str, Any]:
-    """A delivery attempt as JSON, secrets redacted (uses the attempt's own redacted view when it has one)."""
-    for name in ("to_redacted_dict", "redacted", "as_dict", "to_dict"):
-        method = getattr(attempt, name, None)
-        if callable(method):
-            value = method()
-            if isinstance(value, Mapping):
-                return dict(redact(dict(value)))
-    import dataclasses
-
-    if dataclasses.is_dataclass(attempt) and not isinstance(attempt, type):
-        return dict(redact(dataclasses.asdict(attempt)))
-    return {"repr": redact_text(repr(attempt))}
-
-
-def _check_fields(body: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
-    for key in body:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise _HttpError(
-                400,
-                "UNKNOWN_FIELD",
-                f"{where}: unknown field {key!r}{hint} (known: {', '.join(sorted(allowed))})",
-            )
-
-
-def _opt_str(body: Mapping[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise _HttpError(400, "BAD_FIELD", f"{key!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-_MAX_WAIT_COUNT = 100_000
-_MAX_WAIT_SECONDS = 60.0
-
-
-def _query_number(
-    args: Mapping[str, str],
-    key: str,
-    kind: Callable[[str], float],
-    low: float,
-    high: float,
-    *,
-    default: float | None = None,
-) -> Any:
-    """A numeric query argument within [low, high], or a 400 naming it."""
-    raw = args.get(key)
-    if raw is None and default is not None:
-        return default
+def is_loopback(host: str) -> bool:
+    """True for a loopback address (127.0.0.0/8, ::1) or ``localhost``; other names are not resolved."""
+    if host.strip("[]").lower() == "localhost":
+        return True
     try:
-        value = kind(raw or "")
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
-        value = None
-    if value is None or value != value or not low <= value <= high:
-        raise _HttpError(400, "BAD_QUERY", f"?{key}= takes a number from {low:g} to {high:g}, got {raw!r}")
-    return value
-
-
-def _opt_int(body: Mapping[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, str))
-        or not str(value).isdigit()
-        or int(value) <= 0
-    ):
-        raise _HttpError(400, "BAD_FIELD", f"{key!r} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _path_id(raw: str, what: str) -> int:
-    """A positive integer id from a control path segment, or a 400 naming it."""
-    if not raw.isascii() or not raw.isdigit() or int(raw) <= 0 or len(raw) > 18:
-        raise _HttpError(400, "BAD_PATH", f"{what} id must be a positive integer, got {raw[:60]!r}")
-    return int(raw)
-
-
-def _deliveries(attempts: Iterable[Any]) -> list[dict[str, Any]]:
-    return [attempt_to_dict(a) for a in attempts]
-
-
-def _opt_timeout(body: Mapping[str, Any]) -> float | None:
-    value = body.get("timeout")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= _MAX_TIMEOUT:
-        raise _HttpError(400, "BAD_FIELD", f"'timeout' must be a number of seconds in (0, {_MAX_TIMEOUT}]")
-    return float(value)
+        return False
 
 
 class PortalApp:
     """The ASGI application: REST, OAuth and control API over a set of portals.
 
     ``base_url`` is where clients reach it (``http://127.0.0.1:PORT``); every portal's ``client_endpoint``,
-    ``server_endpoint`` and OAuth URL are pointed under it.
+    ``server_endpoint`` and OAuth URL are pointed under it. ``control_token``, when set, is demanded of every
+    control request (``Authorization: Bearer <token>``). ``max_record_bytes`` caps the estimated memory of
+    each portal's recorded REST calls and deliveries (the oldest are dropped past it, and counted).
     """
 
     def __init__(
@@ -254,12 +85,19 @@ class PortalApp:
         base_url: str = "http://127.0.0.1",
         clock: Clock | None = None,
         workers: int = 64,
+        control_token: str | None = None,
+        max_record_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
+        if control_token is not None and (not isinstance(control_token, str) or len(control_token) < 16):
+            raise UsageError("a control token must be a string of at least 16 characters")
         self.clock = clock or Clock()
         self.base_url = base_url.rstrip("/")
+        self.control_token = control_token
+        self.max_record_bytes = max_record_bytes
         self._portals: dict[str, Portal] = {}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-portal")
+        self.control = ControlApi(self)
         for portal in portals:
             self.attach(portal)
 
@@ -287,6 +125,7 @@ class PortalApp:
         if portal.domain in self._portals:
             raise UsageError(f"a portal with domain {portal.domain!r} is already served here")
         self._portals[portal.domain] = portal
+        portal.records.set_limits(max_bytes=self.max_record_bytes)
         self._point(portal)
         return portal
 
@@ -318,14 +157,35 @@ class PortalApp:
             known = list(self.portals)
             close = difflib.get_close_matches(domain, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise _HttpError(
-                404, "PORTAL_NOT_FOUND", f"no portal {domain!r}{hint} (known: {', '.join(known)})"
+            raise HttpError(
+                404, "PORTAL_NOT_FOUND", f"no portal {domain[:100]!r}{hint} (known: {', '.join(known)})"
             )
         return found
 
     def close(self) -> None:
         """Stop the worker threads."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run blocking portal work (deliveries, serialization) in the worker pool, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    _run = run
+
+    def describe(self) -> dict[str, Any]:
+        """The server, its portals (with their record counts, dropped ones too) and the control routes."""
+        portals = [p.describe() for p in self.portals.values()]
+        return {
+            "url": self.base_url,
+            "oauth_url": f"{self.base_url}/oauth/token/",
+            "now": self.clock.now(),
+            "control_token_required": self.control_token is not None,
+            "dropped_records": sum(sum(p["records"]["dropped"].values()) for p in portals),
+            "max_record_bytes": self.max_record_bytes,
+            "portals": portals,
+            "routes": [{"method": m, "path": p, "help": h} for m, p, h in CONTROL_ROUTES],
+        }
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -342,18 +202,19 @@ class PortalApp:
         after: list[Callable[[], None]] = []
         try:
             body = await self._read_body(receive)
-            status, payload = await self._route(scope, body, after)
-        except _HttpError as exc:
-            status, payload = exc.status, {"error": exc.code, "error_description": exc.description}
+            answer = await self._route(scope, body, after)
+        except HttpError as exc:
+            answer = _error(exc.status, exc.code, exc.description, exc.headers)
         except PortalError as exc:
-            status, payload = exc.status, {"error": exc.code, "error_description": exc.description}
+            answer = _error(exc.status, exc.code, exc.description)
         except MockPortalError as exc:
-            status, payload = 400, {"error": "BAD_REQUEST", "error_description": redact_text(str(exc))}
+            answer = _error(400, "BAD_REQUEST", redact_text(str(exc)))
         except Exception as exc:  # a bug: answer JSON, never a traceback page
-            status, payload = 500, {"error": "INTERNAL_SERVER_ERROR", "error_description": type(exc).__name__}
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            answer = _error(500, "INTERNAL_SERVER_ERROR", type(exc).__name__)
+        data = answer.raw if answer.raw is not None else encode_json(answer.body)
+        headers = [_JSON, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers)]
         try:
-            await send({"type": "http.response.start", "status": status, "headers": _JSON})
+            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
             await send({"type": "http.response.body", "body": data})
         finally:
             for release in after:  # events a REST call raised go out once its response is sent (facts §1)
@@ -369,36 +230,29 @@ class PortalApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                raise _HttpError(413, "REQUEST_TOO_LARGE", f"request body larger than {MAX_BODY_BYTES} bytes")
+                raise HttpError(413, "REQUEST_TOO_LARGE", f"request body larger than {MAX_BODY_BYTES} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
 
-    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
-
-    async def _route(
-        self, scope: Scope, body: bytes, after: list[Callable[[], None]] | None = None
-    ) -> tuple[int, Any]:
+    async def _route(self, scope: Scope, body: bytes, after: list[Callable[[], None]]) -> Answer:
         method = str(scope.get("method", "GET")).upper()
         path = unquote(scope.get("path", "/"))
         query = scope.get("query_string", b"").decode("latin-1")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         content_type = headers.get("content-type")
         if path == "/_portal" or path.startswith("/_portal/"):
-            return await self._control(method, path, query, body, content_type)
+            self._authorize(headers.get("authorization"))
+            return await self.control.handle(method, path, query, body)
         if path.rstrip("/") == "/oauth/token":
             if method not in ("GET", "POST"):
-                raise _HttpError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on /oauth/token/")
+                raise HttpError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on /oauth/token/")
             params = parse_params(query, body, content_type)
             response: RestResponse = await self._run(handle_oauth, list(self.portals.values()), params)
-            return response.status, response.body
+            return Answer(response.status, response.body)
         if method not in ("GET", "POST"):
-            raise _HttpError(
-                405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on REST paths (GET or POST)"
-            )
+            raise HttpError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on REST paths (GET or POST)")
         if path.startswith("/oauth/rest/"):
             portal = self._portal_of_request(query, body, content_type)
             rest_path = path[len("/oauth/rest/") :]
@@ -407,7 +261,7 @@ class PortalApp:
         else:
             domain, _, rest = path.lstrip("/").partition("/")
             if "." not in domain or not rest.startswith("rest/"):
-                raise _HttpError(
+                raise HttpError(
                     404, "NOT_FOUND", f"no route for {path[:200]!r}; REST is under /<domain>/rest/"
                 )
             portal, rest_path = self.portal(domain), rest[len("rest/") :]
@@ -420,11 +274,22 @@ class PortalApp:
             body=body,
             content_type=content_type,
         )
-        if after is not None:
-            after.append(functools.partial(portal.release_events, pending))
-        else:
-            portal.release_events(pending)
-        return response.status, response.body
+        after.append(functools.partial(portal.release_events, pending))
+        return Answer(response.status, response.body)
+
+    def _authorize(self, header: str | None) -> None:
+        """Demand the control token, when there is one (constant-time comparison)."""
+        if self.control_token is None:
+            return
+        scheme, _, given = (header or "").partition(" ")
+        expected = self.control_token.encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            raise HttpError(
+                401,
+                "CONTROL_TOKEN_REQUIRED",
+                "the control API needs 'Authorization: Bearer <control token>' (printed at start-up)",
+                headers=(("www-authenticate", 'Bearer realm="mock-portal control"'),),
+            )
 
     def _portal_of_request(self, query: str, body: bytes, content_type: str | None) -> Portal:
         # the OAuth server's REST endpoint serves every portal: the token says which one
@@ -435,342 +300,6 @@ class PortalApp:
                 return portal
         return self.default
 
-    # ------------------------------------------------------------------ control API
-    async def _control(
-        self, method: str, path: str, query: str, body: bytes, content_type: str | None
-    ) -> tuple[int, Any]:
-        args = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-        data: dict[str, Any] = {}
-        if method in ("POST", "DELETE") and body.strip():
-            try:
-                loaded = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-                raise _HttpError(400, "BAD_JSON", f"the control API takes a JSON object: {exc}") from None
-            if not isinstance(loaded, dict):
-                raise _HttpError(400, "BAD_JSON", "the control API takes a JSON object")
-            data = loaded
-        parts = [p for p in path.split("/") if p][1:]  # drop "_portal"
-        portal_name = args.get("portal") or (
-            data.get("portal") if isinstance(data.get("portal"), str) else None
-        )
-        if "portal" in data and not isinstance(data["portal"], str):
-            raise _HttpError(400, "BAD_FIELD", "'portal' must be a domain string")
-        route = (method, *parts[:1])
-        if parts == [] and method == "GET":
-            return 200, self._describe()
-        if route == ("GET", "portals") and len(parts) == 1:
-            return 200, [p.describe() for p in self.portals.values()]
-        if route == ("POST", "portals") and len(parts) == 1:
-            return 201, self._add_portal(data)
-        if parts[:1] == ["apps"]:
-            return await self._apps(method, parts[1:], data, self.portal(portal_name))
-        if route == ("POST", "sessions") and len(parts) == 1:
-            return 201, await self._run(self._start_session, self.portal(portal_name), data)
-        sibling = self._sibling_action(method, parts)
-        if sibling is not None:
-            status, answer = await self._run(sibling, self.portal(portal_name), data)
-            return int(status), answer
-        if route == ("GET", "deliveries") and len(parts) == 1:
-            portal = self.portal(portal_name)
-            event, outcome = args.get("event"), args.get("outcome")
-            if "min" in args:
-                count = _query_number(args, "min", int, 1, _MAX_WAIT_COUNT)
-                timeout = _query_number(args, "timeout", float, 0, _MAX_WAIT_SECONDS, default=5.0)
-                found = await self._run(
-                    portal.wait_for_deliveries, event, count=count, timeout=timeout, outcome=outcome
-                )
-            else:
-                found = [a for a in portal.deliveries(event) if outcome is None or a.outcome == outcome]
-            return 200, _deliveries(found)
-        if route == ("GET", "rest-calls") and len(parts) == 1:
-            portal = self.portal(portal_name)
-            if "min" not in args:
-                return 200, [c.to_dict() for c in portal.calls(args.get("method"))]
-            count = _query_number(args, "min", int, 1, _MAX_WAIT_COUNT)
-            timeout = _query_number(args, "timeout", float, 0, _MAX_WAIT_SECONDS, default=5.0)
-            calls = await self._run(portal.wait_for_calls, args.get("method"), count=count, timeout=timeout)
-            return 200, [c.to_dict() for c in calls]
-        if route == ("POST", "webhooks") and len(parts) == 1:
-            portal = self.portal(portal_name)
-            _check_fields(data, frozenset({"portal", "user_id", "scopes"}), "POST /_portal/webhooks")
-            user_id = _opt_int(data, "user_id") or 1
-            try:
-                code = portal.add_webhook(user_id=user_id, scopes=data.get("scopes"))
-            except UsageError as exc:
-                raise _HttpError(400, "BAD_FIELD", str(exc)) from None
-            return 201, {
-                "user_id": user_id,
-                "code": code,
-                "url": f"{portal.client_endpoint}{user_id}/{code}/",
-            }
-        if route == ("POST", "clock") and len(parts) == 1:
-            _check_fields(data, frozenset({"advance"}), "POST /_portal/clock")
-            seconds = data.get("advance", 0)
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-                raise _HttpError(
-                    400, "BAD_FIELD", f"'advance' must be a number of seconds >= 0, got {seconds!r}"
-                )
-            return 200, {"now": self.clock.advance(seconds)}
-        if route == ("POST", "reset") and len(parts) == 1:
-            targets = [self.portal(portal_name)] if portal_name else list(self.portals.values())
-            for portal in targets:
-                portal.reset()
-            return 200, {"reset": [p.domain for p in targets]}
-        known = {p for _, p, _ in CONTROL_ROUTES}
-        template = "/_portal/" + "/".join(parts[:1])
-        if template in known or template.rstrip("/") == "/_portal":
-            raise _HttpError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {path[:200]}")
-        raise _HttpError(404, "NOT_FOUND", f"no control route {path[:200]!r}; GET /_portal lists them")
-
-    # ------------------------------------------------------------------ sibling event triggers
-    def _sibling_action(
-        self, method: str, parts: list[str]
-    ) -> Callable[[Portal, Mapping[str, Any]], tuple[int, Any]] | None:
-        """The control action for a sibling event's moment (facts §4, §5), or None if the path is not one."""
-        if method != "POST":
-            return None
-        if parts == ["messages"]:
-            return self._operator_message
-        if len(parts) != 3:
-            return None
-        kind, raw, action = parts
-        actions: dict[tuple[str, str], Callable[[Portal, Mapping[str, Any], str], tuple[int, Any]]] = {
-            ("sessions", "finish"): self._finish_session,
-            ("messages", "update"): self._update_message,
-            ("messages", "delete"): self._delete_message,
-            ("lines", "delete"): self._delete_line,
-            ("connectors", "deactivate"): self._deactivate_connector,
-        }
-        found = actions.get((kind, action))
-        return None if found is None else functools.partial(_with_path_id, found, raw)
-
-    def _finish_session(self, portal: Portal, data: Mapping[str, Any], raw: str) -> tuple[int, Any]:
-        _check_fields(data, frozenset({"portal", "auth", "timeout"}), "POST /_portal/sessions/<id>/finish")
-        session_id = _path_id(raw, "session")
-        auth = data.get("auth")
-        if auth is not None and auth not in AUTH_MODES:
-            raise _HttpError(400, "BAD_FIELD", f"'auth' must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
-        attempts = portal.finish_session(session_id, auth=auth, timeout=_opt_timeout(data))
-        return 200, {"session_id": session_id, "closed": True, "deliveries": _deliveries(attempts)}
-
-    def _operator_message(self, portal: Portal, data: Mapping[str, Any]) -> tuple[int, Any]:
-        _check_fields(
-            data, frozenset({"portal", "chat_id", "text", "author_id", "timeout"}), "POST /_portal/messages"
-        )
-        chat_id = data.get("chat_id")
-        if isinstance(chat_id, int) and not isinstance(chat_id, bool):
-            chat_id = f"chat{chat_id}"
-        if not isinstance(chat_id, str) or not chat_id:
-            raise _HttpError(400, "BAD_FIELD", f"'chat_id' must be a chat id or 'chat<ID>', got {chat_id!r}")
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise _HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {text!r}")
-        author_id = _opt_int(data, "author_id") or 1
-        chat = portal.chat(chat_id)
-        message, attempts = portal.send_operator_message(
-            chat.dialog_id, text, author_id=author_id, timeout=_opt_timeout(data)
-        )
-        return 201, {"message_id": message.id, "chat_id": chat.id, "deliveries": _deliveries(attempts)}
-
-    def _update_message(self, portal: Portal, data: Mapping[str, Any], raw: str) -> tuple[int, Any]:
-        return self._change_message(portal, data, raw, delete=False)
-
-    def _delete_message(self, portal: Portal, data: Mapping[str, Any], raw: str) -> tuple[int, Any]:
-        return self._change_message(portal, data, raw, delete=True)
-
-    def _change_message(
-        self, portal: Portal, data: Mapping[str, Any], raw: str, *, delete: bool
-    ) -> tuple[int, Any]:
-        where = f"POST /_portal/messages/<id>/{'delete' if delete else 'update'}"
-        _check_fields(data, frozenset({"portal", "timeout"} | ({"text"} if not delete else set())), where)
-        message_id = _path_id(raw, "message")
-        text = data.get("text")
-        if not delete and (not isinstance(text, str) or not text.strip()):
-            raise _HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {text!r}")
-        attempts = portal.change_message(message_id, text, delete=delete, timeout=_opt_timeout(data))
-        return 200, {"message_id": message_id, "deleted": delete, "deliveries": _deliveries(attempts)}
-
-    def _delete_line(self, portal: Portal, data: Mapping[str, Any], raw: str) -> tuple[int, Any]:
-        _check_fields(data, frozenset({"portal", "timeout"}), "POST /_portal/lines/<id>/delete")
-        line_id = _path_id(raw, "line")
-        attempts = portal.delete_line(line_id, timeout=_opt_timeout(data))
-        return 200, {"line_id": line_id, "deleted": True, "deliveries": _deliveries(attempts)}
-
-    def _deactivate_connector(self, portal: Portal, data: Mapping[str, Any], raw: str) -> tuple[int, Any]:
-        _check_fields(
-            data, frozenset({"portal", "line_id", "timeout"}), "POST /_portal/connectors/<id>/deactivate"
-        )
-        line_id = _opt_int(data, "line_id")
-        if line_id is None:
-            raise _HttpError(
-                400, "BAD_FIELD", "'line_id' is required: the line to switch the connector off on"
-            )
-        if raw not in portal.connectors:
-            known = ", ".join(sorted(portal.connectors)) or "none"
-            raise _HttpError(404, "CONNECTOR_NOT_FOUND", f"no connector {raw[:60]!r} (registered: {known})")
-        attempts = portal.deactivate_connector(raw, line_id, timeout=_opt_timeout(data))
-        return 200, {"connector": raw, "line_id": line_id, "deliveries": _deliveries(attempts)}
-
-    def _update_app(self, portal: Portal, client_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        _check_fields(data, frozenset({"portal", "new_application_token", "timeout"}), "app update")
-        renew = data.get("new_application_token", False)
-        if not isinstance(renew, bool):
-            raise _HttpError(
-                400, "BAD_FIELD", f"'new_application_token' must be true or false, got {renew!r}"
-            )
-        app, attempts = portal.update_app(client_id, new_application_token=renew, timeout=_opt_timeout(data))
-        return {
-            "client_id": app.client_id,
-            "version": app.version,
-            "application_token": app.application_token,
-            "deliveries": _deliveries(attempts),
-        }
-
-    def _describe(self) -> dict[str, Any]:
-        return {
-            "url": self.base_url,
-            "oauth_url": f"{self.base_url}/oauth/token/",
-            "now": self.clock.now(),
-            "portals": [p.describe() for p in self.portals.values()],
-            "routes": [{"method": m, "path": p, "help": h} for m, p, h in CONTROL_ROUTES],
-        }
-
-    def _add_portal(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        _check_fields(data, _PORTAL_FIELDS, "POST /_portal/portals")
-        domain = _opt_str(data, "domain")
-        if domain is not None and ("." not in domain or "/" in domain or len(domain) > 253):
-            raise _HttpError(400, "BAD_FIELD", f"'domain' must be a host name with a dot, got {domain!r}")
-        options: dict[str, Any] = {}
-        member_id = _opt_str(data, "member_id")
-        if member_id is not None:
-            options["member_id"] = member_id
-        status = _opt_str(data, "status")
-        if status is not None:
-            if status not in ("L", "F", "D", "T", "P", "S"):
-                raise _HttpError(
-                    400, "BAD_FIELD", f"'status' must be one of L F D T P S (facts §2), got {status!r}"
-                )
-            options["status"] = status
-        if "session_events_owner_only" in data:
-            options["session_events_owner_only"] = bool(data["session_events_owner_only"])
-        if "delivery_timeout" in data:
-            options["delivery_timeout"] = _opt_timeout({"timeout": data["delivery_timeout"]})
-        if "seed" in data:
-            options["seed"] = _opt_int(data, "seed")
-        try:
-            portal = self.add_portal(domain, **options)
-        except UsageError as exc:
-            raise _HttpError(409, "PORTAL_EXISTS", str(exc)) from None
-        return portal.describe()
-
-    async def _apps(
-        self, method: str, rest: list[str], data: dict[str, Any], portal: Portal
-    ) -> tuple[int, Any]:
-        if not rest and method == "GET":
-            return 200, [app.public() for app in portal.apps.values()]
-        if not rest and method == "POST":
-            return 201, await self._run(self._install, portal, data)
-        if not rest:
-            raise _HttpError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on /_portal/apps")
-        client_id = rest[0]
-        action = rest[1] if len(rest) > 1 else None
-        if len(rest) > 2:
-            raise _HttpError(404, "NOT_FOUND", "no such app route")
-        if action is None and method == "GET":
-            app = portal.app(client_id)
-            return 200, {**app.public(), "bindings": [b.public() for b in portal.bindings_of(client_id)]}
-        if (action is None and method == "DELETE") or (action == "uninstall" and method == "POST"):
-            _check_fields(data, frozenset({"portal", "clean", "timeout"}), "uninstall")
-            attempts = await self._run(
-                portal.uninstall_app, client_id, clean=bool(data.get("clean")), timeout=_opt_timeout(data)
-            )
-            return 200, {"client_id": client_id, "deliveries": [attempt_to_dict(a) for a in attempts]}
-        if action == "install-finish" and method == "POST":
-            app = portal.install_finish(client_id)
-            return 200, app.public()
-        if action == "update" and method == "POST":
-            return 200, await self._run(self._update_app, portal, client_id, data)
-        if action == "bind" and method == "POST":
-            _check_fields(data, frozenset({"portal", "event", "handler"}), "bind")
-            binding = portal.bind(client_id, data.get("event"), data.get("handler"))
-            return 201, {"event_handler_id": binding.id, **binding.public()}
-        raise _HttpError(404, "NOT_FOUND", f"no app route {method} .../{'/'.join(rest)[:200]}")
-
-    def _install(self, portal: Portal, data: Mapping[str, Any]) -> dict[str, Any]:
-        _check_fields(data, _APP_FIELDS, "POST /_portal/apps")
-        install_url = _opt_str(data, "install_url")
-        handlers = data.get("handlers") or {}
-        if not isinstance(handlers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in handlers.items()
-        ):
-            raise _HttpError(400, "BAD_FIELD", "'handlers' must be an object {EVENT: url}")
-        scopes = data.get("scopes")
-        if scopes is not None and not (
-            isinstance(scopes, str) or (isinstance(scopes, list) and all(isinstance(s, str) for s in scopes))
-        ):
-            raise _HttpError(
-                400, "BAD_FIELD", "'scopes' must be a comma-separated string or a list of strings"
-            )
-        ui = data.get("ui", False)
-        if not isinstance(ui, bool):
-            raise _HttpError(400, "BAD_FIELD", f"'ui' must be true or false, got {ui!r}")
-        app, token, attempts = portal.install_app(
-            install_url,
-            handlers=handlers,
-            scopes=scopes,
-            ui=ui,
-            code=_opt_str(data, "code"),
-            client_id=_opt_str(data, "client_id"),
-            client_secret=_opt_str(data, "client_secret"),
-            timeout=_opt_timeout(data),
-        )
-        return {
-            "client_id": app.client_id,
-            "client_secret": app.client_secret,
-            "application_token": app.application_token,
-            "access_token": token.access_token,
-            "refresh_token": token.refresh_token,
-            "expires_in": token.expires_in,
-            "member_id": portal.member_id,
-            "domain": portal.domain,
-            "client_endpoint": portal.client_endpoint,
-            "server_endpoint": portal.server_endpoint,
-            "oauth_url": portal.oauth_url,
-            "scopes": list(app.scopes),
-            "ui": app.ui,
-            "installed": app.installed,
-            "bindings": [{"event_handler_id": b.id, **b.public()} for b in portal.bindings_of(app.client_id)],
-            "deliveries": [attempt_to_dict(a) for a in attempts],
-        }
-
-    def _start_session(self, portal: Portal, data: Mapping[str, Any]) -> dict[str, Any]:
-        _check_fields(data, _SESSION_FIELDS, "POST /_portal/sessions")
-        auth = data.get("auth")
-        if auth is not None and auth not in AUTH_MODES:
-            raise _HttpError(400, "BAD_FIELD", f"'auth' must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
-        shape = _opt_str(data, "shape")
-        if shape is not None:
-            _check_shape(shape)
-        started = portal.start_session(
-            connector_id=_opt_str(data, "connector_id") or "livechat",
-            line_id=_opt_int(data, "line_id"),
-            user_id=_opt_int(data, "user_id"),
-            external_chat_id=_opt_str(data, "external_chat_id"),
-            external_user_id=_opt_str(data, "external_user_id"),
-            shape=shape,
-            auth=auth,
-            timeout=_opt_timeout(data),
-        )
-        return {
-            "session_id": started.session.id,
-            "chat_id": started.chat.id,
-            "dialog_id": started.chat.dialog_id,
-            "line_id": started.chat.line_id,
-            "connector_id": started.chat.connector_id,
-            "user_id": started.chat.user_id,
-            "deliveries": [attempt_to_dict(a) for a in started.attempts],
-        }
-
 
 def _rest_deferred(portal: Portal, rest_path: str, **options: Any) -> tuple[RestResponse, list[Any]]:
     """Run a REST call and keep the events it raises, for release once the response is sent."""
@@ -779,31 +308,15 @@ def _rest_deferred(portal: Portal, rest_path: str, **options: Any) -> tuple[Rest
     return response, pending
 
 
-def _with_path_id(
-    action: Callable[[Portal, Mapping[str, Any], str], tuple[int, Any]],
-    raw: str,
-    portal: Portal,
-    data: Mapping[str, Any],
-) -> tuple[int, Any]:
-    return action(portal, data, raw)
-
-
-def _check_shape(shape: str) -> None:
-    from mock_portal import events
-
-    known = getattr(events, "SHAPES", None)
-    if known is not None and shape not in known:
-        close = difflib.get_close_matches(shape, list(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise _HttpError(400, "BAD_FIELD", f"unknown shape {shape!r}{hint} (known: {', '.join(known)})")
-
-
 class PortalServer:
     """Serve a :class:`PortalApp` with uvicorn on ``host:port`` (127.0.0.1 and a free port by default).
 
     Use it as a context manager (``with PortalServer() as srv``) or call :meth:`start` / :meth:`stop`; the
     CLI calls :meth:`serve_forever`. The listening socket is bound before the server thread starts, so
     :attr:`url` is right (and connections queue) the moment :meth:`start` returns.
+
+    Off loopback a ``control_token`` is required (the control API can make the portal POST anywhere): a
+    non-loopback ``host`` without one raises :class:`~mock_portal.errors.UsageError` before anything binds.
     """
 
     def __init__(
@@ -815,12 +328,21 @@ class PortalServer:
         clock: Clock | None = None,
         log_level: str = "warning",
         startup_timeout: float = 30.0,
+        control_token: str | None = None,
+        max_record_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
+        if not is_loopback(host) and control_token is None:
+            raise UsageError(
+                f"{host} is not a loopback address: anyone who reaches it could drive the portal; "
+                "give a control token (mock-portal serve generates one)"
+            )
         self.host = host
         self.requested_port = port
         self.log_level = log_level
         self.startup_timeout = startup_timeout
-        self.app = PortalApp(list(portals or ()), clock=clock)
+        self.app = PortalApp(
+            list(portals or ()), clock=clock, control_token=control_token, max_record_bytes=max_record_bytes
+        )
         self.clock = self.app.clock
         self._socket: socket.socket | None = None
         self._server: Any = None

@@ -15,6 +15,7 @@ import pytest
 from mock_portal.cli import run
 from mock_portal.wire import decode
 from tests.conftest import REPO_ROOT
+from tests.support.faulty_servers import FaultServer
 
 
 class _Sink:
@@ -110,6 +111,36 @@ def test_emit_failures_exit_1() -> None:
     assert code == 1
     assert out.splitlines()[0].split()[:3] == ["1", "http_error", "503"]
     assert "http_error=1" in out
+
+
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+def test_emit_never_blames_a_handler_that_closes_after_each_answer(concurrency: str) -> None:
+    # HTTP/1.1 lets a server close a kept-alive connection after any answer, without `Connection: close`
+    with FaultServer("once") as server:
+        code, out, _ = _run(
+            "emit", "ONSESSIONSTART", "--to", server.url, "--count", "100", "--seed", "3",
+            "--concurrency", concurrency,
+        )  # fmt: skip
+        received = [r.body for r in server.requests]
+    lines = out.splitlines()
+    assert code == 0, out
+    assert [line.split()[:3] for line in lines[:100]] == [[str(i), "ok", "200"] for i in range(1, 101)]
+    assert "reset" not in out
+    assert "ok=100" in lines[100]
+    # a request written onto a connection the server had just closed went again on a new one, and says so
+    again = [line for line in lines[:100] if "sent again on a new connection" in line]
+    assert again
+    assert f"; {len(again)} sent again on a new connection" in lines[100]
+    printed = _run("emit", "ONSESSIONSTART", "--print", "--count", "100", "--seed", "3")[1].splitlines()
+    assert sorted(b.decode() for b in received) == sorted(printed)  # each event arrived once
+
+
+def test_emit_set_overrides_reach_the_handler(sink: _Sink) -> None:
+    code, _, _ = _run(
+        "emit", "ONSESSIONSTART", "--to", sink.url, "--count", "3", "--seed", "4", "--set", "auth.status=P"
+    )
+    assert code == 0
+    assert [decode(body)["auth"]["status"] for body in sink.bodies] == ["P"] * 3
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Delivery over every transport: what handlers receive, keep-alive, concurrency, the attempt log, its file.
+"""Delivery over every transport: what handlers receive, a connection per event, concurrency, handler threads,
+the attempt log, its file.
 
 Everything runs over real sockets on 127.0.0.1 (uvicorn, or the small servers in
 tests/support/faulty_servers.py) or in process through the httpx transports; nothing is stubbed.
@@ -266,15 +267,16 @@ def test_event_name_comes_from_the_body_unless_given(deliverer: Deliverer, ok_se
 # ------------------------------------------------------------------------------------------ connections
 
 
-def test_keep_alive_reuses_one_connection(deliverer: Deliverer, ok_server: FaultServer) -> None:
+def test_each_delivery_opens_a_connection_of_its_own(deliverer: Deliverer, ok_server: FaultServer) -> None:
+    # one POST per (handler x event) (facts §1): no connection is kept for the next event
     attempts = [deliverer.deliver(ok_server.url, BODY) for _ in range(20)]
     assert all(a.ok for a in attempts)
     assert len(ok_server.requests) == 20
-    assert ok_server.connections == 1
-    assert {r.connection for r in ok_server.requests} == {1}
+    assert ok_server.connections == 20
+    assert sorted(r.connection for r in ok_server.requests) == list(range(1, 21))
 
 
-def test_keep_alive_with_uvicorn(deliverer: Deliverer) -> None:
+def test_a_fresh_connection_per_delivery_with_uvicorn(deliverer: Deliverer) -> None:
     peers: list[tuple[str, int]] = []
 
     async def app(scope: ASGIScope, receive: Receive, send: Send) -> None:
@@ -287,7 +289,26 @@ def test_keep_alive_with_uvicorn(deliverer: Deliverer) -> None:
         attempts = [deliverer.deliver(f"{base}/h", BODY) for _ in range(10)]
     assert all(a.ok for a in attempts)
     assert len(peers) == 10
-    assert len(set(peers)) == 1  # one client port: one connection, reused
+    assert len(set(peers)) == 10  # ten client ports: ten connections
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_a_handler_that_closes_after_each_answer_is_never_blamed(concurrency: int) -> None:
+    # HTTP/1.1 lets a server close after any answer without `Connection: close`; a kept-alive client that
+    # wrote the next event onto such a connection used to record half of them as `reset`
+    with FaultServer("once") as server, Deliverer(timeout=5.0) as d:
+        attempts = d.deliver_many([(server.url, BODY)] * 100, concurrency=concurrency)
+        sequential = [d.deliver(server.url, BODY) for _ in range(20)]
+        assert len(server.requests) == 120  # each event sent once: nothing was retried
+    assert [a.outcome for a in attempts + sequential] == ["ok"] * 120
+    assert d.log.counts() == {"ok": 120}
+
+
+def test_connection_limit_bounds_the_connections_open_at_once() -> None:
+    with FaultServer("gate", gate=3) as server, Deliverer(timeout=5.0, connection_limit=3) as d:
+        attempts = d.deliver_many([(server.url, BODY)] * 9, concurrency=9)
+        assert server.max_in_flight == 3
+    assert [a.outcome for a in attempts] == ["ok"] * 9
 
 
 @pytest.mark.parametrize("concurrency", [1, 4, 16])
@@ -341,6 +362,79 @@ def test_a_sync_handler_may_deliver_again(deliverer: Deliverer) -> None:
     attempt = deliverer.deliver(CallableTarget(outer), BODY)
     assert attempt.ok
     assert [a.event for a in deliverer.log] == ["ONAPPTEST", "ONSESSIONSTART"]
+
+
+def test_sequential_sync_handlers_reuse_one_thread() -> None:
+    threads: set[int] = set()
+
+    def handler(body: bytes, headers: Mapping[str, str], url: str) -> int:
+        threads.add(threading.get_ident())
+        return 200
+
+    with Deliverer(timeout=5.0) as d:
+        attempts = [d.deliver(CallableTarget(handler), BODY) for _ in range(20)]
+        attempts.append(d.deliver(WsgiTarget(Recorder().wsgi), BODY))
+    assert all(a.ok for a in attempts)
+    assert len(threads) == 1  # not a thread per delivery
+
+
+def test_a_burst_of_sync_deliveries_runs_on_a_bounded_pool() -> None:
+    # every call waits until four run at once: the run completes only if the pool runs four together,
+    # and the peak shows it never runs more
+    together = threading.Barrier(4)
+    lock = threading.Lock()
+    running, peak, threads = [0], [0], set()
+
+    def handler(body: bytes, headers: Mapping[str, str], url: str) -> int:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            threads.add(threading.get_ident())
+        together.wait()
+        with lock:
+            running[0] -= 1
+        return 200
+
+    try:
+        with Deliverer(timeout=30.0, handler_threads=4) as d:
+            attempts = d.deliver_many([(CallableTarget(handler), BODY)] * 12, concurrency=12)
+    finally:
+        together.abort()
+    assert [a.outcome for a in attempts] == ["ok"] * 12
+    assert peak[0] == 4
+    assert len(threads) == 4
+
+
+def test_a_call_that_never_got_a_thread_times_out_and_never_runs() -> None:
+    release, both_hanging = threading.Event(), threading.Event()
+    calls: list[bytes] = []
+
+    def hang(body: bytes, headers: Mapping[str, str], url: str) -> int:
+        calls.append(body)
+        if len(calls) == 2:
+            both_hanging.set()
+        release.wait()
+        return 200
+
+    async def main() -> tuple[Attempt, list[Attempt], Attempt]:
+        async with AsyncDeliverer(timeout=30.0, handler_threads=2) as d:
+            hanging = [asyncio.ensure_future(d.deliver(CallableTarget(hang), BODY)) for _ in range(2)]
+            await asyncio.to_thread(both_hanging.wait)
+            starved = await d.deliver(CallableTarget(hang), b"event=STARVED", timeout=0.2)
+            release.set()
+            done = list(await asyncio.gather(*hanging))
+            after = await d.deliver(CallableTarget(hang), b"event=AFTER")
+        return starved, done, after
+
+    try:
+        starved, done, after = asyncio.run(main())
+    finally:
+        release.set()
+    assert (starved.outcome, starved.status) == ("timeout", None)
+    assert "all 2 handler threads were busy" in (starved.error or "")
+    assert [a.outcome for a in done] == ["ok", "ok"]
+    assert after.ok
+    assert calls == [BODY, BODY, b"event=AFTER"]  # the starved call was cancelled, never run late
 
 
 def test_an_async_handler_calling_the_sync_facade_is_refused_not_deadlocked(deliverer: Deliverer) -> None:
@@ -607,6 +701,7 @@ def test_drop_needs_a_reason(deliverer: Deliverer) -> None:
         ({"max_response_bytes": -1}, "max_response_bytes"),
         ({"connection_limit": -1}, "connection_limit"),
         ({"user_agent": "a\r\nX-Injected: 1"}, "user_agent"),
+        ({"handler_threads": 0}, "handler_threads"),
     ],
 )
 def test_bad_options_raise_usage_errors(kwargs: dict[str, Any], message: str) -> None:

@@ -1,7 +1,8 @@
 """``mock_portal.locust`` under real Locust processes: headless standalone, and one master with two workers.
 
 Locust patches the standard library with gevent when imported, so it only ever runs in child processes here.
-Runs are short (seconds) and bounded by subprocess timeouts.
+Every run ends on ``--b24-count`` (exactly that many events), never on its run time, so what it sends does
+not depend on how busy the machine is; ``-t`` and the subprocess timeouts only bound a run that hangs.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def test_headless_run_against_the_reference_handler() -> None:
     with reference_handler() as (url, context):
         completed = subprocess.run(
             [
-                *LOCUST, "--headless", "-u", "2", "-r", "10", "-t", "2s", "--only-summary", "--json",
+                *LOCUST, "--headless", "-u", "2", "-r", "10", "-t", "80s", "--only-summary", "--json",
                 "--host", url, "--b24-shapes", "all", "--b24-auth", "user,system", "--b24-seed", "7",
+                "--b24-count", "24",
                 "--b24-application-token", context["application_token"],
                 "--b24-member-id", context["member_id"],
                 "--b24-client-endpoint", context["client_endpoint"],
@@ -49,7 +51,8 @@ def test_headless_run_against_the_reference_handler() -> None:
         for s in ("source-2024", "docs-2024", "docs-2026")
         for a in ("user", "system")
     }
-    assert set(stats) == expected
+    assert set(stats) == expected  # one user sent at least 12 of the 24, cycling through the six
+    assert sum(entry["num_requests"] for entry in stats.values()) == 24
     for name, entry in stats.items():
         assert entry["num_requests"] > 0, name
         # the handler accepted every event: the token and member_id matched, every shape was understood
@@ -60,14 +63,15 @@ def test_headless_run_against_the_reference_handler() -> None:
 def test_failures_are_counted_per_event_name() -> None:
     with counting_handler(status=403) as handler:
         completed = subprocess.run(
-            [*LOCUST, "--headless", "-u", "1", "-r", "10", "-t", "1s", "--only-summary", "--json",
-             "--host", handler.url, "--b24-auth", "system"],
+            [*LOCUST, "--headless", "-u", "1", "-r", "10", "-t", "50s", "--only-summary", "--json",
+             "--host", handler.url, "--b24-auth", "system", "--b24-count", "5"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     stats = _stats(completed.stdout)
     assert list(stats) == ["ONSESSIONSTART docs-2026/system"]
     entry = stats["ONSESSIONSTART docs-2026/system"]
-    assert entry["num_requests"] == entry["num_failures"] > 0
+    assert entry["num_requests"] == entry["num_failures"] == 5
+    assert handler.bodies == 5
     assert completed.returncode == 1  # Locust's exit code when requests failed
 
 
@@ -78,8 +82,8 @@ def test_distributed_master_and_two_workers() -> None:
             [
                 *LOCUST, "--master", "--headless", "--expect-workers", "2", "--expect-workers-max-wait", "60",
                 "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                "-u", "4", "-r", "20", "-t", "3s", "--only-summary", "--json", "--host", handler.url,
-                "--b24-shapes", "docs-2024,docs-2026", "--b24-seed", "dist",
+                "-u", "4", "-r", "20", "-t", "100s", "--only-summary", "--json", "--host", handler.url,
+                "--b24-shapes", "docs-2024,docs-2026", "--b24-seed", "dist", "--b24-count", "10",
             ],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
@@ -106,9 +110,25 @@ def test_distributed_master_and_two_workers() -> None:
     stats = _stats(out)
     assert set(stats) == {"ONSESSIONSTART docs-2024/user", "ONSESSIONSTART docs-2026/user"}
     counted = sum(entry["num_requests"] for entry in stats.values())
-    assert counted > 0
     assert all(entry["num_failures"] == 0 for entry in stats.values())
-    # every counted request reached the handler; requests cut off by the end of the run (at most one per
-    # user) may have reached it without being counted
-    assert by_event == {"ONSESSIONSTART": delivered}
-    assert counted <= delivered <= counted + 4
+    # ten events from each worker, each counted once and received once
+    assert counted == delivered == 20
+    assert by_event == {"ONSESSIONSTART": 20}
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        (("--b24-count", "0"), "--b24-count must be a positive whole number"),
+        (("--b24-auth", "bogus"), "--b24-auth: unknown mode 'bogus'"),
+        (("--b24-shapes", "docs-2025"), "--b24-shapes: unknown shape 'docs-2025'"),
+    ],
+)
+def test_bad_options_are_one_line_usage_errors(option: tuple[str, str], says: str) -> None:
+    completed = subprocess.run(
+        [*LOCUST, "--headless", "-u", "1", "-t", "30s", "--host", "http://127.0.0.1:9/", *option],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert completed.returncode == 2
+    assert f"locust: error: {says}" in completed.stderr
+    assert "Traceback" not in completed.stderr

@@ -311,3 +311,39 @@ def test_clock_only_moves_forward() -> None:
 def test_same_seed_same_identity() -> None:
     with Portal(seed=42) as a, Portal(seed=42) as b:
         assert (a.domain, a.member_id) == (b.domain, b.member_id)
+
+
+def test_indexed_lookups_find_what_a_scan_in_order_finds() -> None:
+    with Portal(seed=7) as portal:
+        first = portal.start_session(external_chat_id="x", external_user_id="u")
+        second = portal.start_session(external_chat_id="x", external_user_id="u")  # same client: a new chat
+        portal.finish_session(first.session.id)
+        reopened = portal.start_session_in_chat(first.chat.id)
+        assert reopened.created
+        assert reopened.session.parent_id == first.session.id
+        portal.reset()
+        assert portal.session_of_chat(first.chat.id) is None
+        assert portal.chat_of_user_code(f"livechat|1|x|{first.chat.user_id}") is None
+        first = portal.start_session(external_chat_id="x", external_user_id="u")
+        second = portal.start_session(external_chat_id="x", external_user_id="u")
+        portal.finish_session(first.session.id)
+        reopened = portal.start_session_in_chat(first.chat.id)
+        messages = [
+            portal.send_operator_message(chat.id, f"m{chat.id}")[0] for chat in (first.chat, second.chat)
+        ]
+        portal.change_message(messages[0].id, delete=True)
+
+        for chat in (first.chat, second.chat):
+            in_order = [s for s in portal.sessions.values() if s.chat_id == chat.id]
+            assert portal.session_of_chat(chat.id) is in_order[-1]
+            code = f"{chat.connector_id}|{chat.line_id}|{chat.external_chat_id}|{chat.user_id}"
+            newest = [
+                c for c in portal.chats.values() if code == f"{c.connector_id}|{c.line_id}|x|{c.user_id}"
+            ]
+            assert portal.chat_of_user_code(code) is newest[-1]
+        assert portal.session_of_chat(first.chat.id) is reopened.session
+        assert [m.id for m in portal.messages] == [messages[1].id]
+        with pytest.raises(PortalError, match="MESSAGE_NOT_FOUND"):
+            portal.change_message(messages[0].id, "again")
+        assert portal.change_message(messages[1].id, "edited") == []
+        assert portal.messages[-1].text == "edited"

@@ -138,8 +138,8 @@ def test_readme_block(block: Block, tmp_path: Path) -> None:
                     shlex.split(line[:-1]), cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=logs[-1]
                 )
                 background.append(process)
-                port = re.search(r"--port (\d+)", line)
-                assert port, f"a background command needs a --port to wait for: {command.line}"
+                port = re.search(r"--(?:port|listen) (\d+)", line)
+                assert port, f"a background command needs a --port (or --listen) to wait for: {command.line}"
                 _wait_for_port(int(port.group(1)), process, time.monotonic() + 60)
                 continue
             result = subprocess.run(

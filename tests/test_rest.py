@@ -57,7 +57,7 @@ def test_auth_errors(env) -> None:
 
 def test_unknown_method(env) -> None:
     portal, _, _, token, _ = env
-    response = _call(portal, "crm.lead.add", token.access_token)
+    response = _call(portal, "crm.invoice.recurring.add", token.access_token)
     assert (response.status, response.body) == (
         404,
         {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"},
@@ -317,3 +317,17 @@ def test_params_merge_query_and_body(env) -> None:
 def test_recorded_handler_urls_stay_in_process(env) -> None:
     _portal, recorder, _, _, _ = env
     assert all(url.startswith(HANDLER_BASE) for url in recorder.urls())
+
+
+def test_method_registry_refuses_a_name_twice() -> None:
+    from mock_portal.rest.registry import Method, MethodRegistry
+
+    registry = MethodRegistry()
+    registry.add(Method("x.get", lambda caller, params: 1, (), False))
+    with pytest.raises(ValueError, match="already registered"):
+        registry.add(Method("x.get", lambda caller, params: 2, (), False))
+    with pytest.raises(ValueError, match="already registered"):
+        rest.METHODS.method("event.bind")(lambda caller, params: None)
+    assert [name for name in registry] == ["x.get"]
+    assert "event.bind" in rest.METHODS
+    assert "batch" not in rest.METHODS

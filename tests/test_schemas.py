@@ -366,3 +366,37 @@ def test_jsonschema_rs_agrees_on_every_fixture() -> None:
 
 def test_schema_folder_is_the_one_in_the_checkout_or_package() -> None:
     assert (Path(data_dir("schemas")) / "README.md").is_file()
+
+
+def test_without_jsonschema_rs_the_reference_gives_the_same_reports(tmp_path: Path) -> None:
+    """Where jsonschema_rs cannot be imported, validate() falls back to the pure-Python reference."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "fallback.py"
+    script.write_text(
+        "import json, sys\n"
+        "sys.modules['jsonschema_rs'] = None  # any import of it now fails\n"
+        "from mock_portal import schemas, wire\n"
+        "from mock_portal.fastpath import available_backends\n"
+        "from pathlib import Path\n"
+        "out = {'backend': schemas.fast_backend(), 'available': list(available_backends()), 'reports': {}}\n"
+        "for path in sorted(Path(sys.argv[1]).glob('*/*.wire.txt')):\n"
+        "    report = schemas.validate(wire.decode(path.read_bytes()))\n"
+        "    out['reports'][path.relative_to(sys.argv[1]).as_posix()] = report.to_dict()\n"
+        "print(json.dumps(out))\n"
+    )
+    root = Path(data_dir("fixtures"))
+    done = subprocess.run(
+        [sys.executable, str(script), str(root)], capture_output=True, text=True, check=True
+    )
+    result = json.loads(done.stdout)
+    assert result["backend"] == "jsonschema"
+    assert result["available"] == ["jsonschema"]
+    assert len(result["reports"]) > 10
+    oks = set()
+    for name, report in result["reports"].items():
+        here = schemas.validate(wire.decode((root / name).read_bytes()))
+        assert here.to_dict() == report, name
+        oks.add(report["ok"])
+    assert oks == {True, False}

@@ -34,6 +34,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("verify", "run the OnSessionStart contract against a handler and print the verdicts"),
     "demo": ("demo", "verify the bundled reference Python handler end to end (the main job, in one command)"),
     "load": ("load", "fire events at a handler at a steady rate; print throughput and latency, write a PNG"),
+    "record": (
+        "record",
+        "relay deliveries to a handler and record each one (secrets replaced) as a JSON line",
+    ),
+    "replay": ("replay", "re-send recorded or captured events to a handler, re-stamped for a mock portal"),
+    "export": ("export", "write every event as OpenAPI 3.1 webhooks or AsyncAPI 3.0 channels (JSON)"),
 }
 
 

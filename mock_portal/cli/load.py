@@ -2,11 +2,15 @@
 
     mock-portal load --to http://127.0.0.1:8080/ --rate 500 --duration 10
 
-Bodies come from :class:`~mock_portal.events.EventStream` (seeded, so a run can be repeated byte for byte);
-:mod:`mock_portal.loadgen` sends them over keep-alive connections. On a terminal a progress line is redrawn
-while it runs; then a summary (throughput, latency percentiles, statuses) is printed and a latency histogram
-is written as a PNG. Exit code 0 when every request got a 2xx, 1 when some did not, 2 for bad arguments.
-For load beyond one machine, use the Locust user class in :mod:`mock_portal.locust` (README: "Scale-out").
+Bodies come from :class:`~mock_portal.events.EventStream` (seeded, so a run can be repeated byte for byte),
+generated as they are sent; :mod:`mock_portal.loadgen` sends them over keep-alive connections (on uvloop when
+the ``fast`` extra is installed). ``--rate`` sets when each request is due; its latency runs from that moment
+(an open model: a handler that falls behind shows it in its latency, and a request still waiting for a free
+connection a ``--timeout`` after it was due is counted as ``unsent``). On a terminal a progress line is
+redrawn while it runs; then a summary (throughput, latency percentiles, statuses) is printed and a latency
+histogram is written as a PNG. Exit code 0 when every request got a 2xx, 1 when some did not, 2 for bad
+arguments. For load beyond one machine, use the Locust user class in :mod:`mock_portal.locust` (README:
+"Scale-out").
 """
 
 from __future__ import annotations
@@ -39,12 +43,21 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``load`` options."""
-    parser.add_argument("--to", required=True, metavar="URL", help="the handler's http:// URL")
+    parser.add_argument("--to", required=True, metavar="URL", help="the handler's http:// or https:// URL")
     parser.add_argument(
         "--rate", type=_positive(float), metavar="R", help="requests per second (default: max)"
     )
-    parser.add_argument("--duration", type=_positive(float), default=10.0, metavar="D", help="seconds (10)")
+    parser.add_argument(
+        "--duration", type=_positive(float), metavar="D", help="seconds (10 unless --count is given)"
+    )
+    parser.add_argument("--count", type=_positive(int), metavar="N", help="stop after N requests")
     parser.add_argument("--connections", type=_positive(int), default=16, help="keep-alive connections (16)")
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop (auto: uvloop when installed)",
+    )
     parser.add_argument("--event", default="ONSESSIONSTART", help="event to send (ONSESSIONSTART)")
     parser.add_argument("--shape", help="event shape (default: the newest)")
     parser.add_argument("--auth", choices=("user", "system"), help="auth block mode (default: the usual)")
@@ -96,7 +109,7 @@ def write_histogram(latencies: list[float], path: Path, title: str) -> None:
             axes.legend()
         else:
             axes.text(0.5, 0.5, "no responses", ha="center", va="center", transform=axes.transAxes)
-        axes.set_xlabel("latency (ms), request written to last response byte")
+        axes.set_xlabel("latency (ms), intended start to last response byte")
         axes.set_ylabel("requests (log scale)")
         axes.set_title(title, fontsize=10)
         figure.tight_layout()
@@ -113,10 +126,12 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     bodies = _bodies(args)
     on_tty = out.isatty()
     width = [0]
+    duration = args.duration if args.duration is not None or args.count is not None else 10.0
+    planned = f" / {duration:g}s" if duration is not None else ""
 
     def show(progress: Progress) -> None:
         line = (
-            f"{progress.elapsed:6.1f}s / {args.duration:g}s  sent {progress.sent}  ok {progress.ok}"
+            f"{progress.elapsed:6.1f}s{planned}  sent {progress.sent}  ok {progress.ok}"
             f"  failed {progress.failed}"
         )
         out.write("\r" + line.ljust(width[0]))
@@ -126,8 +141,10 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     result = run_load(
         args.to,
         bodies,  # type: ignore[arg-type]
+        event_loop=args.loop,
         rate=args.rate,
-        duration=args.duration,
+        duration=duration,
+        count=None if args.count is None else int(args.count),
         connections=int(args.connections),
         timeout=args.timeout,
         progress=show if on_tty else None,
@@ -147,14 +164,22 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps(summary, indent=2) + "\n")
     else:
         statuses = ", ".join(f"{k}: {v}" for k, v in result.statuses.items()) or "none"
+        rate = f" at {args.rate:g}/s" if args.rate else ""
+        if result.unsent:
+            rate += f" ({result.unsent} never sent: no connection was free within the timeout)"
         out.write(
             f"{target}: {result.sent} sent, {result.ok} ok, {result.failed} failed"
-            f" in {result.elapsed:.2f} s\n"
-            f"throughput {result.throughput:.1f} req/s\n"
-            f"latency p50 {summary['p50_ms']} ms, p90 {summary['p90_ms']} ms, p99 {summary['p99_ms']} ms,"
-            f" max {summary['max_ms']} ms\n"
+            f" in {result.elapsed:.2f} s{rate}\n"
+            f"throughput {result.throughput:.1f} req/s ({result.event_loop})\n"
+            f"latency from each request's intended start: p50 {summary['p50_ms']} ms,"
+            f" p90 {summary['p90_ms']} ms, p99 {summary['p99_ms']} ms, max {summary['max_ms']} ms\n"
             f"statuses: {statuses}\n"
         )
+        if result.retried:
+            out.write(
+                f"{result.retried} sent again on a new connection: the handler's server closed a kept-alive"
+                " one before answering (not counted as a failure)\n"
+            )
         if png is not None:
             out.write(f"histogram: {png}\n")
     if result.sent == 0:

@@ -35,6 +35,7 @@ from mock_portal.redact import redact_text
 
 if TYPE_CHECKING:
     from contract_tests.engine import ContractConfig, ContractReport
+    from mock_portal.server import PortalServer
 
 _SHAPES = ("source-2024", "docs-2024", "docs-2026")
 _LOG_TAIL_LINES = 20
@@ -67,6 +68,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--start-timeout", type=float, default=30.0, metavar="S", help="seconds to wait for the port (30)"
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve the portals as real clients see them (https://<domain>/rest/, the OAuth hosts) through "
+        "a local proxy, and start the handler with HTTPS_PROXY and the CA variables (needs --start)",
     )
     parser.add_argument("--strict", action="store_true", help="SHOULD clauses fail the run too")
     parser.add_argument(
@@ -197,6 +204,8 @@ def rerun_command(args: argparse.Namespace) -> Callable[[str], str]:
         parts += ["--timeout", f"{args.timeout:g}"]
     for module in getattr(args, "clause_modules", None) or ():
         parts += ["--clauses", module]
+    if getattr(args, "tls", False):
+        parts.append("--tls")
     if args.strict:
         parts.append("--strict")
     prefix = " ".join(shlex.quote(p) for p in parts)
@@ -231,7 +240,7 @@ def _answers(host: str, port: int) -> bool:
 class StartedHandler:
     """A handler process started for the run: its output goes to a log file whose tail joins failures."""
 
-    def __init__(self, command: str, log_path: Path) -> None:
+    def __init__(self, command: str, log_path: Path, env: dict[str, str] | None = None) -> None:
         try:
             argv = shlex.split(command)
         except ValueError as exc:
@@ -248,6 +257,7 @@ class StartedHandler:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                env={**os.environ, **env} if env else None,
             )
         except OSError as exc:
             self._log.close()
@@ -294,13 +304,15 @@ class StartedHandler:
 
 
 @contextlib.contextmanager
-def started(command: str | None, host: str, port: int, timeout: float) -> Iterator[StartedHandler | None]:
-    """Start ``command`` (if given) and wait for its port; stop it on the way out."""
+def started(
+    command: str | None, host: str, port: int, timeout: float, env: dict[str, str] | None = None
+) -> Iterator[StartedHandler | None]:
+    """Start ``command`` (if given; ``env`` added to ours) and wait for its port; stop it on the way out."""
     if command is None:
         yield None
         return
     with tempfile.TemporaryDirectory(prefix="b24-verify-") as folder:
-        handler = StartedHandler(command, Path(folder) / "handler.log")
+        handler = StartedHandler(command, Path(folder) / "handler.log", env)
         try:
             handler.wait_for_port(host, port, timeout)
             yield handler
@@ -318,6 +330,7 @@ def run_contract(
     report_json: str | None = None,
     clauses: Sequence[str] | None = None,
     rerun: Callable[[str], str] | None = None,
+    server: PortalServer | None = None,
 ) -> int:
     """Run the clauses (all, or ``clauses``), print the table and the failures in full, write the reports;
     return the exit code."""
@@ -325,7 +338,7 @@ def run_contract(
 
     progress = hasattr(err, "isatty") and err.isatty()
     began = time.perf_counter()
-    with ContractRun(config, log_tail=log_tail, rerun=rerun) as run:
+    with ContractRun(config, log_tail=log_tail, rerun=rerun, server=server) as run:
         if progress:
             err.write("\rchecking the handler ...")
             err.flush()
@@ -368,7 +381,18 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     host, port = _host_port(handler_url(args))
     if not 0 < args.start_timeout <= 600:
         raise UsageError("--start-timeout must be a number of seconds in (0, 600]")
-    with started(args.start, host, port, args.start_timeout) as handler:
+    if args.tls and args.start is None:
+        raise UsageError("--tls needs --start: the handler must start with the proxy and CA variables")
+    with contextlib.ExitStack() as stack:
+        server: PortalServer | None = None
+        env: dict[str, str] | None = None
+        if args.tls:
+            from mock_portal.server import PortalServer as Server
+            from mock_portal.tls import TlsFront
+
+            server = stack.enter_context(Server())
+            env = stack.enter_context(TlsFront(server)).env()
+        handler = stack.enter_context(started(args.start, host, port, args.start_timeout, env))
         if handler is None and not _answers(host, port):
             raise UsageError(
                 f"nothing answers at {host}:{port} (start the handler first, or give --start CMD)"
@@ -382,4 +406,5 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             report_json=args.report_json,
             clauses=clauses,
             rerun=rerun_command(args),
+            server=server,
         )

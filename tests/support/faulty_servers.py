@@ -7,14 +7,17 @@ request at a time (headers and a ``Content-Length`` body) and records what it sa
 
 Modes:
 
-``ok``       200 ``ok``, keep-alive (``status``/``body``/``extra_headers`` change the answer)
-``gate``     as ``ok``, but holds each request until ``gate`` requests are waiting, then answers them all
-``hang``     reads the request and never answers
-``reset``    sends the status line, headers and part of the body, then resets the connection (RST)
-``close``    reads the request and closes the connection without a byte of response
-``huge``     200 with ``Content-Length`` of 1 GiB, written as fast as the client reads, until it gives up
-``drip``     200 with a 1000-byte body sent one byte per ``drip_interval`` seconds
-``garbage``  a response line that is not HTTP
+``ok``         200 ``ok``, keep-alive (``status``/``body``/``extra_headers`` change the answer)
+``once``       as ``ok``, then closes the connection, without ``Connection: close`` (HTTP/1.1 allows that)
+``cut-second`` ``ok`` to the first request of each connection; to the second half a status line, then close
+``first-only`` ``ok`` to the first request the server ever reads; every later one is closed unanswered
+``gate``       as ``ok``, but holds each request until ``gate`` requests are waiting, then answers them all
+``hang``       reads the request and never answers
+``reset``      sends the status line, headers and part of the body, then resets the connection (RST)
+``close``      reads the request and closes the connection without a byte of response
+``huge``       200 with ``Content-Length`` of 1 GiB, written as fast as the client reads, until it gives up
+``drip``       200 with a 1000-byte body sent one byte per ``drip_interval`` seconds
+``garbage``    a response line that is not HTTP
 
 :func:`refusing_port` gives a port where connections are refused (a bound socket that never listens).
 """
@@ -24,13 +27,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
-MODES = ("ok", "gate", "hang", "reset", "close", "huge", "drip", "garbage")
+MODES = (
+    *("ok", "once", "cut-second", "first-only", "gate"),
+    *("hang", "reset", "close", "huge", "drip", "garbage"),
+)
 HUGE_BYTES = 1 << 30
 _CHUNK = b"x" * 65536
 
@@ -75,6 +82,7 @@ class FaultServer:
         extra_headers: tuple[tuple[str, str], ...] = (),
         gate: int = 1,
         drip_interval: float = 0.05,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
@@ -84,6 +92,7 @@ class FaultServer:
         self.extra_headers = extra_headers
         self.gate = gate
         self.drip_interval = drip_interval
+        self.ssl_context = ssl_context
         self._stats = _Stats()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -104,7 +113,7 @@ class FaultServer:
 
     async def _start(self) -> None:
         self._stop = asyncio.Event()
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.ssl_context)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
@@ -138,7 +147,8 @@ class FaultServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/handler"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/handler"
 
     @property
     def connections(self) -> int:
@@ -169,18 +179,21 @@ class FaultServer:
         with self._lock:
             self._stats.connections += 1
             connection = self._stats.connections
+        on_connection = 0
         try:
             while True:
                 request = await _read_request(reader, connection)
                 if request is None:
                     return
+                on_connection += 1
                 with self._lock:
                     self._stats.requests.append(request)
+                    in_all = len(self._stats.requests)
                     self._stats.in_flight += 1
                     self._stats.max_in_flight = max(self._stats.max_in_flight, self._stats.in_flight)
-                if not await self._respond(writer):
+                if not await self._respond(writer, on_connection, in_all):
                     return
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             with self._lock:
                 self._stats.client_gone += 1
         finally:
@@ -208,10 +221,15 @@ class FaultServer:
         lines += [f"{k}: {v}" for k, v in self.extra_headers]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
-    async def _respond(self, writer: asyncio.StreamWriter) -> bool:
-        """Answer one request as the mode says; False when the connection must end."""
+    async def _respond(self, writer: asyncio.StreamWriter, on_connection: int, in_all: int) -> bool:
+        """Answer one request (the ``on_connection``-th of its connection, ``in_all``-th of the server) as the
+        mode says; False when the connection must end."""
         assert self._stop is not None
         mode = self.mode
+        if mode == "cut-second":
+            mode = "ok" if on_connection == 1 else "cut"
+        elif mode == "first-only":
+            mode = "ok" if in_all == 1 else "close"
         if mode == "gate":
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiting.append(waiter)
@@ -220,15 +238,19 @@ class FaultServer:
                     w.set_result(None)
                 self._waiting.clear()
             await waiter
-        if mode in ("ok", "gate"):
+        if mode in ("ok", "once", "gate"):
             self._answered()
             await self._write(writer, self._head(self.status, len(self.body)) + self.body)
-            return True
+            # `once`: a complete answer, then FIN; the client learns of the close only by reading it
+            return mode != "once"
         if mode == "hang":
             await self._stop.wait()
             return False
         self._answered()
         if mode == "close":
+            return False
+        if mode == "cut":
+            await self._write(writer, b"HTTP/1.1 2")
             return False
         if mode == "garbage":
             await self._write(writer, b"this is not HTTP at all\r\n\r\n")
