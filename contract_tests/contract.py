@@ -20,7 +20,10 @@ declared event needs no new code.
 
 Each clause is one test with a stable name. A failed MUST clause fails; a failed SHOULD clause is an ``xfail``
 unless ``--b24-strict``; an inconclusive clause (the handler made no REST call for a valid event, so the
-absence of one proves nothing) and a clause that does not apply are skipped with the reason.
+absence of one proves nothing) is skipped with the reason. Clauses the configuration makes irrelevant (an
+event not declared, two portals with one configured token) are left out at collection and summarised in one
+line. Clauses you register yourself (``contract_tests.clause``, from a conftest or ``--b24-clauses MODULE``)
+run as ``test_own_clause[<id>]`` in :class:`OnSessionStartContract`.
 """
 
 from __future__ import annotations
@@ -39,13 +42,22 @@ _START = "ONSESSIONSTART"
 
 def judge(run: ContractRun, clause_id: str, event: str = _START) -> None:
     """Judge one clause for ``event`` with ``run`` and tell pytest: return on pass; fail, xfail or skip
-    otherwise (skip too when the handler does not declare ``event``)."""
+    otherwise (skip too when the handler does not declare ``event``). A handler that refused its
+    installation fails the first test with the whole explanation, and the others briefly."""
     __tracebackhide__ = True
-    from contract_tests.engine import ContractViolation
+    from contract_tests.judging import ContractSetupError
+    from contract_tests.verdicts import ContractViolation
 
     if event not in run.config.events:
         pytest.skip(f"the handler does not declare {event} (declared: {', '.join(run.config.events)})")
-    verdict = run.check(clause_id, event)
+    problem = ""
+    try:
+        verdict = run.check(clause_id, event)
+    except ContractSetupError as exc:
+        first, run.setup_error_shown = not run.setup_error_shown, True
+        problem = str(exc) if first else f"{str(exc).splitlines()[0]} (see the first failure)"
+    if problem:  # outside the except block, so pytest shows one message, not the chained error too
+        pytest.fail(problem, pytrace=False)
     if verdict.outcome == "pass":
         return
     if verdict.outcome == "fail":
@@ -85,7 +97,7 @@ class OnSessionStartContract:
 
     @pytest.mark.b24_contract("rejects-malformed-bodies")
     def test_rejects_malformed_bodies(self, b24_contract: ContractRun) -> None:
-        """5 (MUST): malformed bodies get a 4xx, never a 5xx or a hang."""
+        """5 (MUST): malformed bodies never crash or hang the handler."""
         judge(b24_contract, "rejects-malformed-bodies")
 
     @pytest.mark.b24_contract("ignores-repeated-delivery")
@@ -118,6 +130,11 @@ class OnSessionStartContract:
         """7b (SHOULD): valid events answered with a p95 within 1 s."""
         judge(b24_contract, "answers-quickly")
 
+    def test_own_clause(self, b24_contract: ContractRun, b24_clause: str) -> None:
+        """Each clause you registered (``b24_clause``: its verdict id, ``clause[EVENT]`` for other events)."""
+        name, _, event = b24_clause.partition("[")
+        judge(b24_contract, name, event.rstrip("]") or _START)
+
 
 class DeclaredEventsContract:
     """The generic clauses for each declared event other than ONSESSIONSTART (``b24_event`` parametrises
@@ -145,7 +162,7 @@ class DeclaredEventsContract:
 
     @pytest.mark.b24_contract("rejects-malformed-bodies")
     def test_event_rejects_malformed_bodies(self, b24_contract: ContractRun, b24_event: str) -> None:
-        """5 (MUST): malformed bodies get a 4xx, never a 5xx or a hang."""
+        """5 (MUST): malformed bodies never crash or hang the handler."""
         judge(b24_contract, "rejects-malformed-bodies", b24_event)
 
     @pytest.mark.b24_contract("ignores-repeated-delivery")

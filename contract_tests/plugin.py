@@ -6,20 +6,28 @@ are imported inside the fixtures that need them.
 Options (each also an ini setting, ``b24_handler_url`` and so on)::
 
     --b24-handler-url URL        the handler to check (over HTTP); or override the ``b24_handler`` fixture
-    --b24-install-url URL        where ONAPPINSTALL goes (default: the handler)
+    --b24-event-path PATH        the path events go to (an in-process app is called at / otherwise)
+    --b24-install-path PATH      the path ONAPPINSTALL goes to, on the handler (default: the event path)
+    --b24-install-url URL        where ONAPPINSTALL goes, another URL (default: the handler)
     --b24-application-token T    the token the handler was configured with, instead of the install flow
     --b24-member-id ID           the member_id that token is bound to, if any
     --b24-shapes a,b             OnSessionStart shapes to send (default: all three)
     --b24-events A,B             events the handler declares (default ONSESSIONSTART); the generic clauses
                                  run for each (``DeclaredEventsContract``, parametrised by ``b24_event``)
     --b24-timeout S              seconds per delivery (default 10)
-    --b24-settle S               seconds of REST silence that end a wait (default 0.1)
+    --b24-settle S               least seconds waited to see an event cause no REST call (default 0.05;
+                                 grows with the handler's measured work latency)
     --b24-strict                 SHOULD clauses fail the run too
+    --b24-clauses MODULES        import these modules first: the clauses they register run too
+
+Clause tests the configuration makes irrelevant (no handler given, an event not declared, two portals with a
+configured token) are left out at collection and summarised in one line of the terminal summary.
 
 Fixtures: ``b24_handler`` (override it to return a URL, a WSGI or ASGI app or a callable), ``b24_options``,
 ``b24_portal_server``, ``b24_portal``, ``b24_app``, ``b24_events``, ``b24_deliver``, ``b24_rest_calls``,
-``b24_event`` (a declared event other than ONSESSIONSTART; parametrised) and ``b24_contract`` (the clause
-engine's run, shared by every test that checks the same handler).
+``b24_event`` (a declared event other than ONSESSIONSTART; parametrised), ``b24_clause`` (a clause you
+registered; parametrised) and ``b24_contract`` (the clause engine's run, shared by every test that checks the
+same handler).
 """
 
 from __future__ import annotations
@@ -46,13 +54,25 @@ MARKER = "b24_contract"
 
 _OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("handler_url", "URL", "URL of the event handler to check (or override the b24_handler fixture)"),
-    ("install_url", "URL", "where ONAPPINSTALL is POSTed (default: the handler URL)"),
+    (
+        "event_path",
+        "PATH",
+        "path the handler receives events at (an in-process app is called at / otherwise)",
+    ),
+    ("install_path", "PATH", "path on the handler ONAPPINSTALL is POSTed to (default: the event path)"),
+    ("install_url", "URL", "where ONAPPINSTALL is POSTed, another URL (default: the handler URL)"),
     ("application_token", "TOKEN", "token the handler is configured with, instead of the install flow"),
     ("member_id", "ID", "member_id the configured application token is bound to, if any"),
     ("shapes", "LIST", f"comma-separated OnSessionStart shapes (default: {','.join(KNOWN_SHAPES)})"),
     ("events", "LIST", "comma-separated events the handler declares it handles (default: ONSESSIONSTART)"),
     ("timeout", "SECONDS", "seconds a delivery may take (default 10)"),
-    ("settle", "SECONDS", "seconds without a new REST call that end a wait (default 0.1)"),
+    (
+        "settle",
+        "SECONDS",
+        "least seconds waited to see that an event led to no REST call; grows with the handler's measured "
+        "work latency (default 0.05)",
+    ),
+    ("clauses", "MODULES", "comma-separated modules to import first: the clauses they register run too"),
 )
 
 
@@ -61,17 +81,21 @@ class B24Options:
     """The plugin's settings, checked: what ``--b24-*`` options and ``b24_*`` ini settings said."""
 
     handler_url: str | None = None
+    event_path: str | None = None
     install_url: str | None = None
     application_token: str | None = None
     member_id: str | None = None
     shapes: tuple[str, ...] = KNOWN_SHAPES
     events: tuple[str, ...] = DEFAULT_EVENTS
     timeout: float = 10.0
-    settle: float = 0.1
+    settle: float = 0.05
     strict: bool = False
+    clauses: tuple[str, ...] = ()
 
 
 _STASH = pytest.StashKey[B24Options]()
+_LEFT_OUT = pytest.StashKey[dict[str, int]]()
+_NOT_APPLICABLE = "b24_not_applicable"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -105,6 +129,15 @@ def _url(value: str | None, flag: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise pytest.UsageError(f"{flag}: expected an http(s) URL with a host, got {value[:200]!r}")
     return value
+
+
+def _path(value: Any, flag: str) -> str | None:
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if not text.startswith("/") or any(c in text for c in " \r\n#"):
+        raise pytest.UsageError(f"{flag}: expected a path starting with '/', got {text[:200]!r}")
+    return text
 
 
 def _seconds(value: Any, flag: str, default: float, low: float) -> float:
@@ -155,43 +188,138 @@ def options_from(config: pytest.Config) -> B24Options:
     events = _events(_raw(config, "events"))
     token = _raw(config, "application_token") or os.environ.get("B24_APPLICATION_TOKEN") or None
     install_url = _url(_raw(config, "install_url"), "--b24-install-url")
+    install_path = _path(_raw(config, "install_path"), "--b24-install-path")
+    if install_url is not None and install_path is not None:
+        raise pytest.UsageError("--b24-install-url and --b24-install-path exclude each other: give one")
+    install_url = install_url or install_path
     if token is not None and install_url is not None:
-        raise pytest.UsageError("--b24-install-url and --b24-application-token exclude each other: give one")
+        raise pytest.UsageError(
+            "--b24-install-url/--b24-install-path and --b24-application-token exclude each other: give one"
+        )
     member_id = _raw(config, "member_id") or None
     if member_id is not None and token is None:
         raise pytest.UsageError("--b24-member-id needs --b24-application-token")
     strict = config.getoption("b24_strict")
+    clauses = tuple(m.strip() for m in str(_raw(config, "clauses") or "").split(",") if m.strip())
     return B24Options(
         handler_url=_url(_raw(config, "handler_url"), "--b24-handler-url"),
+        event_path=_path(_raw(config, "event_path"), "--b24-event-path"),
         install_url=install_url,
         application_token=token,
         member_id=member_id,
         shapes=shapes,
         events=events,
         timeout=_seconds(_raw(config, "timeout"), "--b24-timeout", 10.0, 0.001),
-        settle=_seconds(_raw(config, "settle"), "--b24-settle", 0.1, 0.0),
+        settle=_seconds(_raw(config, "settle"), "--b24-settle", 0.05, 0.0),
         strict=bool(config.getini("b24_strict")) if strict is None else bool(strict),
+        clauses=clauses,
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", f"{MARKER}(clause): a clause of the Bitrix24 OnSessionStart contract (b24-contract)"
+        "markers", f"{MARKER}(clause): a clause of the Bitrix24 event handler contract (b24-contract)"
     )
-    config.stash[_STASH] = options_from(config)
+    config.addinivalue_line(
+        "markers", f"{_NOT_APPLICABLE}(reason): a contract test the configuration leaves out (b24-contract)"
+    )
+    options = options_from(config)
+    config.stash[_STASH] = options
+    config.stash[_LEFT_OUT] = {}
+    if options.clauses:
+        import importlib
+
+        for name in options.clauses:
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:
+                raise pytest.UsageError(f"--b24-clauses: cannot import {name!r}: {exc}") from None
+
+
+def _left_out(reason: str) -> pytest.MarkDecorator:
+    mark: pytest.MarkDecorator = getattr(pytest.mark, _NOT_APPLICABLE)(reason)
+    return mark
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise ``b24_event`` with the declared events other than ONSESSIONSTART (which
-    ``OnSessionStartContract`` covers); with none, one skipped case says how to declare some."""
-    if "b24_event" not in metafunc.fixturenames:
-        return
-    events = [e for e in metafunc.config.stash[_STASH].events if e != "ONSESSIONSTART"]
-    if events:
-        metafunc.parametrize("b24_event", events, ids=events)
-    else:
-        skip = pytest.mark.skip(reason="no event other than ONSESSIONSTART declared (--b24-events)")
-        metafunc.parametrize("b24_event", [pytest.param("", marks=skip, id="none-declared")])
+    ``OnSessionStartContract`` covers), and ``b24_clause`` with the verdicts of the clauses you registered;
+    with none, one case that collection leaves out (summarised in one line)."""
+    options = metafunc.config.stash[_STASH]
+    if "b24_event" in metafunc.fixturenames:
+        siblings = [e for e in options.events if e != "ONSESSIONSTART"]
+        if siblings:
+            metafunc.parametrize("b24_event", siblings, ids=siblings)
+        else:
+            reason = "no event other than ONSESSIONSTART declared (--b24-events)"
+            mark = _left_out(reason)
+            metafunc.parametrize("b24_event", [pytest.param("", marks=mark, id="none-declared")])
+    if "b24_clause" in metafunc.fixturenames:
+        from contract_tests.clauses import REGISTRY, verdict_id
+
+        params = []
+        for item in REGISTRY.own():
+            events = item.verdict_events(options.events) or (item.events or ("ONSESSIONSTART",))[:1]
+            for event in events:
+                vid = verdict_id(item.id, event)
+                marks = [getattr(pytest.mark, MARKER)(item.id)]
+                why = item.not_applicable(options.events, options.application_token is None)
+                if why is not None:
+                    marks.append(_left_out(f"{item.id}: {why}"))
+                params.append(pytest.param(vid, marks=marks, id=vid))
+        if not params:
+            params = [pytest.param("", marks=_left_out(""), id="none-registered")]
+        metafunc.parametrize("b24_clause", params)
+
+
+def _why_left_out(item: pytest.Item, options: B24Options) -> str | None:
+    """Why the configuration makes ``item`` (a contract test) irrelevant (``""``: drop it silently, it is
+    only a placeholder), or ``None``."""
+    marker = item.get_closest_marker(_NOT_APPLICABLE)
+    if marker is not None:
+        return str(marker.args[0]) if marker.args else ""
+    clause_mark = item.get_closest_marker(MARKER)
+    if clause_mark is None:
+        return None
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.get("b24_handler") if info is not None else None
+    if options.handler_url is None and defs and getattr(defs[-1].func, "__module__", "") == __name__:
+        return "no handler to check: give --b24-handler-url URL or override the b24_handler fixture"
+    names = getattr(item, "fixturenames", ())
+    if "b24_event" in names or "b24_clause" in names:
+        return None  # parametrised per event or clause: the placeholder marks say what does not apply
+    # a test of OnSessionStartContract judges its clause for ONSESSIONSTART
+    if "ONSESSIONSTART" not in options.events:
+        return f"the handler does not declare ONSESSIONSTART (declared: {', '.join(options.events)})"
+    from contract_tests.clauses import REGISTRY
+
+    if not clause_mark.args or str(clause_mark.args[0]) not in REGISTRY:
+        return None
+    found = REGISTRY.get(str(clause_mark.args[0]))
+    return found.not_applicable(options.events, options.application_token is None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the contract tests the configuration makes irrelevant; count them per reason."""
+    options = config.stash[_STASH]
+    kept, dropped = [], []
+    counts = config.stash[_LEFT_OUT]
+    for item in items:
+        why = _why_left_out(item, options)
+        if why is None:
+            kept.append(item)
+        elif why:
+            dropped.append(item)
+            counts[why] = counts.get(why, 0) + 1
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line per reason the configuration left contract tests out."""
+    for why, count in config.stash.get(_LEFT_OUT, {}).items():
+        terminalreporter.write_line(f"b24-contract: {count} clause test(s) left out: {why}")
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -233,18 +361,26 @@ def b24_portal(b24_portal_server: PortalServer, b24_options: B24Options) -> Iter
 @pytest.fixture
 def b24_app(b24_portal: Portal, b24_handler: Any, b24_options: B24Options) -> App:
     """An app installed on ``b24_portal`` that the handler knows (ONAPPINSTALL, or the configured token)."""
-    from contract_tests.engine import install_handler
+    from contract_tests.engine import install_handler, resolve_target
 
     app, attempts = install_handler(
         b24_portal,
-        b24_handler,
+        resolve_target(b24_handler, b24_options.event_path),
         install_url=b24_options.install_url,
         application_token=b24_options.application_token,
         timeout=b24_options.timeout,
     )
     failed = [a for a in attempts if not a.ok]
     if failed:
-        pytest.fail(f"the handler did not accept ONAPPINSTALL: {failed[0]}", pytrace=False)
+        attempt = failed[0]
+        answer = attempt.status if attempt.status is not None else f"{attempt.outcome}: {attempt.error}"
+        pytest.fail(
+            f"the handler did not accept its installation: ONAPPINSTALL to {attempt.target} was answered "
+            f"{answer}\n  point the contract at the path your app installs "
+            "at (--b24-install-path /install, --b24-event-path /events) or give its configured token "
+            "(--b24-application-token)",
+            pytrace=False,
+        )
     return app
 
 
@@ -265,7 +401,7 @@ def b24_deliver(b24_handler: Any, b24_options: B24Options) -> Iterator[Callable[
     from contract_tests.engine import resolve_target
     from mock_portal.delivery import Deliverer
 
-    target = resolve_target(b24_handler)
+    target = resolve_target(b24_handler, b24_options.event_path)
     deliverer = Deliverer(timeout=b24_options.timeout)
 
     def deliver(event: Any, timeout: float | None = None) -> Attempt:
@@ -278,12 +414,18 @@ def b24_deliver(b24_handler: Any, b24_options: B24Options) -> Iterator[Callable[
 
 @pytest.fixture
 def b24_rest_calls(b24_portal: Portal, b24_options: B24Options) -> Callable[..., list[RestCall]]:
-    """``b24_rest_calls(settle=None)``: wait until the handler's REST calls to ``b24_portal`` stop for the
-    settle time, then return every call recorded (redacted)."""
+    """``b24_rest_calls(count=0, settle=None)``: wait until ``b24_portal`` holds ``count`` REST calls (woken
+    by each, up to the timeout), then until they stop for the settle time; return every call recorded
+    (redacted). Give ``count`` when you expect calls: on a busy machine the first may come late."""
     from contract_tests.engine import settled_calls
 
-    def calls(settle: float | None = None) -> list[RestCall]:
-        return settled_calls(b24_portal, settle=b24_options.settle if settle is None else settle)
+    def calls(count: int = 0, settle: float | None = None) -> list[RestCall]:
+        return settled_calls(
+            b24_portal,
+            settle=b24_options.settle if settle is None else settle,
+            count=count,
+            limit=max(b24_options.timeout, 1.0),
+        )
 
     return calls
 
@@ -292,12 +434,36 @@ def b24_rest_calls(b24_portal: Portal, b24_options: B24Options) -> Callable[...,
 def _b24_contract_runs() -> Iterator[dict[Any, tuple[Any, ContractRun]]]:
     runs: dict[Any, tuple[Any, ContractRun]] = {}
     yield runs
+    late = []
     for _, run in runs.values():
+        # a REST call caused by a forged event that arrived after its clause's wait still counts
+        late += [v.message() for v in run.late_evidence()]
         run.close()
+    if late:
+        pytest.fail("late evidence changed verdicts already reported as passed:\n" + "\n".join(late), False)
+
+
+def _rerun_line(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    import shlex
+
+    args = list(request.config.invocation_params.args)
+    kept: list[str] = []
+    for i, arg in enumerate(args):
+        follows = i > 0 and args[i - 1].startswith("--b24-") and "=" not in args[i - 1]
+        if arg.startswith("--b24-application-token") or (
+            follows and args[i - 1] == "--b24-application-token"
+        ):
+            continue
+        if arg.startswith("--b24-") or (follows and args[i - 1] != "--b24-strict"):
+            kept.append(arg)
+    nodeid = request.node.nodeid
+    line = " ".join(shlex.quote(a) for a in ["python", "-m", "pytest", nodeid, *kept])
+    return lambda verdict: line
 
 
 @pytest.fixture
 def b24_contract(
+    request: pytest.FixtureRequest,
     b24_handler: Any,
     b24_options: B24Options,
     b24_portal_server: PortalServer,
@@ -310,9 +476,11 @@ def b24_contract(
     key = b24_handler if isinstance(b24_handler, str) else ("object", id(b24_handler))
     found = _b24_contract_runs.get(key)
     if found is not None and found[0] is b24_handler:
+        found[1].rerun = _rerun_line(request)
         return found[1]
     config = ContractConfig(
         b24_handler,
+        event_path=b24_options.event_path,
         install_url=b24_options.install_url,
         application_token=b24_options.application_token,
         member_id=b24_options.member_id,
@@ -322,7 +490,7 @@ def b24_contract(
         settle=b24_options.settle,
         strict=b24_options.strict,
     )
-    run = ContractRun(config, server=b24_portal_server)
+    run = ContractRun(config, server=b24_portal_server, rerun=_rerun_line(request))
     if found is not None:
         found[1].close()  # an object that died and whose id came back: its run is over
     _b24_contract_runs[key] = (b24_handler, run)

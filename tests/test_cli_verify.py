@@ -8,10 +8,12 @@ from __future__ import annotations
 import io
 import json
 import re
+import shlex
 import shutil
 import socket
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,9 +33,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _verify(*argv: str) -> tuple[int, str, str]:
+def _verify(*argv: str, cwd: Path | None = None) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = run(["verify", *argv], out, err)
+    if cwd is None:
+        code = run(["verify", *argv], out, err)
+    else:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(cwd)
+            patch.syspath_prepend(str(cwd))
+            code = run(["verify", *argv], out, err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -41,6 +49,19 @@ def _verify(*argv: str) -> tuple[int, str, str]:
 def _checkout_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     # --start runs `python -m examples...`, which needs the checkout on the child's path
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+
+
+@pytest.fixture(autouse=True)
+def _own_clauses_forgotten() -> Iterator[None]:
+    """Clauses a test's --clauses module registers are forgotten after it, module and all."""
+    from contract_tests.clauses import REGISTRY
+
+    modules = set(sys.modules)
+    with REGISTRY.scoped():
+        yield
+    for name in set(sys.modules) - modules:
+        if name.endswith("clauses"):
+            del sys.modules[name]
 
 
 def _python(module: str, *args: str) -> str:
@@ -133,6 +154,14 @@ def test_failed_must_clause_exits_1_with_evidence_and_the_handler_log() -> None:
     assert "handler log (last lines):" in out
     assert "POST /" in out  # a line of the broken handler's own log
     assert not LEAK.search(out), LEAK.search(out)
+    # one command re-runs just that clause, starting the handler again: the failure itself, reproduced
+    [rerun] = re.findall(r"re-run just this clause: (.*)", out)
+    assert rerun.startswith(f"mock-portal verify http://127.0.0.1:{port}/ --start ")
+    assert rerun.endswith("--clause rejects-malformed-bodies")
+    code, again, _ = _verify(*shlex.split(rerun)[2:], *FAST)
+    assert code == 1
+    assert re.search(r"5 rejects-malformed-bodies\s+MUST\s+FAIL", again)
+    assert "FAILED: 1 fail" in again
 
 
 def test_failed_should_clause_exits_0_unless_strict() -> None:
@@ -200,13 +229,75 @@ def test_start_command_that_cannot_run() -> None:
             "unknown declarable event 'ONAPPINSTALL'",
         ),
         (["--handler-url", "localhost"], "must be an http(s) URL"),
-        ([], "the following arguments are required: --handler-url"),
+        ([], "give the handler's URL: mock-portal verify URL (or --handler-url URL)"),
+        (["http://127.0.0.1:9/", "--handler-url", "http://127.0.0.1:8/"], "give the handler's URL once"),
+        (["http://127.0.0.1:9/", "--clause", "survives-burst"], "did you mean 'survives-bursts'"),
+        (["http://127.0.0.1:9/", "--clauses", "no_such_clauses_module"], "--clauses no_such_clauses_module"),
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], message: str) -> None:
     code, _, err = _verify(*argv)
     assert code == 2
     assert message in err
+
+
+def test_verify_runs_clauses_registered_by_a_module() -> None:
+    port = _free_port()
+    code, out, err = _verify(
+        f"http://127.0.0.1:{port}/",
+        "--start",
+        _python("examples.python_handler", "--port", str(port)),
+        "--events",
+        "ONSESSIONSTART,ONIMCONNECTORMESSAGEADD",
+        "--clauses",
+        "examples.own_clauses",
+        "--clause",
+        "greets-in-own-chat,confirms-delivery[ONIMCONNECTORMESSAGEADD]",
+        "--strict",
+        *FAST,
+    )
+    assert code == 0, out + err
+    assert re.search(r"^greets-in-own-chat +SHOULD +PASS +greeted in chat\d+$", out, re.M), out
+    assert re.search(
+        r"^confirms-delivery\[ONIMCONNECTORMESSAGEADD\] +MUST +PASS +message \d+ confirmed", out, re.M
+    )
+    assert "PASSED: 2 pass" in out
+
+
+def test_an_own_clause_fails_with_the_same_report_as_a_built_in_one(tmp_path: Path) -> None:
+    # the broken handler writes "Hi" to the session's chat, never confirms connector messages
+    module = tmp_path / "strict_clauses.py"
+    module.write_text(
+        "from contract_tests import clause\n"
+        "from examples.own_clauses import greets_in_own_chat\n"
+        "\n"
+        "@clause('says-hello-politely', level='MUST', title='t', expected='a greeting longer than Hi',\n"
+        "        evidence='e', doc='https://example.test/doc', events=['ONSESSIONSTART'])\n"
+        "def polite(ctx):\n"
+        "    site = ctx.site()\n"
+        "    sent = ctx.deliver(site, ctx.build(site))\n"
+        "    texts = [c.params.get('MESSAGE') for c in ctx.calls(sent)]\n"
+        "    if texts == ['Hi']:\n"
+        "        ctx.fail(f'the greeting was {texts[0]!r}', [sent])\n",
+        encoding="utf-8",
+    )
+    port = _free_port()
+    code, out, _ = _verify(
+        f"http://127.0.0.1:{port}/",
+        "--start",
+        _python("examples.broken", "--port", str(port)),
+        "--clauses",
+        "strict_clauses",
+        "--clause",
+        "says-hello-politely",
+        *FAST,
+        cwd=tmp_path,
+    )
+    assert code == 1, out
+    assert "clause says-hello-politely [MUST] FAIL: the greeting was 'Hi'" in out
+    assert "doc page: https://example.test/doc" in out
+    assert "re-run just this clause: mock-portal verify" in out
+    assert "--clauses strict_clauses" in out
 
 
 def test_demo_verifies_the_bundled_handler(tmp_path: Path) -> None:
@@ -225,3 +316,10 @@ def test_subcommands_are_listed() -> None:
     assert run(["--help"], out, io.StringIO()) == 0
     assert "verify" in out.getvalue()
     assert "demo" in out.getvalue()
+
+
+def test_the_readme_shows_the_own_clauses_module_as_it_is() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    module = (REPO_ROOT / "examples" / "own_clauses.py").read_text(encoding="utf-8")
+    shown = readme.split("# examples/own_clauses.py\n", 1)[1].split("```", 1)[0]
+    assert shown == module[module.index("from contract_tests import clause") :]

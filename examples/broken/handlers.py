@@ -45,6 +45,7 @@ FLAWS: dict[str, str] = {
     "hangs-on-repeats": "answers-within-timeout",
     "slow-in-system-mode": "answers-quickly",
     "matches-token-of-any-portal": "keeps-portals-apart",
+    "calls-first-install-endpoint": "keeps-portals-apart",
     "echoes-auth": "never-echoes-secrets",
     "busy-under-load": "survives-bursts",
 }
@@ -80,15 +81,22 @@ class ContractHandler:
     """A small handler that honours the contract, with at most one deliberate ``flaw`` from :data:`FLAWS`.
 
     ``hang`` is how long ``hangs-on-repeats`` stalls, ``slow`` how long ``slow-in-system-mode`` takes.
+    ``alert_later``: ``alerts-with-forged-token`` queues its alert until the next event it accepts (a batching
+    queue), so the call comes long after the forged delivery.
     """
 
-    def __init__(self, flaw: str | None = None, *, hang: float = 2.0, slow: float = 1.2) -> None:
+    def __init__(
+        self, flaw: str | None = None, *, hang: float = 2.0, slow: float = 1.2, alert_later: bool = False
+    ) -> None:
         if flaw is not None and flaw not in FLAWS:
             raise ValueError(f"unknown flaw {flaw!r} (known: {', '.join(FLAWS)})")
         self.flaw = flaw
         self.hang = hang
         self.slow = slow
+        self.alert_later = alert_later
+        self._alerts: list[tuple[Any, ...]] = []
         self.installations: dict[str, Installation] = {}
+        self.first_endpoint: str | None = None
         self._seen: set[bytes] = set()
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -177,10 +185,16 @@ class ContractHandler:
                 raise _Reject(400, "bad_install")
             with self._lock:
                 self.installations[member_id] = Installation(token, _text(auth.get("access_token")), endpoint)
+                if self.first_endpoint is None:
+                    self.first_endpoint = endpoint
             return {"status": "ok"}
         if event.upper() not in _HANDLED:
             raise _Reject(400, "unsupported_event")
         installation = self._authenticate(member_id, token, auth)
+        with self._lock:
+            alerts, self._alerts = self._alerts, []
+        for alert in alerts:
+            self._pool.submit(self._post, *alert)
         if event.upper() == "ONIMCONNECTORMESSAGEADD":
             work = self._confirmations(payload.get("data"), "event_handler_id" in payload)
         else:
@@ -199,6 +213,8 @@ class ContractHandler:
         if self.flaw == "busy-under-load":
             self._busy_check()
         endpoint = _text(auth.get("client_endpoint")) or installation.client_endpoint
+        if self.flaw == "calls-first-install-endpoint" and self.first_endpoint:
+            endpoint = self.first_endpoint  # "the portal's URL", read once from the first install
         access = _text(auth.get("access_token")) or installation.access_token
         for method, params in work:
             self._pool.submit(self._post, endpoint, method, params, access)
@@ -237,9 +253,12 @@ class ContractHandler:
                 # "tell the portal's admin": with the forger's own endpoint and token, which is the flaw
                 endpoint = _text(auth.get("client_endpoint")) or installation.client_endpoint
                 access = _text(auth.get("access_token")) or installation.access_token
-                self._pool.submit(
-                    self._post, endpoint, "im.notify.system.add", {"MESSAGE": "forged event"}, access
-                )
+                alert = (endpoint, "im.notify.system.add", {"MESSAGE": "forged event"}, access)
+                if self.alert_later:
+                    with self._lock:
+                        self._alerts.append(alert)
+                else:
+                    self._pool.submit(self._post, *alert)
             raise _Reject(403, "invalid_application_token")
         return installation
 

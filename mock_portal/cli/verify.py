@@ -1,14 +1,16 @@
-"""``mock-portal verify``: run the OnSessionStart contract against a handler and print a verdict table.
+"""``mock-portal verify``: run the contract against a handler and print a verdict table.
 
 ::
 
-    mock-portal verify --handler-url http://127.0.0.1:8080/
-    mock-portal verify --handler-url http://127.0.0.1:8080/ --start "node handler.js --port 8080" --strict
-    mock-portal verify --handler-url URL --application-token T --junit report.xml --report-json report.json
-    mock-portal verify --handler-url URL --events ONSESSIONSTART,ONIMCONNECTORMESSAGEADD
+    mock-portal verify http://127.0.0.1:8080/
+    mock-portal verify http://127.0.0.1:8080/ --start "node handler.js --port 8080" --strict
+    mock-portal verify URL --install-url /install --junit report.xml --report-json report.json
+    mock-portal verify URL --events ONSESSIONSTART,ONIMCONNECTORMESSAGEADD --clauses my_app.clauses
+    mock-portal verify URL --clause forged-token-no-side-effect --save-bodies ./failing
 
 Exit codes: 0 when every MUST clause passed (every clause with ``--strict``), 1 otherwise, 2 on a usage or
-environment error (nothing answers at the URL, the ``--start`` command died or never opened its port).
+environment error (nothing answers at the URL, the ``--start`` command died or never opened its port, the
+handler refused its installation, a ``--clauses`` module failed to import).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from mock_portal.cli import EXIT_FAILURE, EXIT_OK
-from mock_portal.errors import UsageError
+from mock_portal.errors import MockPortalError, UsageError
 from mock_portal.redact import redact_text
 
 if TYPE_CHECKING:
@@ -42,14 +44,16 @@ _POLL = 0.02
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``verify`` options."""
+    parser.add_argument("url", nargs="?", metavar="URL", help="where the handler receives events")
     parser.add_argument(
-        "--handler-url", required=True, metavar="URL", help="where the handler receives events"
+        "--handler-url", metavar="URL", help="where the handler receives events (or give it as URL)"
     )
     how = parser.add_mutually_exclusive_group()
     how.add_argument(
         "--install-url",
         metavar="URL",
-        help="where ONAPPINSTALL goes (default: the handler URL); the handler learns its token from it",
+        help="where ONAPPINSTALL goes: a URL, or a path on the handler (/install); default: the handler URL. "
+        "The handler learns its token from it",
     )
     how.add_argument(
         "--application-token",
@@ -87,7 +91,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="seconds of REST silence that end a wait (0.1)",
+        help="least seconds waited to see that an event led to no REST call; grows with the handler's "
+        "measured work latency (0.05)",
+    )
+    parser.add_argument(
+        "--clause",
+        dest="clause",
+        action="append",
+        metavar="ID",
+        help="judge only this clause (an id, a number like 3a, or ID[EVENT]); repeat or comma-separate",
+    )
+    parser.add_argument(
+        "--clauses",
+        dest="clause_modules",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE first: the clauses it registers (contract_tests.clause) run too; repeatable",
+    )
+    parser.add_argument(
+        "--save-bodies",
+        metavar="DIR",
+        help="keep the exact body of every failing delivery in DIR (files only you can read) and print curl "
+        "lines that replay them, so the run's tokens never appear in the output",
     )
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--report-json", metavar="FILE", help="write the report as JSON")
@@ -106,7 +131,7 @@ def build_config(args: argparse.Namespace, handler: object | None = None) -> Con
 
     events = DEFAULT_EVENTS if getattr(args, "events", None) is None else check_events(args.events)
     return ContractConfig(
-        handler if handler is not None else args.handler_url,
+        handler if handler is not None else handler_url(args),
         install_url=args.install_url,
         application_token=args.application_token,
         member_id=args.member_id,
@@ -115,7 +140,82 @@ def build_config(args: argparse.Namespace, handler: object | None = None) -> Con
         timeout=args.timeout,
         settle=DEFAULT_SETTLE if args.settle is None else args.settle,
         strict=args.strict,
+        bodies_dir=getattr(args, "save_bodies", None),
     )
+
+
+def handler_url(args: argparse.Namespace) -> str:
+    """The handler's URL: the positional ``URL`` or ``--handler-url`` (exactly one)."""
+    given = [u for u in (getattr(args, "url", None), getattr(args, "handler_url", None)) if u]
+    if not given:
+        raise UsageError("give the handler's URL: mock-portal verify URL (or --handler-url URL)")
+    if len(given) == 2 and given[0] != given[1]:
+        raise UsageError("give the handler's URL once: as URL or as --handler-url, not both")
+    return str(given[0])
+
+
+def load_clause_modules(names: Sequence[str] | None) -> None:
+    """Import each module of ``--clauses`` (it registers its clauses); a failure is a usage error."""
+    import importlib
+    import sys
+
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # `python -m` semantics: modules of the current folder import
+    for name in names or ():
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            raise UsageError(
+                f"--clauses {name}: no module named {exc.name!r} "
+                "(run from the folder it is in, or set PYTHONPATH)"
+            ) from None
+        except MockPortalError:
+            raise
+        except Exception as exc:
+            raise UsageError(f"--clauses {name}: importing it failed: {type(exc).__name__}: {exc}") from None
+
+
+def selected_clauses(args: argparse.Namespace) -> list[str] | None:
+    """The ``--clause`` ids (comma lists split), or ``None`` for all."""
+    if not getattr(args, "clause", None):
+        return None
+    from contract_tests.clauses import REGISTRY
+
+    picked = [item.strip() for value in args.clause for item in value.split(",") if item.strip()]
+    for item in picked:
+        REGISTRY.get(item.partition("[")[0])  # unknown ids raise with a suggestion
+    return picked
+
+
+def rerun_command(args: argparse.Namespace) -> Callable[[str], str]:
+    """A function turning a verdict id into the ``mock-portal verify`` command that re-runs just it, with
+    this run's options (a configured token by its variable, never its value)."""
+    parts = ["mock-portal", "verify", handler_url(args)]
+    for flag, value in (
+        ("--install-url", args.install_url),
+        ("--member-id", args.member_id),
+        ("--events", args.events),
+        ("--shapes", args.shapes),
+        ("--start", args.start),
+    ):
+        if value:
+            parts += [flag, value]
+    if args.timeout != 10.0:
+        parts += ["--timeout", f"{args.timeout:g}"]
+    for module in getattr(args, "clause_modules", None) or ():
+        parts += ["--clauses", module]
+    if getattr(args, "tls", False):
+        parts.append("--tls")
+    if args.strict:
+        parts.append("--strict")
+    prefix = " ".join(shlex.quote(p) for p in parts)
+    if args.application_token:
+        prefix += ' --application-token "$B24_APPLICATION_TOKEN"'
+
+    def command(verdict: str) -> str:
+        return f"{prefix} --clause {shlex.quote(verdict)}"
+
+    return command
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -228,29 +328,24 @@ def run_contract(
     log_tail: Callable[[], str] | None = None,
     junit: str | None = None,
     report_json: str | None = None,
+    clauses: Sequence[str] | None = None,
+    rerun: Callable[[str], str] | None = None,
     server: PortalServer | None = None,
 ) -> int:
-    """Run every clause, print the table and the failures in full, write the reports; return the exit code."""
-    from contract_tests.clauses import verdict_id
-    from contract_tests.engine import ContractReport, ContractRun
+    """Run the clauses (all, or ``clauses``), print the table and the failures in full, write the reports;
+    return the exit code."""
+    from contract_tests.engine import ContractRun
 
     progress = hasattr(err, "isatty") and err.isatty()
     began = time.perf_counter()
-    with ContractRun(config, log_tail=log_tail, server=server) as run:
-        plan = run.plan()
-        # clause 7 judges every delivery of the run, so it comes last
-        order = [p for p in plan if not p[0].startswith("answers-")] + [
-            p for p in plan if p[0].startswith("answers-")
-        ]
-        for clause_id, event in order:
-            if progress:
-                err.write(f"\rchecking {verdict_id(clause_id, event):<70}")
-                err.flush()
-            run.check(clause_id, event)
-        report = run.run()
+    with ContractRun(config, log_tail=log_tail, rerun=rerun, server=server) as run:
+        if progress:
+            err.write("\rchecking the handler ...")
+            err.flush()
+        report = run.run(clauses)
+        report = run.report([v.id for v in report.verdicts], time.perf_counter() - began)
     if progress:
         err.write("\r" + " " * 80 + "\r")
-    report = ContractReport(report.verdicts, report.strict, report.handler, time.perf_counter() - began)
     _write_reports(report, junit, report_json)
     title = "OnSessionStart" if config.events == ("ONSESSIONSTART",) else ", ".join(config.events)
     out.write(f"b24-contract {title}: {report.handler}\n\n")
@@ -264,11 +359,11 @@ def run_contract(
 
 
 def _write_reports(report: ContractReport, junit: str | None, report_json: str | None) -> None:
-    import json
+    from contract_tests.reports import report_json as as_json
 
     for path, text in (
         (junit, report.junit_xml() if junit else ""),
-        (report_json, json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if report_json else ""),
+        (report_json, as_json(report) if report_json else ""),
     ):
         if path is None:
             continue
@@ -280,8 +375,10 @@ def _write_reports(report: ContractReport, junit: str | None, report_json: str |
 
 def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``mock-portal verify``."""
+    load_clause_modules(getattr(args, "clause_modules", None))
     config = build_config(args)
-    host, port = _host_port(args.handler_url)
+    clauses = selected_clauses(args)
+    host, port = _host_port(handler_url(args))
     if not 0 < args.start_timeout <= 600:
         raise UsageError("--start-timeout must be a number of seconds in (0, 600]")
     if args.tls and args.start is None:
@@ -307,5 +404,7 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             log_tail=handler.tail if handler is not None else None,
             junit=args.junit,
             report_json=args.report_json,
+            clauses=clauses,
+            rerun=rerun_command(args),
             server=server,
         )
