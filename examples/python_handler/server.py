@@ -78,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, default_port: int = 0) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser, *, default_port: int = 0, default_log_level: str = "INFO"
+) -> None:
     """Declare the handler's options on ``parser`` (``mock-portal example-handler`` reuses them)."""
     parser.add_argument("--host", default=_env("B24_HANDLER_HOST") or "127.0.0.1")
     parser.add_argument(
@@ -111,7 +113,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, default_port: int = 0) -> 
     )
     parser.add_argument("--workers", type=int, default=4, help="worker threads doing the REST calls")
     parser.add_argument("--max-body-bytes", type=int, default=1 << 20)
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-level",
+        default=default_log_level,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help=f"INFO logs each event, on stderr and without secrets (default: {default_log_level})",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

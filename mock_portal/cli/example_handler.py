@@ -25,7 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         " pytest plugin at it to see a passing run, then at your own handler."
     )
     handler: Any = reference_handler()
-    handler.add_arguments(parser, default_port=DEFAULT_PORT)
+    # quiet by default: it mostly runs in the background of a terminal where other output is being read
+    handler.add_arguments(parser, default_port=DEFAULT_PORT, default_log_level="WARNING")
 
 
 def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
