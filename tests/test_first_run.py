@@ -93,7 +93,7 @@ if __name__ == "__main__":
     app.run(host="127.0.0.1", port=int(sys.argv[1]), threaded=True)
 '''
 
-PROJECT_TEST = '''\
+PROJECT_TEST = """\
 import pytest
 from contract_tests import OnSessionStartContract
 
@@ -104,7 +104,7 @@ class TestMyHandler(OnSessionStartContract):
     @pytest.fixture
     def b24_handler(self):
         return app
-'''
+"""
 
 
 def _assert_names_the_clause_and_the_fix(output: str) -> None:
