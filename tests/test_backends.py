@@ -173,6 +173,7 @@ def test_fixtures_same_verdicts_and_error_locations(shape: str, strict: bool) ->
     assert verdicts == {True, False}
 
 
+@pytest.mark.slow
 def test_ten_thousand_generated_payloads_agree() -> None:
     validators = [_pair(shape, strict) for shape, strict in SCHEMAS]
     verdicts = {True: 0, False: 0}

@@ -2,12 +2,14 @@
 
 Two ways, both through :mod:`tests.support.readme`:
 
-* block by block in this test environment (every Python of the matrix), from the checkout: quick, and each
-  block on its own, so a failure points at one block. ``pip install`` lines are not run here (this
-  environment already has the package and its extras);
+* block by block in this test environment, from the checkout: no network, and each block on its own, so a
+  failure points at one block. ``pip install`` lines are not run here (this environment already has the
+  package and its extras);
 * the whole README in order in a fresh virtualenv that has only what the README itself installs, from a copy
-  of the source (the sdist) in a temporary folder: what a newcomer gets. That one is a release test (the
-  packaging env runs it), since it builds and installs the package.
+  of the source (the sdist) in a temporary folder: what a newcomer gets.
+
+Both are release tests: the packaging env runs them once per CI run (the commands start servers and run the
+contract and load for seconds; the CLI itself is tested on every Python by the tests/test_cli_* files).
 
 The test command (tox) is what runs these tests, so it is only checked to be the one CI runs.
 """
@@ -89,14 +91,22 @@ def _skip_install(line: str) -> str:
     return _INSTALL.sub("true", line)
 
 
+# The README's commands start servers, run the contract and load for seconds: once per CI run is enough, in
+# the packaging env (release), where they overlap the fresh virtualenvs' downloads
+@pytest.mark.release
+@pytest.mark.slow
 @pytest.mark.parametrize("block", CONSOLE, ids=[b.id for b in CONSOLE])
 def test_readme_block(block: Block, tmp_path: Path) -> None:
     if _is_test_command(block):
         pytest.skip("the test command is what runs this test")
+    if any(c.line.startswith("python -m bench") for c in block.commands):
+        # a benchmark burns CPU for seconds by design: once per CI run is enough
+        pytest.skip("a benchmark: the fresh-virtualenv README test runs it")
     shell = Shell(REPO_ROOT, _dev_environment(), sys.executable, tmp_path, rewrite=_skip_install)
     shell.run(block)
 
 
+@pytest.mark.release
 @pytest.mark.parametrize("block", PYTHON, ids=[b.id for b in PYTHON])
 def test_readme_python_example_runs(block: Block, tmp_path: Path) -> None:
     if _is_template(block):
