@@ -309,6 +309,11 @@ def test_demo_verifies_the_bundled_handler(tmp_path: Path) -> None:
     assert text.startswith("reference Python handler listening on http://127.0.0.1:")
     assert "PASSED: 12 pass" in text
     assert json.loads(report.read_text(encoding="utf-8"))["counts"]["pass"] == 12
+    # it ends with the next step: the same contract against the user's own handler, over HTTP and in pytest
+    next_step = text.rsplit("\nNext: ", 1)[1]
+    assert "mock-portal verify --handler-url" in next_step
+    assert "class TestMyHandler(OnSessionStartContract):" in next_step
+    assert "#concepts-in-five-minutes" in next_step
 
 
 def test_subcommands_are_listed() -> None:

@@ -370,6 +370,7 @@ def test_python_parser_matches_captures(b24_shared_dir: Path) -> None:
         assert _listless(parse_form(wire.read_bytes().strip())) == _listless(expected), wire.name
 
 
+@pytest.mark.slow
 def test_node_parser_matches_captures(b24_shared_dir: Path) -> None:
     node = shutil.which("node")
     if node is None:

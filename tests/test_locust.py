@@ -75,6 +75,7 @@ def test_failures_are_counted_per_event_name() -> None:
     assert completed.returncode == 1  # Locust's exit code when requests failed
 
 
+@pytest.mark.slow
 def test_distributed_master_and_two_workers() -> None:
     port = free_port()
     with counting_handler() as handler:

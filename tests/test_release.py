@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.support.dists import built_dists
 
 pytestmark = pytest.mark.release
 INSPECTOR_FILES = ("index.html", "app.js", "style.css")
@@ -21,16 +22,7 @@ INSPECTOR_FILES = ("index.html", "app.js", "style.css")
 
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--sdist", "--outdir", str(out)],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = out.glob("*.whl")
-    (sdist,) = out.glob("*.tar.gz")
-    return {"wheel": wheel, "sdist": sdist}
+    return built_dists(tmp_path_factory)
 
 
 def _repo_files(folder: str) -> set[str]:
@@ -66,11 +58,27 @@ def test_sdist_carries_the_sources_and_data(dists: dict[str, Path]) -> None:
         "pyproject.toml",
         "README.md",
         "tox.ini",
+        "toxfile.py",
+        "tests/pytest.ini",
         "mock_portal/wire.py",
         "schemas/index.json",
         "fixtures/README.md",
     ):
         assert required in names
+
+
+def test_the_project_test_settings_stay_out_of_pyproject(dists: dict[str, Path]) -> None:
+    """pytest reads pyproject.toml from the folder it runs in: settings there would apply to a user's own run
+    in a checkout or an unpacked sdist (and fail it: `timeout` needs pytest-timeout, a test-only tool)."""
+    with tarfile.open(dists["sdist"]) as sdist:
+        (member,) = [
+            m for m in sdist.getmembers() if m.name.count("/") == 1 and m.name.endswith("/pyproject.toml")
+        ]
+        handle = sdist.extractfile(member)
+        assert handle is not None
+        text = handle.read().decode()
+    assert "[tool.pytest" not in text
+    assert "[pytest]" not in (REPO_ROOT / "tox.ini").read_text(encoding="utf-8")
 
 
 def test_installed_wheel_finds_its_data_outside_the_checkout(dists: dict[str, Path], tmp_path: Path) -> None:

@@ -487,6 +487,7 @@ def _php_view(value: Any) -> Any:
     return dict(kept)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.dictionaries(_NAME, _tree(_INDEX), max_size=5))
 def test_round_trip(payload: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ serves it on a threaded server, ``main`` is the command line (``python -m exampl
 """
 
 from .app import HandlerApp, HandlerConfig, Installation, Response, Session, sessions_from, token_url_for
-from .server import main, make_server
+from .server import add_arguments, main, make_server, serve
 
 __all__ = [
     "HandlerApp",
@@ -13,8 +13,10 @@ __all__ = [
     "Installation",
     "Response",
     "Session",
+    "add_arguments",
     "main",
     "make_server",
+    "serve",
     "sessions_from",
     "token_url_for",
 ]

@@ -19,12 +19,12 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from .app import HandlerApp, HandlerConfig
 
-__all__ = ["ThreadingWSGIServer", "build_parser", "main", "make_server"]
+__all__ = ["ThreadingWSGIServer", "add_arguments", "build_parser", "main", "make_server", "serve"]
 
 log = logging.getLogger("b24_handler")
 
@@ -74,9 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m examples.python_handler",
         description="Reference Bitrix24 event handler (OnAppInstall/Update/Uninstall, OnSessionStart).",
     )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser, *, default_port: int = 0, default_log_level: str = "INFO"
+) -> None:
+    """Declare the handler's options on ``parser`` (``mock-portal example-handler`` reuses them)."""
     parser.add_argument("--host", default=_env("B24_HANDLER_HOST") or "127.0.0.1")
     parser.add_argument(
-        "--port", type=int, default=int(_env("B24_HANDLER_PORT") or 0), help="0 picks a free port"
+        "--port",
+        type=int,
+        default=int(_env("B24_HANDLER_PORT") or default_port),
+        help=f"port (default: {default_port or 'a free one'}; 0 picks a free port)",
     )
     parser.add_argument("--client-id", default=_env("B24_CLIENT_ID"), help="env B24_CLIENT_ID")
     parser.add_argument(
@@ -102,13 +113,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workers", type=int, default=4, help="worker threads doing the REST calls")
     parser.add_argument("--max-body-bytes", type=int, default=1 << 20)
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    return parser
+    parser.add_argument(
+        "--log-level",
+        default=default_log_level,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help=f"INFO logs each event, on stderr and without secrets (default: {default_log_level})",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the handler until SIGTERM or SIGINT; return the exit code."""
-    args = build_parser().parse_args(argv)
+    return serve(build_parser().parse_args(argv))
+
+
+def serve(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Serve with the parsed options until SIGTERM or SIGINT; the ``listening on`` line goes to ``out``."""
     if args.workers < 1 or args.max_body_bytes < 1 or not 0 <= args.port <= 65535:
         print("error: --workers and --max-body-bytes must be positive, --port 0..65535", file=sys.stderr)
         return 2
@@ -140,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    print(f"listening on http://{args.host}:{server.server_port}/", flush=True)
+    print(f"listening on http://{args.host}:{server.server_port}/", file=out or sys.stdout, flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO, cast
 
@@ -41,6 +42,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "replay": ("replay", "re-send recorded or captured events to a handler, re-stamped for a mock portal"),
     "export": ("export", "write every event as OpenAPI 3.1 webhooks or AsyncAPI 3.0 channels (JSON)"),
+    "example-handler": (
+        "example_handler",
+        "serve the bundled reference Python handler (the one demo verifies) until interrupted",
+    ),
+    "wait-ready": ("wait_ready", "wait until each URL answers HTTP (a server started in the background)"),
 }
 
 
@@ -74,6 +80,24 @@ class _Parser(argparse.ArgumentParser):
         raise _HelpExit(status)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps help texts without breaking a word at a hyphen or splitting a long one, so the doc URLs they
+    cite stay whole (copyable, and clickable in a terminal)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(
+            " ".join(text.split()),
+            width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+
+
 class _HelpExit(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
@@ -90,11 +114,14 @@ def _build_parser(selected: str | None, out: TextIO) -> _Parser:
     parser = _Parser(
         prog="mock-portal",
         description="A mock Bitrix24 portal and contract suite for REST event handlers.",
+        formatter_class=_HelpFormatter,
     )
     parser.set_defaults(command=None)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name, (_, help_text) in SUBCOMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub = subparsers.add_parser(
+            name, help=help_text, description=help_text, formatter_class=_HelpFormatter
+        )
         sub.set_defaults(command=name)
         if name == selected:
             _load(name).configure(sub)

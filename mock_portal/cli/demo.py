@@ -94,7 +94,7 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     url = f"http://127.0.0.1:{server.server_port}/"
     out.write(f"reference Python handler listening on {url}\n")
     try:
-        return run_contract(
+        code = run_contract(
             ContractConfig(url, strict=args.strict),
             out,
             err,
@@ -109,3 +109,25 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         logger.removeHandler(tail)
         logger.propagate, _ = saved
         logger.setLevel(saved[1])
+    out.write(NEXT_STEP)
+    return code
+
+
+NEXT_STEP = """
+Next: the same contract against your own handler.
+  Over HTTP, with your handler listening (its event URL, and the URL that takes ONAPPINSTALL):
+    mock-portal verify --handler-url http://127.0.0.1:8000/events --install-url http://127.0.0.1:8000/install
+  In process, in your tests (tests/test_contract.py; run it with python -m pytest):
+    import pytest
+    from contract_tests import OnSessionStartContract
+
+    from myapp import app  # your WSGI or ASGI application
+
+
+    class TestMyHandler(OnSessionStartContract):
+        @pytest.fixture
+        def b24_handler(self):
+            return app
+  What a handler must get right: README.md, "Concepts in five minutes" (#concepts-in-five-minutes).
+"""
+"""What ``demo`` prints after the report: the step from the reference handler to the user's own."""

@@ -47,7 +47,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shape", default=None, help="payload shape (ONSESSIONSTART: source-2024, docs-2024, docs-2026)"
     )
-    parser.add_argument("--auth", choices=["user", "system"], default=None, help="auth block mode")
+    parser.add_argument(
+        "--auth",
+        choices=["user", "system"],
+        default=None,
+        help="auth block mode: user (the OAuth tokens of the user who caused the event) or system (no tokens:"
+        " the handler uses the ones it stored at install); see"
+        " https://apidocs.bitrix24.com/api-reference/events/index.html#auth",
+    )
     parser.add_argument(
         "--seed",
         type=int,

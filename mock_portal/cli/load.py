@@ -120,8 +120,11 @@ def write_histogram(latencies: list[float], path: Path, title: str) -> None:
 
 def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the load, print the summary, write the histogram."""
+    from mock_portal._extras import require
     from mock_portal.loadgen import Progress, run_load
 
+    if not args.no_histogram:  # before the load, not after it: a missing extra must not cost a whole run
+        require("load", "matplotlib", what="the latency histogram", otherwise="or pass --no-histogram")
     target = redact_text(args.to)
     bodies = _bodies(args)
     on_tty = out.isatty()

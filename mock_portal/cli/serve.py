@@ -38,8 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--owner-only",
         action="store_true",
-        help="deliver OnSessionStart only to the connector's owner app, as the docs say (default: every "
-        "bound app, as the module source does; facts §3)",
+        help="deliver OnSessionStart only to the connector's owner app, as the doc page says (default: every"
+        " bound app, as the Bitrix module source does); see"
+        " https://apidocs.bitrix24.com/api-reference/imopenlines/openlines/events/on-session-start.html",
     )
     parser.add_argument(
         "--delivery-timeout",
