@@ -41,7 +41,9 @@ from mock_portal.errors import UsageError
 from mock_portal.redact import redact_text
 from mock_portal.scrub import Scrubber
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "RECORDING_VERSION", "Relay"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "READY_PATH", "RECORDING_VERSION", "Relay"]
+READY_PATH = "/_relay/ready"
+"""The one path the relay answers itself (200, never forwarded or recorded), so a script can wait for it."""
 
 RECORDING_VERSION: Final = 1
 DEFAULT_MAX_BODY_BYTES: Final = 1 << 20
@@ -272,6 +274,11 @@ class Relay:
     # -------------------------------------------------------------------------------- relaying
 
     async def _handle(self, request: Any) -> Any:
+        if request.method == "GET" and request.rel_url.raw_path == READY_PATH:
+            # the relay's own readiness answer (for `mock-portal wait-ready`): not a delivery, not forwarded
+            from aiohttp import web
+
+            return web.json_response({"ready": True})
         # shielded: a portal that hangs up mid-delivery must not cancel the recording of it
         return await asyncio.shield(self._relay_recorded(request))
 

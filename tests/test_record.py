@@ -329,3 +329,16 @@ def test_record_command_relays_until_sigterm(tmp_path: Path) -> None:
     assert errors == ""
     assert _lines(out)[0]["event"] == "ONQ"
     assert TOKEN not in out.read_text()
+
+
+def test_the_relay_answers_its_own_readiness_path_without_recording_it(tmp_path: Path) -> None:
+    import json as _json
+    import urllib.request
+
+    from mock_portal.record import READY_PATH, Relay
+
+    out = tmp_path / "recording.jsonl"
+    with Relay("http://127.0.0.1:9/", out) as relay, urllib.request.urlopen(relay.url + READY_PATH) as answer:
+        assert answer.status == 200
+        assert _json.loads(answer.read()) == {"ready": True}
+    assert not out.exists() or out.read_text() == ""
