@@ -26,7 +26,9 @@ _MAX_DEPTH: Final = 64
 _IGNORED: Final = frozenset(
     {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default", "deprecated"}
 )
-_OBJECT_KEYS: Final = frozenset({"properties", "required", "additionalProperties", "propertyNames"})
+_OBJECT_KEYS: Final = frozenset(
+    {"properties", "required", "additionalProperties", "propertyNames", "maxProperties"}
+)
 _ARRAY_KEYS: Final = frozenset({"items", "minItems", "maxItems"})
 _SCALAR_KEYS: Final = frozenset({"enum", "const", "pattern", "minLength", "maxLength", "minimum"})
 _HANDLED: Final = (
@@ -62,6 +64,8 @@ class Obj:
     required: tuple[str, ...] = ()
     forbidden: frozenset[str] = frozenset()
     allowed: frozenset[str] | None = None
+    extra: Node | None = None
+    """The schema of keys outside ``props`` (``additionalProperties`` as a schema); None: any value."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,8 @@ def _merge_objects(a: Obj, b: Obj) -> Node:
         props[name] = merge(props[name], node) if name in props else node
     required = tuple(dict.fromkeys((*a.required, *b.required)))
     allowed = a.allowed if b.allowed is None else b.allowed if a.allowed is None else a.allowed & b.allowed
-    merged = Obj(props, required, a.forbidden | b.forbidden, allowed)
+    extra = a.extra if b.extra is None else b.extra if a.extra is None else merge(a.extra, b.extra)
+    merged = Obj(props, required, a.forbidden | b.forbidden, allowed, extra)
     return NEVER if _contradicts(merged) else merged
 
 
@@ -233,19 +238,24 @@ def _local(schema: Mapping[str, Any], resolver: Any, where: str, depth: int) -> 
             for name, sub in schema.get("properties", {}).items()
         }
         allowed: frozenset[str] | None = None
-        extra = schema.get("additionalProperties", True)
-        if extra is False:
+        extra_schema = schema.get("additionalProperties", True)
+        extra: Node | None = None
+        if extra_schema is False:
             allowed = frozenset(props)
-        elif extra is not True:
-            raise SchemaError(f"strategies: {where}: additionalProperties must be true or false")
+        elif extra_schema is not True:
+            extra = _compile(extra_schema, resolver, f"{where}/additionalProperties", depth + 1)
         forbidden: frozenset[str] = frozenset()
         if "propertyNames" in schema:
             names = _bare(schema["propertyNames"])
             if not (set(names) == {"not"} and set(_bare(names["not"])) == {"enum"}):
                 raise SchemaError(f"strategies: {where}: only propertyNames {{not: {{enum}}}} is supported")
             forbidden = frozenset(_key_set(names["not"]["enum"], f"{where}/propertyNames"))
+        if "maxProperties" in schema:
+            if schema["maxProperties"] != 0:
+                raise SchemaError(f"strategies: {where}: only maxProperties 0 is supported")
+            allowed = frozenset()  # an empty object
         required = _key_set(schema.get("required", []), f"{where}/required")
-        parts.append(Obj(props, required, forbidden, allowed))
+        parts.append(Obj(props, required, forbidden, allowed, extra))
     if _ARRAY_KEYS & schema.keys() or types == frozenset({"array"}):
         item = _compile(schema.get("items", True), resolver, f"{where}/items", depth + 1)
         parts.append(Arr(item, int(schema.get("minItems", 0)), schema.get("maxItems")))

@@ -183,6 +183,7 @@ class _Options:
 
 
 _UNKNOWN_KEY = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
+_MAP_KEY = st.integers(1, 10**9).map(str)
 
 
 def _any_value(draw: Callable[..., Any]) -> Any:
@@ -203,6 +204,8 @@ def _draw(
     if isinstance(node, Choice):
         return _draw(draw, node.branches[draw(st.integers(0, len(node.branches) - 1))], path, sites, o)
     if isinstance(node, Arr):
+        if node.max_items == 0:
+            return []  # an empty list is all the schema allows
         low = max(1, node.min_items)
         high = max(low, o.max_items if node.max_items is None else min(node.max_items, o.max_items))
         count = draw(st.integers(low, high))
@@ -247,7 +250,13 @@ def _draw_object(
         # an empty object vanishes from a PHP form body (facts §1), so on the wire it is never there
         name = candidates[draw(st.integers(0, len(candidates) - 1))]
         value[name] = _child(draw, node.props.get(name, ANY), (*path, name), False, sites, o)
-    if o.unknown_keys and node.allowed is None:
+    if node.extra is not None and node.allowed is None:
+        # a map keyed by ids (``BOT`` keyed by bot id): one or two entries, each of the given schema; never
+        # ``0``, which would make the form body decode to a list
+        for key in draw(st.lists(_MAP_KEY, min_size=1, max_size=2, unique=True)):
+            if key not in value and key not in node.forbidden:
+                value[key] = _child(draw, node.extra, (*path, key), False, sites, o)
+    elif o.unknown_keys and node.allowed is None:
         for key in draw(st.lists(_UNKNOWN_KEY, max_size=2, unique=True)):
             if key not in value and key not in node.forbidden:
                 value[key] = _child(draw, ANY, (*path, key), False, sites, o)
