@@ -232,7 +232,7 @@ def _local(schema: Mapping[str, Any], resolver: Any, where: str, depth: int) -> 
     types_raw = schema.get("type")
     types = frozenset([types_raw] if isinstance(types_raw, str) else types_raw) if types_raw else None
     parts: list[Node] = []
-    if _OBJECT_KEYS & schema.keys() or types == frozenset({"object"}):
+    if _OBJECT_KEYS & schema.keys() or (types is not None and "object" in types):
         props = {
             name: _compile(sub, resolver, f"{where}/properties/{name}", depth + 1)
             for name, sub in schema.get("properties", {}).items()
@@ -256,7 +256,7 @@ def _local(schema: Mapping[str, Any], resolver: Any, where: str, depth: int) -> 
             allowed = frozenset()  # an empty object
         required = _key_set(schema.get("required", []), f"{where}/required")
         parts.append(Obj(props, required, forbidden, allowed, extra))
-    if _ARRAY_KEYS & schema.keys() or types == frozenset({"array"}):
+    if _ARRAY_KEYS & schema.keys() or (types is not None and "array" in types):
         item = _compile(schema.get("items", True), resolver, f"{where}/items", depth + 1)
         parts.append(Arr(item, int(schema.get("minItems", 0)), schema.get("maxItems")))
     if _SCALAR_KEYS & schema.keys() or (types and not types & {"object", "array"}):
@@ -271,6 +271,9 @@ def _local(schema: Mapping[str, Any], resolver: Any, where: str, depth: int) -> 
                 minimum=schema.get("minimum"),
             )
         )
+    if types is not None and {"object", "array"} <= types and len(parts) == 2:
+        # ``type: [array, object]``: either one, each with its own keywords (not both at once)
+        return Choice((parts[0], parts[1]))
     node: Node = ANY
     for part in parts:
         node = merge(node, part)

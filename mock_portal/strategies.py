@@ -250,6 +250,10 @@ def _draw_object(
         # an empty object vanishes from a PHP form body (facts §1), so on the wire it is never there
         name = candidates[draw(st.integers(0, len(candidates) - 1))]
         value[name] = _child(draw, node.props.get(name, ANY), (*path, name), False, sites, o)
+    elif path and not value and o.view == "wire" and node.allowed is None and node.extra is None:
+        # an open object with no known keys: one key of any value, so the form body keeps it
+        key = draw(_UNKNOWN_KEY)
+        value[key] = _child(draw, ANY, (*path, key), False, sites, o)
     if node.extra is not None and node.allowed is None:
         # a map keyed by ids (``BOT`` keyed by bot id): one or two entries, each of the given schema; never
         # ``0``, which would make the form body decode to a list
