@@ -154,6 +154,8 @@ def _scalar(node: Scalar) -> st.SearchStrategy[Any]:
         choices.append(st.integers(0 if node.minimum is None else node.minimum, 10**19 - 1))
     if "boolean" in types:
         choices.append(st.booleans())
+    if "null" in types:
+        choices.append(st.none())
     if not choices:
         raise UsageError(f"strategies: cannot generate a value of type {sorted(types)}")
     strategy = st.one_of(choices)
@@ -194,6 +196,10 @@ def _any_value(draw: Callable[..., Any]) -> Any:
     return draw(_text(0, None))
 
 
+def _null_only(node: Node) -> bool:
+    return isinstance(node, Scalar) and node.types == frozenset({"null"})
+
+
 def _draw(
     draw: Callable[..., Any], node: Node, path: tuple[str | int, ...], sites: list[_Site], o: _Options
 ) -> Any:
@@ -202,7 +208,11 @@ def _draw(
     if node is NEVER:  # pragma: no cover - pruned when the model is built
         raise UsageError(f"strategies: no value can satisfy the schema at {_json_path(path)}")
     if isinstance(node, Choice):
-        return _draw(draw, node.branches[draw(st.integers(0, len(node.branches) - 1))], path, sites, o)
+        branches = node.branches
+        if o.view == "wire":
+            # a form body cannot carry null (http_build_query drops the key, facts §1)
+            branches = tuple(b for b in branches if not _null_only(b)) or branches
+        return _draw(draw, branches[draw(st.integers(0, len(branches) - 1))], path, sites, o)
     if isinstance(node, Arr):
         if node.max_items == 0:
             return []  # an empty list is all the schema allows
