@@ -26,7 +26,9 @@ _MAX_DEPTH: Final = 64
 _IGNORED: Final = frozenset(
     {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default", "deprecated"}
 )
-_OBJECT_KEYS: Final = frozenset({"properties", "required", "additionalProperties", "propertyNames"})
+_OBJECT_KEYS: Final = frozenset(
+    {"properties", "required", "additionalProperties", "propertyNames", "maxProperties"}
+)
 _ARRAY_KEYS: Final = frozenset({"items", "minItems", "maxItems"})
 _SCALAR_KEYS: Final = frozenset({"enum", "const", "pattern", "minLength", "maxLength", "minimum"})
 _HANDLED: Final = (
@@ -62,6 +64,8 @@ class Obj:
     required: tuple[str, ...] = ()
     forbidden: frozenset[str] = frozenset()
     allowed: frozenset[str] | None = None
+    extra: Node | None = None
+    """The schema of keys outside ``props`` (``additionalProperties`` as a schema); None: any value."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,8 @@ def _merge_objects(a: Obj, b: Obj) -> Node:
         props[name] = merge(props[name], node) if name in props else node
     required = tuple(dict.fromkeys((*a.required, *b.required)))
     allowed = a.allowed if b.allowed is None else b.allowed if a.allowed is None else a.allowed & b.allowed
-    merged = Obj(props, required, a.forbidden | b.forbidden, allowed)
+    extra = a.extra if b.extra is None else b.extra if a.extra is None else merge(a.extra, b.extra)
+    merged = Obj(props, required, a.forbidden | b.forbidden, allowed, extra)
     return NEVER if _contradicts(merged) else merged
 
 
@@ -227,26 +232,31 @@ def _local(schema: Mapping[str, Any], resolver: Any, where: str, depth: int) -> 
     types_raw = schema.get("type")
     types = frozenset([types_raw] if isinstance(types_raw, str) else types_raw) if types_raw else None
     parts: list[Node] = []
-    if _OBJECT_KEYS & schema.keys() or types == frozenset({"object"}):
+    if _OBJECT_KEYS & schema.keys() or (types is not None and "object" in types):
         props = {
             name: _compile(sub, resolver, f"{where}/properties/{name}", depth + 1)
             for name, sub in schema.get("properties", {}).items()
         }
         allowed: frozenset[str] | None = None
-        extra = schema.get("additionalProperties", True)
-        if extra is False:
+        extra_schema = schema.get("additionalProperties", True)
+        extra: Node | None = None
+        if extra_schema is False:
             allowed = frozenset(props)
-        elif extra is not True:
-            raise SchemaError(f"strategies: {where}: additionalProperties must be true or false")
+        elif extra_schema is not True:
+            extra = _compile(extra_schema, resolver, f"{where}/additionalProperties", depth + 1)
         forbidden: frozenset[str] = frozenset()
         if "propertyNames" in schema:
             names = _bare(schema["propertyNames"])
             if not (set(names) == {"not"} and set(_bare(names["not"])) == {"enum"}):
                 raise SchemaError(f"strategies: {where}: only propertyNames {{not: {{enum}}}} is supported")
             forbidden = frozenset(_key_set(names["not"]["enum"], f"{where}/propertyNames"))
+        if "maxProperties" in schema:
+            if schema["maxProperties"] != 0:
+                raise SchemaError(f"strategies: {where}: only maxProperties 0 is supported")
+            allowed = frozenset()  # an empty object
         required = _key_set(schema.get("required", []), f"{where}/required")
-        parts.append(Obj(props, required, forbidden, allowed))
-    if _ARRAY_KEYS & schema.keys() or types == frozenset({"array"}):
+        parts.append(Obj(props, required, forbidden, allowed, extra))
+    if _ARRAY_KEYS & schema.keys() or (types is not None and "array" in types):
         item = _compile(schema.get("items", True), resolver, f"{where}/items", depth + 1)
         parts.append(Arr(item, int(schema.get("minItems", 0)), schema.get("maxItems")))
     if _SCALAR_KEYS & schema.keys() or (types and not types & {"object", "array"}):
@@ -261,6 +271,9 @@ def _local(schema: Mapping[str, Any], resolver: Any, where: str, depth: int) -> 
                 minimum=schema.get("minimum"),
             )
         )
+    if types is not None and {"object", "array"} <= types and len(parts) == 2:
+        # ``type: [array, object]``: either one, each with its own keywords (not both at once)
+        return Choice((parts[0], parts[1]))
     node: Node = ANY
     for part in parts:
         node = merge(node, part)

@@ -154,6 +154,8 @@ def _scalar(node: Scalar) -> st.SearchStrategy[Any]:
         choices.append(st.integers(0 if node.minimum is None else node.minimum, 10**19 - 1))
     if "boolean" in types:
         choices.append(st.booleans())
+    if "null" in types:
+        choices.append(st.none())
     if not choices:
         raise UsageError(f"strategies: cannot generate a value of type {sorted(types)}")
     strategy = st.one_of(choices)
@@ -183,6 +185,7 @@ class _Options:
 
 
 _UNKNOWN_KEY = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
+_MAP_KEY = st.integers(1, 10**9).map(str)
 
 
 def _any_value(draw: Callable[..., Any]) -> Any:
@@ -193,6 +196,10 @@ def _any_value(draw: Callable[..., Any]) -> Any:
     return draw(_text(0, None))
 
 
+def _null_only(node: Node) -> bool:
+    return isinstance(node, Scalar) and node.types == frozenset({"null"})
+
+
 def _draw(
     draw: Callable[..., Any], node: Node, path: tuple[str | int, ...], sites: list[_Site], o: _Options
 ) -> Any:
@@ -201,8 +208,14 @@ def _draw(
     if node is NEVER:  # pragma: no cover - pruned when the model is built
         raise UsageError(f"strategies: no value can satisfy the schema at {_json_path(path)}")
     if isinstance(node, Choice):
-        return _draw(draw, node.branches[draw(st.integers(0, len(node.branches) - 1))], path, sites, o)
+        branches = node.branches
+        if o.view == "wire":
+            # a form body cannot carry null (http_build_query drops the key, facts §1)
+            branches = tuple(b for b in branches if not _null_only(b)) or branches
+        return _draw(draw, branches[draw(st.integers(0, len(branches) - 1))], path, sites, o)
     if isinstance(node, Arr):
+        if node.max_items == 0:
+            return []  # an empty list is all the schema allows
         low = max(1, node.min_items)
         high = max(low, o.max_items if node.max_items is None else min(node.max_items, o.max_items))
         count = draw(st.integers(low, high))
@@ -247,7 +260,17 @@ def _draw_object(
         # an empty object vanishes from a PHP form body (facts §1), so on the wire it is never there
         name = candidates[draw(st.integers(0, len(candidates) - 1))]
         value[name] = _child(draw, node.props.get(name, ANY), (*path, name), False, sites, o)
-    if o.unknown_keys and node.allowed is None:
+    elif path and not value and o.view == "wire" and node.allowed is None and node.extra is None:
+        # an open object with no known keys: one key of any value, so the form body keeps it
+        key = draw(_UNKNOWN_KEY)
+        value[key] = _child(draw, ANY, (*path, key), False, sites, o)
+    if node.extra is not None and node.allowed is None:
+        # a map keyed by ids (``BOT`` keyed by bot id): one or two entries, each of the given schema; never
+        # ``0``, which would make the form body decode to a list
+        for key in draw(st.lists(_MAP_KEY, min_size=1, max_size=2, unique=True)):
+            if key not in value and key not in node.forbidden:
+                value[key] = _child(draw, node.extra, (*path, key), False, sites, o)
+    elif o.unknown_keys and node.allowed is None:
         for key in draw(st.lists(_UNKNOWN_KEY, max_size=2, unique=True)):
             if key not in value and key not in node.forbidden:
                 value[key] = _child(draw, ANY, (*path, key), False, sites, o)
