@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -81,7 +82,8 @@ def _events() -> tuple[_Event, ...]:
         example = wire = body = None
         if name in event_names():
             built = build_event(name, seed=_EXAMPLE_SEED)
-            example = redact(built.payload)
+            # a JSON document's object keys are strings (a bot map is keyed by the bot's id)
+            example = json.loads(json.dumps(redact(built.payload)))
             wire = redact(built.wire_payload)
             body = encode(wire)
         doc = catalogue[name].get("doc", {})
