@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from mock_portal.errors import UsageError
+from mock_portal.inprocess import _body_bytes as _requests_body  # the same body reading as `intercept`
 from mock_portal.intercept._core import PortalRouter
 
 __all__ = ["CLIENTS", "LOOPBACK", "Interception", "intercept_clients"]
@@ -45,17 +46,6 @@ def _optional(module: str, client: str) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ requests
-def _requests_body(request: Any) -> bytes:
-    body: Any = request.body
-    if body is None:
-        return b""
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    if isinstance(body, (bytes, bytearray)):
-        return bytes(body)
-    if hasattr(body, "read"):
-        return bytes(body.read())
-    return b"".join(c if isinstance(c, bytes) else str(c).encode() for c in body)
 
 
 def _start_requests(stack: ExitStack, router: PortalRouter, passthrough: Sequence[str]) -> Any:
