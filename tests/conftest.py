@@ -33,3 +33,15 @@ def php_binary() -> str:
     if found is None:
         pytest.skip("php is not installed (apt-get install php-cli)")
     return found
+
+
+@pytest.fixture(autouse=True)
+def _inner_pytest_off_ci(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner pytest runs print the same on CI as here.
+
+    pytest stops shortening the short test summary when ``CI`` or ``BUILD_NUMBER`` is set,
+    so a test counting lines of an inner run would see other output on CI.
+    """
+    if "pytester" in request.fixturenames:
+        monkeypatch.delenv("CI", raising=False)
+        monkeypatch.delenv("BUILD_NUMBER", raising=False)
