@@ -1,0 +1,161 @@
+"""The Django and FastAPI example handlers honour the whole contract, run the two ways a user runs it:
+
+* in process, through the pytest plugin (a user's own test file subclassing the contract, in a pytester
+  subprocess): Django's WSGI application as a ``WsgiTarget`` at a host its ``ALLOWED_HOSTS`` lists, the
+  install path as an option; FastAPI's ASGI app as it is, both paths as ini settings;
+* over HTTP, through ``mock-portal verify``: Django served by a threaded ``wsgiref`` server, FastAPI by
+  uvicorn, each on a free port of 127.0.0.1.
+
+One contract run per framework per way, strict: every clause, MUST and SHOULD, passes. A framework that does
+not import is skipped, saying which and how to install it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contract_tests.clauses import CLAUSE_IDS
+from mock_portal.cli import run
+from tests.support.contract import serve_wsgi
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FAST = ("--settle", "0.05")
+
+DJANGO_TEST = """
+import pytest
+from contract_tests import OnSessionStartContract
+from mock_portal import WsgiTarget
+
+from examples.django_handler.wsgi import application
+
+
+class TestDjangoHandler(OnSessionStartContract):
+    @pytest.fixture
+    def b24_handler(self):
+        return WsgiTarget(application, url="http://localhost/b24/events")
+"""
+
+FASTAPI_TEST = """
+import pytest
+from contract_tests import OnSessionStartContract
+
+from examples.fastapi_handler.app import app
+
+
+class TestFastAPIHandler(OnSessionStartContract):
+    @pytest.fixture
+    def b24_handler(self):
+        return app
+"""
+
+FASTAPI_INI = """
+[pytest]
+b24_event_path = /b24/events
+b24_install_path = /b24/install
+"""
+
+
+def _needs(module: str, package: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        pytest.skip(f"{package} does not import ({exc}): pip install '.[test]' or pip install {package}")
+
+
+# ---------------------------------------------------------------------------------------------- in process
+
+
+@pytest.fixture
+def run_isolated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``runpytest_subprocess`` with the checkout importable (for ``examples``) and only this plugin loaded:
+    the test extra's other pytest plugins cost seconds of start-up per run and play no part here (the plugin's
+    own entry point is tested in test_plugin.py)."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    return lambda *args: pytester.runpytest_subprocess("-p", "contract_tests.plugin", *args)
+
+
+def _passed_every_clause(result: pytest.RunResult, name: str) -> None:
+    text = result.stdout.str()
+    result.assert_outcomes(passed=len(CLAUSE_IDS))
+    assert f"{name}::test_accepts_every_shape PASSED" in text, text
+
+
+@pytest.mark.slow
+def test_django_in_process_through_the_plugin(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    _needs("django", "django")
+    pytester.makepyfile(test_contract=DJANGO_TEST)
+    result = run_isolated("--b24-install-path", "/b24/install", "--b24-settle", "0.05", "--b24-strict", "-v")
+    _passed_every_clause(result, "TestDjangoHandler")
+
+
+@pytest.mark.slow
+def test_fastapi_in_process_through_the_plugin(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    _needs("fastapi", "fastapi")
+    pytester.makeini(FASTAPI_INI)
+    pytester.makepyfile(test_contract=FASTAPI_TEST)
+    result = run_isolated("--b24-settle", "0.05", "--b24-strict", "-v")
+    _passed_every_clause(result, "TestFastAPIHandler")
+
+
+# ---------------------------------------------------------------------------------------------- over HTTP
+
+
+@contextmanager
+def _serve_django() -> Iterator[str]:
+    _needs("django", "django")
+    from examples.django_handler.wsgi import application
+
+    with serve_wsgi(application) as url:
+        yield url
+
+
+@contextmanager
+def _serve_fastapi() -> Iterator[str]:
+    _needs("fastapi", "fastapi")
+    import uvicorn
+
+    from examples.fastapi_handler.app import app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    ready = threading.Event()
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            ready.set()
+
+    server = Server(uvicorn.Config(app, log_level="error", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30), "uvicorn did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.mark.parametrize("serve", [_serve_django, _serve_fastapi], ids=["django", "fastapi"])
+def test_verify_over_http(serve: Any, tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    out, err = io.StringIO(), io.StringIO()
+    with serve() as url:
+        argv = ["verify", url + "b24/events", "--install-url", url + "b24/install", "--strict"]
+        code = run([*argv, "--report-json", str(report), *FAST], out, err)
+    shown = out.getvalue() + err.getvalue()
+    assert code == 0, shown
+    verdicts = json.loads(report.read_text(encoding="utf-8"))["verdicts"]
+    assert {v["id"]: v["outcome"] for v in verdicts} == dict.fromkeys(CLAUSE_IDS, "pass"), shown
