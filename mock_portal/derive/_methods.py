@@ -15,9 +15,9 @@ A spec is a small JSON object (never the page's prose)::
      "params": [{"name": "fields", "type": "object", "required": "unknown",
                  "fields": [{"name": "TITLE", "type": "string", "required": "unknown"}, ...]}]}
 
-``kind`` is ``read`` when the method's last name part is a reading verb (``get``, ``list``, ``fields``,
-``search``, ``getFields``, ``getById``...), else ``write``: a method that changes nothing is safe to answer
-from a dataset, one that does must never fake a success.
+``kind`` is ``read`` when the method's last name part is a reading verb or noun (``get``, ``list``,
+``fields``, ``search``, ``getFields``, ``getById``, ``items``, ``current``...), else ``write``: a method that
+changes nothing is safe to answer from a dataset, one that does must never fake a success.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ _NO_PARAMS = re.compile(
 )
 _DEPRECATED = re.compile(r'\{%\s*note\s+warning\s+"DEPRECATED"|Развитие метода остановлено', re.IGNORECASE)
 _READ_VERBS = ("get", "list", "fields", "search", "count", "info", "version", "status", "check", "find")
+# nouns and questions that only read: crm.status.entity.items / .types, user.current, server.time, isOffers
+_READ_NOUNS = ("items", "types", "current", "time", "is")
 _MAX_PARAM_DEPTH = 6
 _MAX_PAGE = 1_000_000
 
@@ -97,7 +99,7 @@ def _method_pages(docs_root: str) -> tuple[tuple[str, MethodPage], ...]:
 def method_kind(name: str) -> str:
     """``read`` when the method's last name part starts with a reading verb, else ``write``."""
     last = name.rsplit(".", 1)[-1].lower()
-    return "read" if last.startswith(_READ_VERBS) else "write"
+    return "read" if last.startswith(_READ_VERBS + _READ_NOUNS) else "write"
 
 
 # ---------------------------------------------------------------------------------------------- params
