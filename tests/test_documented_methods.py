@@ -126,27 +126,21 @@ def _portal_format(status: int, body: Any, implemented: bool) -> str | None:
     return None
 
 
-def _first_required(spec: MethodSpec) -> str | None:
-    if not spec.params_known:
-        return None
-    return next((p.name for p in spec.params if p.required is True), None)
-
-
 def _judge(spec: MethodSpec, params: dict[str, Any], status: int, body: Any) -> str | None:
     """What is wrong with the answer to ``spec`` called with ``params``, or None."""
     how = status_of(spec.name)
     wrong = _portal_format(status, body, how == "implemented")
     if wrong is not None or how != "honest-error":
         return wrong
-    # never a success; with no parameters a required one is refused first, with fitting ones the honest
-    # refusal (the spec's check lets a fitting call through)
-    required = _first_required(spec) if not params else None
-    want = ("ERROR_ARGUMENT", 400) if required else (NOT_SIMULATED, 400)
-    if (body["error"], status) != want:
-        return f"{(body['error'], status)}, expected {want}"
-    if required and body["error_description"] != f"Argument '{required}' is null or empty":
-        return body["error_description"]
-    if not required and spec.url not in body["error_description"]:
+    # never a success: the spec's refusal (a required parameter missing: the page's own error for it), or
+    # for a call the spec lets through, the honest refusal naming the page
+    refusal = check_call(spec, params, ALL_SCOPES)
+    if refusal is not None:
+        want = (refusal.status, refusal.body())
+        return None if (status, body) == want else f"{(status, body)}, expected {want}"
+    if (status, body["error"]) != (400, NOT_SIMULATED):
+        return f"{(status, body)}, expected {NOT_SIMULATED}"
+    if spec.url not in body["error_description"]:
         return f"the refusal does not name its page: {body['error_description']}"
     return None
 
@@ -232,7 +226,7 @@ def test_a_webhook_is_checked_against_its_own_scopes(site: Site) -> None:
     assert (refused.status_code, refused.json()["error"]) == (403, "insufficient_scope")
 
 
-def test_missing_or_ill_typed_parameters_get_the_argument_error(site: Site) -> None:
+def test_missing_or_ill_typed_parameters_get_the_documented_error(site: Site) -> None:
     missing = site.call("crm.item.get", {"entityTypeId": 2})
     assert (missing.status_code, missing.json()) == (
         400,
@@ -243,6 +237,12 @@ def test_missing_or_ill_typed_parameters_get_the_argument_error(site: Site) -> N
     ill_typed = site.call("crm.item.get", {"entityTypeId": "deal", "id": 1})
     assert (ill_typed.status_code, ill_typed.json()["error"]) == (400, "ERROR_ARGUMENT")
     assert "'entityTypeId' must be an integer" in ill_typed.json()["error_description"]
+    # where the page's error table has a row for the missing parameter, that row is the answer
+    price = site.call("catalog.price.get")
+    assert (price.status_code, price.json()) == (
+        400,
+        {"error": "100", "error_description": "Could not find value for parameter {id}"},
+    )
     # a page that does not state its parameters never has a call refused on them
     unknown = next(
         name
