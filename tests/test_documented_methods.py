@@ -18,11 +18,13 @@ import pytest
 
 from mock_portal import methods
 from mock_portal.methods import MethodSpec, Param, check_call
-from mock_portal.portal import Clock, Portal
+from mock_portal.portal import Clock, Portal, PortalError
 from mock_portal.rest import METHODS
+from mock_portal.rest.registry import Caller
 from mock_portal.rest.seeded import SEEDED, SEEDED_FILE, dataset
 from mock_portal.rest.transport import handle_rest_path
 from mock_portal.rest.unsimulated import NOT_SIMULATED, status_of
+from mock_portal.restkit import Page
 from mock_portal.server import PortalServer
 
 ALL_SCOPES = sorted(
@@ -39,9 +41,10 @@ ALL_SCOPES = sorted(
 class Site:
     """The module's server, its portal, an app holding every scope and a client."""
 
-    def __init__(self, server: PortalServer, client: httpx.Client, token: str) -> None:
+    def __init__(self, server: PortalServer, client: httpx.Client, client_id: str, token: str) -> None:
         self.server = server
         self.client = client
+        self.client_id = client_id
         self.token = token
         self.portal = server.portal
 
@@ -50,6 +53,18 @@ class Site:
     ) -> httpx.Response:
         body = {**(params or {}), "auth": token or self.token}
         return self.client.post(f"/{self.portal.domain}/rest/{method}.json", json=body)
+
+    def seeded(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """The seeded answer of ``method``: over HTTP while the portal does not implement it, else (shadowed
+        by an implementation with state of its own) from its seeded handler in process."""
+        if status_of(method) == "seeded":
+            return self.call(method, params).json()
+        caller = Caller(self.portal, self.client_id, 1, tuple(ALL_SCOPES), self.token, "POST")
+        try:
+            result = SEEDED[method].handler(caller, dict(params or {}))
+        except PortalError as exc:
+            return {"error": exc.code, "error_description": exc.description}
+        return result.envelope() if isinstance(result, Page) else {"result": result}
 
     def scoped_token(self, scopes: str) -> str:
         _, token, _ = self.portal.install_app(None, scopes=scopes)
@@ -61,9 +76,9 @@ def site() -> Iterator[Site]:
     clock = Clock(start=1_750_000_000.0)  # a fixed clock: no method time budget is ever spent
     portal = Portal("methods.example.com", seed=7, clock=clock, rate_limit=False)
     with PortalServer([portal], clock=clock) as server:
-        _, token, _ = portal.install_app(None, scopes=ALL_SCOPES)
+        app, token, _ = portal.install_app(None, scopes=ALL_SCOPES)
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield Site(server, client, token.access_token)
+            yield Site(server, client, app.client_id, token.access_token)
         portal.close()
 
 
@@ -219,10 +234,10 @@ def test_a_documented_method_beyond_the_apps_scopes_is_refused(site: Site) -> No
 
 
 def test_a_webhook_is_checked_against_its_own_scopes(site: Site) -> None:
-    code = site.portal.add_webhook(user_id=1, scopes="task")
+    code = site.portal.add_webhook(user_id=1, scopes="crm")
     url = f"/{site.portal.domain}/rest/1/{code}/"
-    assert site.client.post(url + "tasks.task.list.json", json={}).status_code == 200
-    refused = site.client.post(url + "crm.status.list.json", json={})
+    assert site.client.post(url + "crm.status.list.json", json={}).status_code == 200
+    refused = site.client.post(url + "tasks.task.list.json", json={})
     assert (refused.status_code, refused.json()["error"]) == (403, "insufficient_scope")
 
 
@@ -306,9 +321,9 @@ def test_batch_commands_get_the_same_answers(site: Site) -> None:
 
 def test_seeded_lists_page_by_fifty_with_start_next_and_total(site: Site) -> None:
     tasks = dataset()["tasks"]
-    first = site.call("tasks.task.list").json()
+    first = site.seeded("tasks.task.list")
     assert (first["total"], len(first["result"]["tasks"]), "next" in first) == (len(tasks), len(tasks), False)
-    later = site.call("tasks.task.list", {"start": 25}).json()
+    later = site.seeded("tasks.task.list", {"start": 25})
     assert [t["id"] for t in later["result"]["tasks"]] == [t["id"] for t in tasks[25:]]
     statuses = site.call("crm.status.list", {"order": {"SORT": "DESC"}, "start": 0}).json()
     assert statuses["total"] == len(dataset()["statuses"])
@@ -317,25 +332,25 @@ def test_seeded_lists_page_by_fifty_with_start_next_and_total(site: Site) -> Non
 
 
 def test_seeded_filters_select_and_an_unknown_filter_field(site: Site) -> None:
-    mine = site.call("tasks.task.list", {"filter": {"RESPONSIBLE_ID": 15}, "select": ["ID", "TITLE"]}).json()
+    mine = site.seeded("tasks.task.list", {"filter": {"RESPONSIBLE_ID": 15}, "select": ["ID", "TITLE"]})
     expected = [t["id"] for t in dataset()["tasks"] if t["responsibleId"] == "15"]
     assert [t["id"] for t in mine["result"]["tasks"]] == expected
     assert all(set(t) == {"id", "title"} for t in mine["result"]["tasks"])
-    refused = site.call("tasks.task.list", {"filter": {"::SUBFILTER-PARAMS": {"FAVORITE": "Y"}}})
-    assert (refused.status_code, refused.json()["error"]) == (400, NOT_SIMULATED)
-    assert "cannot filter by" in refused.json()["error_description"]
+    refused = site.seeded("tasks.task.list", {"filter": {"::SUBFILTER-PARAMS": {"FAVORITE": "Y"}}})
+    assert refused["error"] == NOT_SIMULATED
+    assert "cannot filter by" in refused["error_description"]
 
 
 def test_seeded_get_answers_the_item_or_the_documented_not_found(site: Site) -> None:
     task = dataset()["tasks"][0]
-    found = site.call("tasks.task.get", {"taskId": task["id"]}).json()["result"]["task"]
+    found = site.seeded("tasks.task.get", {"taskId": task["id"]})["result"]["task"]
     assert found["title"] == task["title"]
-    assert site.call("tasks.task.get", {"taskId": 99999}).json() == {
+    assert site.seeded("tasks.task.get", {"taskId": 99999}) == {
         "error": "1",
         "error_description": "Task not found or not accessible",
     }
-    assert site.call("tasks.task.get").json()["error"] == "100"  # the required taskId missing
-    assert site.call("tasks.task.get", {"taskId": "x"}).json() == {
+    assert site.seeded("tasks.task.get")["error"] == "100"  # the required taskId missing
+    assert site.seeded("tasks.task.get", {"taskId": "x"}) == {
         "error": "0",
         "error_description": "wrong task id",
     }
@@ -357,7 +372,7 @@ def test_seeded_data_is_coherent_with_the_portals_own_state(site: Site) -> None:
     stages = site.call("crm.dealcategory.stage.list", {"id": deal["CATEGORY_ID"]}).json()["result"]
     assert deal["STAGE_ID"] in {s["STATUS_ID"] for s in stages}
     # a task names its users as user.get does
-    task = site.call("tasks.task.get", {"taskId": dataset()["tasks"][0]["id"]}).json()["result"]["task"]
+    task = site.seeded("tasks.task.get", {"taskId": dataset()["tasks"][0]["id"]})["result"]["task"]
     creator = site.call("user.get", {"ID": task["createdBy"]}).json()["result"][0]
     assert task["creator"]["name"] == f"{creator['NAME']} {creator['LAST_NAME']}"
     assert task["creator"]["id"] == creator["ID"]
