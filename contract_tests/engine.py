@@ -33,11 +33,12 @@ from contract_tests.clauses import REGISTRY, Clause, verdict_id
 from contract_tests.config import (
     DEFAULT_SETTLE,
     DEFAULT_TIMEOUT,
-    INPROCESS_BASE,
     ContractConfig,
+    app_paths,
     check_events,
     install_target,
     resolve_target,
+    route_prefix,
 )
 from contract_tests.events import EventFactory, install_event
 from contract_tests.judging import (
@@ -382,7 +383,7 @@ class ContractRun:
             None, delivery_timeout=self.config.timeout, member_id=member_id, rate_limit=False
         )
         if self.target.kind != "http":
-            portal.route(INPROCESS_BASE, self.target)
+            portal.route(route_prefix(self.target), self.target)
         return portal
 
     def new_site(self, clause_id: str = "") -> Site:
@@ -457,15 +458,15 @@ class ContractRun:
             parts = urlsplit(ex.url)
             lines.append(
                 f"  your app is called in process at path {parts.path or '/'}: if it receives events "
-                "elsewhere, give the path (--b24-event-path /events, or return WsgiTarget(app, "
-                "url='http://app.test/events') or AsgiTarget(...) from the b24_handler fixture)"
+                "elsewhere, give its paths (return InProcessApp(app, events='/events', install='/install') "
+                "from the b24_handler fixture, or --b24-event-path /events --b24-install-path /install)"
             )
             if ex.status == 400:
                 # Django answers 400 to a Host its ALLOWED_HOSTS does not list, before any view runs
                 lines.append(
                     f"  a 400 may also be your framework refusing the Host the app is called with, "
                     f"{parts.hostname} (Django's ALLOWED_HOSTS): call it at a host it allows, e.g. "
-                    "WsgiTarget(app, url='http://localhost/events')"
+                    "InProcessApp(app, events='/events', host='localhost')"
                 )
         lines.append(
             "  or, if the handler is configured with its application token instead of installing, give it: "
@@ -903,9 +904,10 @@ def install_handler(
     With one: the app is created silently and given that token, for handlers configured with it. An
     in-process handler gets its URL routed on the portal. Returns the app and the install attempts.
     """
+    _, install_url = app_paths(handler, None, install_url, application_token is None, ("", "install_url"))
     target = resolve_target(handler)
     if target.kind != "http":
-        portal.route(INPROCESS_BASE, target)
+        portal.route(route_prefix(target), target)
     if application_token is None:
         where = install_target(target, install_url).url
         app, _, attempts = portal.install_app(where, timeout=timeout)

@@ -22,8 +22,10 @@ from contract_tests.engine import (
     ContractRun,
     ContractSetupError,
     ContractViolation,
+    install_handler,
     resolve_target,
 )
+from contract_tests.inprocess import InProcessApp
 from examples.broken import FLAWS, ContractHandler
 from mock_portal.delivery import AsgiTarget, CallableTarget, UrlTarget, WsgiTarget
 from mock_portal.errors import UnknownNameError, UsageError
@@ -467,6 +469,63 @@ def test_an_in_process_app_at_its_own_paths_passes(reference_app: Any) -> None:
     assert _outcomes(report) == dict.fromkeys(CLAUSE_IDS, "pass"), report.table()
     report = run_contract(WsgiTarget(routed, "http://app.test/events"), install_url="/install", **FAST)
     assert report.ok, report.table()
+
+
+def test_an_in_process_app_given_with_its_paths_and_host_installs_and_passes(reference_app: Any) -> None:
+    """Through the Python API alone: the app's own paths and host, no event path or install URL given."""
+    from mock_portal.server import PortalServer
+
+    routed = _routed(reference_app)
+    given = InProcessApp(routed, events="/events", install="/install", host="app.test")
+    with ContractRun(ContractConfig(given, **FAST)) as run:
+        assert run.check("accepts-every-shape").outcome == "pass"
+        assert {ex.url for ex in run.exchanges if ex.kind == "install"} == {"http://app.test/install"}
+    with PortalServer() as server:
+        portal = server.add_portal(None)
+        _, attempts = install_handler(portal, given)  # the portal's own delivery, routed by host
+        portal.close()
+    assert [(a.target.split()[-1], a.status) for a in attempts] == [("http://app.test/install", 200)]
+
+
+def test_in_process_app_paths_are_checked_and_must_agree_with_the_config() -> None:
+    def wsgi(environ: Any, start_response: Any) -> list[bytes]:
+        return []
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    both = InProcessApp(wsgi, events="/e", install="/i")
+    config = ContractConfig(both)
+    assert (config.event_path, config.install_url) == ("/e", "/i")
+    assert ContractConfig(both, event_path="/e", install_url="http://127.0.0.1:9/i").event_path == "/e"
+    assert ContractConfig(both, application_token="t").install_url is None  # no install: its path is unused
+    assert ContractConfig(InProcessApp(wsgi), event_path="/x").event_path == "/x"  # nothing to disagree with
+    with pytest.raises(UsageError) as caught:
+        ContractConfig(both, event_path="/events")
+    assert str(caught.value) == (
+        "the event path is given twice and differs: '/e' by InProcessApp(events=...) and '/events' by "
+        "ContractConfig(event_path=...); give it in one place"
+    )
+    with pytest.raises(UsageError, match=r"install path is given twice.*'/i'.*'/install'"):
+        ContractConfig(both, install_url="/install")
+    target = resolve_target(InProcessApp(wsgi, events="/b24?x=1", host="localhost:8000"))
+    assert isinstance(target, WsgiTarget)
+    assert target.url == "http://localhost:8000/b24?x=1"
+    assert isinstance(resolve_target(InProcessApp(asgi)), AsgiTarget)
+    assert resolve_target(InProcessApp(asgi)).url == "http://handler.b24-contract.invalid/"
+    assert resolve_target(InProcessApp(WsgiTarget(wsgi), events="/e")).url.endswith(".invalid/e")
+    for bad, message in [
+        ({"events": "events"}, "InProcessApp: events must be a path starting with '/' (such as '/events')"),
+        ({"install": "/in stall"}, "InProcessApp: install must be a path starting with '/'"),
+        ({"host": "a/b"}, "InProcessApp: host must be a host name"),
+        ({"host": "localhost:99999"}, "InProcessApp: host must be a host name"),
+    ]:
+        with pytest.raises(UsageError, match=re.escape(message)):
+            InProcessApp(wsgi, **bad)
+    with pytest.raises(UsageError, match="give a handler reached over HTTP as its URL"):
+        InProcessApp("http://127.0.0.1:9/")
+    with pytest.raises(UsageError, match="not int"):
+        InProcessApp(5)
 
 
 # ------------------------------------------------------------------------------------------- evidence

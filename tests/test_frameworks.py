@@ -1,9 +1,8 @@
 """The Django and FastAPI example handlers honour the whole contract, run the two ways a user runs it:
 
 * in process, through the pytest plugin: the README's own test files (their import of "your app" pointed at
-  the examples) in a pytester subprocess. Django's WSGI application as a ``WsgiTarget`` at a host its
-  ``ALLOWED_HOSTS`` lists, the install path as an option; FastAPI's ASGI app as it is (its lifespan run as a
-  server runs it), both paths as ini settings;
+  the examples) in a pytester subprocess, with no option: each app is an ``InProcessApp`` with both its paths,
+  Django's at a host its ``ALLOWED_HOSTS`` lists, FastAPI's lifespan run as a server runs it;
 * over HTTP, through ``mock-portal verify``: Django served by a threaded ``wsgiref`` server, FastAPI by
   uvicorn, each on a free port of 127.0.0.1.
 
@@ -49,8 +48,6 @@ DJANGO_TEST = _readme_test(
 FASTAPI_TEST = _readme_test(
     "TestMyFastAPIHandler", ("from myapp import app", "from examples.fastapi_handler.app import app")
 )
-# what the README's comment puts in pytest.ini
-FASTAPI_INI = "[pytest]\nb24_event_path = /b24/events\nb24_install_path = /b24/install\n"
 
 
 def _needs(module: str, package: str) -> None:
@@ -82,17 +79,16 @@ def _passed_every_clause(result: pytest.RunResult, name: str) -> None:
 @pytest.mark.slow
 def test_django_in_process_through_the_plugin(pytester: pytest.Pytester, run_isolated: Any) -> None:
     _needs("django", "django")
-    assert "--b24-install-path /b24/install" in DJANGO_TEST  # how the README says to run it
+    assert 'install="/b24/install", host="localhost"' in DJANGO_TEST  # the paths and host are the fixture's
     pytester.makepyfile(test_contract=DJANGO_TEST)
-    result = run_isolated("--b24-install-path", "/b24/install", "--b24-settle", "0.05", "--b24-strict", "-v")
+    result = run_isolated("--b24-settle", "0.05", "--b24-strict", "-v")
     _passed_every_clause(result, "TestMyDjangoHandler")
 
 
 @pytest.mark.slow
 def test_fastapi_in_process_through_the_plugin(pytester: pytest.Pytester, run_isolated: Any) -> None:
     _needs("fastapi", "fastapi")
-    assert "b24_event_path = /b24/events and b24_install_path = /b24/install" in FASTAPI_TEST
-    pytester.makeini(FASTAPI_INI)
+    assert 'InProcessApp(app, events="/b24/events", install="/b24/install")' in FASTAPI_TEST
     pytester.makepyfile(test_contract=FASTAPI_TEST)
     result = run_isolated("--b24-settle", "0.05", "--b24-strict", "-v")
     _passed_every_clause(result, "TestMyFastAPIHandler")
@@ -162,4 +158,4 @@ def test_a_django_app_called_at_a_host_it_refuses_is_told_so() -> None:
     text = str(caught.value)
     assert "was answered 400" in text, text
     assert "ALLOWED_HOSTS" in text, text
-    assert "WsgiTarget(app, url='http://localhost/events')" in text, text
+    assert "InProcessApp(app, events='/events', host='localhost')" in text, text
