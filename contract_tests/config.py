@@ -181,7 +181,9 @@ def app_paths(
             raise _twice("event path", handler.events, "events", event_path, places[0])
         event_path = handler.events
     if handler.install is not None and install_flow:
-        given = install_url if install_url is None or install_url.startswith("/") else urlsplit(install_url).path
+        given = install_url
+        if given is not None and not given.startswith("/"):
+            given = urlsplit(given).path or "/"  # an in-process app is called at an install URL's path
         if given is not None and given != handler.install:
             raise _twice("install path", handler.install, "install", install_url, places[1])
         install_url = handler.install
@@ -190,8 +192,8 @@ def app_paths(
 
 def _twice(what: str, own: str, field: str, other: object, place: str) -> UsageError:
     return UsageError(
-        f"the {what} is given twice and differs: {own!r} by InProcessApp({field}=...) and {other!r} by "
-        f"{place}; give it in one place"
+        f"the {what} is given twice and differs: {own!r} by InProcessApp({field}=...) and "
+        f"{redact_text(str(other))[:200]!r} by {place}; give it in one place"
     )
 
 

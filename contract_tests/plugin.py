@@ -383,7 +383,8 @@ def _paths(handler: Any, options: B24Options) -> tuple[str | None, str | None]:
             handler, options.event_path, options.install_url, options.application_token is None, _PLACES
         )
     except UsageError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)  # outside the except block: one message, not the chained error too
 
 
 def _run_key(handler: Any) -> Any:

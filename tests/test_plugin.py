@@ -475,6 +475,116 @@ def test_bad_paths_and_clause_modules_are_usage_errors(
     result.stderr.fnmatch_lines([f"*{message}*"])
 
 
+FLASK_MODULE = """
+import hmac
+import re
+
+import pytest
+import requests
+from flask import Flask, request
+
+from contract_tests import InProcessApp, OnSessionStartContract
+
+app = Flask(__name__)
+app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+installs = {}  # member_id -> (application_token, access_token)
+CHAT_ID = re.compile(r"data\\[DATA\\](\\[\\d+\\])?\\[chat\\]\\[(chat_)?id\\]")
+
+
+@app.post("/install")
+def install():
+    form = request.form
+    if form.get("event") != "ONAPPINSTALL" or not form.get("auth[application_token]"):
+        return {"error": "not an installation"}, 400
+    installs[form["auth[member_id]"]] = (form["auth[application_token]"], form.get("auth[access_token]"))
+    return {"status": "ok"}
+
+
+@app.post("/events")
+def events():
+    form = request.form
+    known = installs.get(form.get("auth[member_id]", ""))
+    if known is None or not hmac.compare_digest(known[0], form.get("auth[application_token]", "")):
+        return {"error": "unknown portal or wrong application_token"}, 403
+    if form.get("event") == "ONSESSIONSTART":
+        token = form.get("auth[access_token]") or known[1]  # system mode: the token stored at install
+        for key, chat_id in form.items():
+            if CHAT_ID.fullmatch(key):
+                requests.post(
+                    form["auth[client_endpoint]"] + "im.message.add.json",
+                    data={"auth": token, "DIALOG_ID": f"chat{chat_id}", "MESSAGE": "Hello"},
+                    timeout=10,
+                )
+    return {"status": "ok"}
+
+
+@pytest.fixture
+def b24_handler():
+    return InProcessApp(app, events="/events", install="/install")
+
+
+class TestFlaskHandler(OnSessionStartContract):
+    pass
+
+
+def test_fixtures_reach_the_apps_paths(b24_portal, b24_app, b24_events, b24_deliver, b24_rest_calls):
+    assert installs[b24_portal.member_id][0] == b24_app.application_token  # ONAPPINSTALL reached /install
+    assert b24_deliver(b24_events.session_start(auth="system")).status == 200
+    assert [c.method for c in b24_rest_calls(count=1)] == ["im.message.add"]
+"""
+
+
+def test_a_flask_app_at_its_own_paths_given_only_by_the_fixture(
+    pytester: pytest.Pytester, run_isolated: Any
+) -> None:
+    """``InProcessApp`` with both paths, no option or ini: the contract class and the fixtures use them (the
+    app answers 404 at ``/``, so any other path would fail the install)."""
+    pytest.importorskip("flask", reason="flask is in the test extra: pip install '.[test]'")
+    pytester.makepyfile(test_flask=FLASK_MODULE)
+    result = run_isolated(*FAST, "-v", "-k", "accepts_every_shape or forged_token_no_side or fixtures")
+    result.assert_outcomes(passed=3, deselected=10)
+
+
+BAD_PATHS_MODULE = """
+import pytest
+from contract_tests import InProcessApp, OnSessionStartContract
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Length", "0")])
+    return [b""]
+
+
+class TestNoSlash(OnSessionStartContract):
+    @pytest.fixture
+    def b24_handler(self):
+        return InProcessApp(app, events="b24/events")
+
+
+class TestTwoPaths(OnSessionStartContract):
+    @pytest.fixture
+    def b24_handler(self):
+        return InProcessApp(app, events="/b24/events")
+"""
+
+
+def test_a_bad_or_disputed_in_process_path_is_one_line(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    pytester.makepyfile(test_paths=BAD_PATHS_MODULE)
+    result = run_isolated("--b24-event-path", "/events", "-k", "accepts_every_shape")
+    result.assert_outcomes(errors=2, deselected=22)
+    text = result.stdout.str()
+    lines = text.splitlines()
+    for message in (
+        "b24-contract: InProcessApp: events must be a path starting with '/' (such as '/events'), "
+        "got 'b24/events'",
+        "the event path is given twice and differs: '/b24/events' by InProcessApp(events=...) and '/events' "
+        "by --b24-event-path (or b24_event_path in ini); give it in one place",
+    ):
+        assert message in lines, text
+    assert "Traceback" not in text, text
+    assert "def b24_handler" not in text, text
+
+
 # ---------------------------------------------------------------------------------------------- own clauses
 
 
