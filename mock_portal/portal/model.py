@@ -45,7 +45,7 @@ def event_scopes(event: str) -> tuple[str, ...] | None:
 
 
 class _EventScopes(Mapping[str, tuple[str, ...]]):
-    """Every documented event and its scopes (:func:`event_scopes`), read from the event table on first use."""
+    """Every documented event and its scopes (:func:`event_scopes`), read from the event table when used."""
 
     def _rows(self) -> dict[str, tuple[str, ...]]:
         from mock_portal import eventtable
