@@ -5,7 +5,8 @@ It owns the lock, its identity and endpoints, and the collaborators: the :class:
 :class:`Outbox` (sending the plans once the lock is released, or queueing them inside a REST call) and
 :class:`Records` (REST calls and delivery attempts). The operations grouped by concern come from
 :class:`Lifecycle` (apps, bindings), :class:`OpenLines` (lines, connectors, chats, sessions, messages),
-:class:`Crm` (deals, leads, contacts, companies), :class:`Tasks` and :class:`Users` (the user directory).
+:class:`Crm` (deals, leads, contacts, companies), :class:`Tasks`, :class:`Bots` (chat bots) and
+:class:`Users` (the user directory).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mock_portal.errors import UsageError
+from mock_portal.portal.bots import Bots, BotStore
 from mock_portal.portal.crm import Crm, CrmStore
 from mock_portal.portal.ids import RandomIds
 from mock_portal.portal.lifecycle import Lifecycle
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
     from mock_portal.delivery import Attempt, DeliveryLog, Target
 
 
-class Portal(Lifecycle, OpenLines, Crm, Tasks, Users):
+class Portal(Lifecycle, OpenLines, Crm, Tasks, Bots, Users):
     """One mock Bitrix24 portal (domain, member_id, OAuth tokens, apps, bindings, open lines, CRM).
 
     ``rate_plan`` (``"standard"``: 50 requests, draining 2/s; ``"enterprise"``: 250, 5/s; or a
@@ -111,6 +113,7 @@ class Portal(Lifecycle, OpenLines, Crm, Tasks, Users):
         self._state = PortalState()
         self._crm = CrmStore()
         self._tasks = TaskStore()
+        self._bots = BotStore()
         self._users = {1: new_user(1)}
         self._tokens = Tokens(self._state, self.clock, self._ids, lambda: self.token_lifetime)
         self._records = Records(
@@ -193,6 +196,7 @@ class Portal(Lifecycle, OpenLines, Crm, Tasks, Users):
             self.offline.clear()
             self._crm.clear()
             self._tasks.clear()
+            self._bots.clear()
             self._users = {1: new_user(1)}
             self._records.clear()
             self.rate_limiter.reset()
