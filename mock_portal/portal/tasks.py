@@ -317,7 +317,7 @@ class Tasks(PortalParts):
             raise task_error("Task title is not specified")
         responsible = str(item.get("RESPONSIBLE_ID") or "").strip()
         if not responsible or responsible == "0":
-            raise task_error("Responsible person is not specified")
+            raise task_error("Responsible person not specified")
         if not responsible.isdigit() or int(responsible) not in self._users:
             raise task_error('The user specified in the "Responsible" field was not found')
         if item["STATUS"] not in STATUSES:
