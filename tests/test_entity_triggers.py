@@ -138,7 +138,8 @@ def test_task_writes_fire_their_events_to_every_bound_app_in_user_mode(env: Env)
         assert auth["application_token"] == owner["application_token"]
         assert env.portal.authenticate(auth["access_token"]).user_id == int(auth["user_id"]) == 1
     [other] = env.recorder.events("adds")
-    assert other["event"] == "ONTASKADD" and other["auth"]["application_token"] == adds["application_token"]
+    assert other["event"] == "ONTASKADD"
+    assert other["auth"]["application_token"] == adds["application_token"]
     assert env.recorder.events("unbound") == []
 
 
@@ -171,7 +172,8 @@ def test_task_methods_answer_as_their_pages(env: Env) -> None:
     high = env.rest("tasks.task.list", token, filter={"PRIORITY": 2, "<ID": 10}, select=["ID", "PRIORITY"])
     assert [t["id"] for t in high["result"]["tasks"]] == ["9", "6", "3"]
     got = env.rest("tasks.task.get", token, taskId=3)["result"]["task"]
-    assert got["responsible"]["id"] == "1" and got["creator"]["link"] == "/company/personal/user/1/"
+    assert got["responsible"]["id"] == "1"
+    assert got["creator"]["link"] == "/company/personal/user/1/"
     assert env.rest("tasks.task.get", token, taskId=999)["result"] == []
     refusals: list[tuple[str, dict[str, Any], str]] = [
         ("tasks.task.add", {"fields": {"TITLE": "x"}}, "Responsible person not specified<br>"),
@@ -333,16 +335,20 @@ def test_unregister_fires_onimbotdelete_and_drops_the_bindings(env: Env) -> None
     assert env.rest("imbot.unregister", token, BOT_ID=bot_id)["error"] == "BOT_ID_ERROR"
 
 
+_HOOK = {"EVENT_HANDLER": "https://a.example.com/b"}
+_NAMED = {"PROPERTIES": {"NAME": "x"}}
+
+
 @pytest.mark.parametrize(
     ("params", "code"),
     [
-        ({"EVENT_HANDLER": "https://a.example.com/b", "PROPERTIES": {"NAME": "x"}}, "CODE_ERROR"),
-        ({"CODE": "x", "EVENT_HANDLER": "https://a.example.com/b"}, "NAME_ERROR"),
-        ({"CODE": "x", "PROPERTIES": {"NAME": "x"}}, "EVENT_MESSAGE_ADD_ERROR"),
-        ({"CODE": "x", "EVENT_HANDLER": "http://localhost/b", "PROPERTIES": {"NAME": "x"}}, "EVENT_MESSAGE_ADD_ERROR"),
-        ({"CODE": "x", "TYPE": "Z", "EVENT_HANDLER": "https://a.example.com/b", "PROPERTIES": {"NAME": "x"}}, "WRONG_REQUEST"),
+        ({**_HOOK, **_NAMED}, "CODE_ERROR"),
+        ({"CODE": "x", **_HOOK}, "NAME_ERROR"),
+        ({"CODE": "x", **_NAMED}, "EVENT_MESSAGE_ADD_ERROR"),
+        ({"CODE": "x", "EVENT_HANDLER": "http://localhost/b", **_NAMED}, "EVENT_MESSAGE_ADD_ERROR"),
+        ({"CODE": "x", "TYPE": "Z", **_HOOK, **_NAMED}, "WRONG_REQUEST"),
     ],
-)  # fmt: skip
+)
 def test_imbot_register_refuses_what_its_page_lists(env: Env, params: dict[str, Any], code: str) -> None:
     token = env.install("owner", "imbot")["access_token"]
     assert env.rest("imbot.register", token, **params)["error"] == code
