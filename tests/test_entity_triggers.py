@@ -289,6 +289,10 @@ def test_an_open_line_bot_gets_the_clients_messages_in_system_mode(env: Env) -> 
     for bot_id in (line_bot, chat_bot):
         joined = env.control(f"/bots/{bot_id}/join", {"chat_id": session["chat_id"]})
         assert [d["event"] for d in joined.json()["deliveries"]] == ["ONIMBOTJOINCHAT"]
+    for join in env.recorder.events("bot", "ONIMBOTJOINCHAT"):
+        _valid(join)
+        assert set(join["data"]) == {"BOT", "PARAMS"}  # no USER: the open-line captures have none
+        assert join["data"]["PARAMS"]["CHAT_ENTITY_ID"] == f"shop|1|ext-1|{session['user_id']}"
     message = {"user": {"id": "c1", "name": "Ann"}, "message": {"id": "m1", "text": "Where is my order?"},
                "chat": {"id": "ext-1"}}  # fmt: skip
     env.rest("imconnector.send.messages", token, CONNECTOR="shop", LINE=1, MESSAGES=[message])
@@ -333,6 +337,11 @@ def test_unregister_fires_onimbotdelete_and_drops_the_bindings(env: Env) -> None
     assert env.rest("event.get", token)["result"] == []
     assert env.rest("imbot.bot.list", token)["result"] == []
     assert env.rest("imbot.unregister", token, BOT_ID=bot_id)["error"] == "BOT_ID_ERROR"
+    # a bot goes with its app
+    second = _register(env, token, "second")
+    assert env.control(f"/apps/{owner['client_id']}/uninstall").status_code == 200
+    assert env.control(f"/bots/{second}/messages", {"text": "anyone?"}).status_code == 404
+    assert env.rest("imbot.bot.list", other["access_token"])["result"] == []
 
 
 _HOOK = {"EVENT_HANDLER": "https://a.example.com/b"}

@@ -185,7 +185,7 @@ class Bots(PortalParts):
                     "MAX_COUNT_ERROR",
                     f"Has reached the maximum number of bots for application (max: {MAX_BOTS_PER_APP})",
                 )
-            if any(b.code == code.strip() for b in self._bots.bots.values()):
+            if any(b.code == code.strip() for b in self._bots.bots.values() if self._live(b.id)):
                 raise PortalError("WRONG_REQUEST", "Bot can't be created")  # CODE is unique in the portal
             bot = Bot(
                 id=next(self._state.user_ids),  # a bot is a user of the portal
@@ -244,32 +244,39 @@ class Bots(PortalParts):
     def bots(self) -> list[Bot]:
         """Every bot, oldest first."""
         with self._lock:
-            return list(self._bots.bots.values())
+            return [bot for bot in self._bots.bots.values() if self._live(bot.id)]
 
     def bot_of_app(self, client_id: str | None, bot_id: int | None) -> Bot:
         """The bot ``bot_id`` of the app (``BOT_ID_ERROR``, ``APP_ID_ERROR``), or the app's first bot."""
         with self._lock:
             if bot_id is None:
-                first = next((b for b in self._bots.bots.values() if b.client_id == client_id), None)
+                mine = (b for b in self._bots.bots.values() if b.client_id == client_id and self._live(b.id))
+                first = next(mine, None)
                 if first is None:
                     raise PortalError("BOT_ID_ERROR", "Bot not found")
                 return first
             return self._owned_bot(client_id, bot_id)
 
     def _owned_bot(self, client_id: str | None, bot_id: int) -> Bot:
-        bot = self._bots.bots.get(bot_id)
+        bot = self._live(bot_id)
         if bot is None:
             raise PortalError("BOT_ID_ERROR", "Bot not found")
         if bot.client_id != client_id:
             raise PortalError("APP_ID_ERROR", "Bot was installed by another REST application")
         return bot
 
+    def _live(self, bot_id: int) -> Bot | None:
+        # a bot goes with its app: once the app is uninstalled, the bot is no more (nothing reaches it)
+        bot = self._bots.bots.get(bot_id)
+        app = self._state.apps.get(bot.client_id) if bot is not None else None
+        return bot if app is not None and app.active else None
+
     def _directory_user(self, user_id: int) -> dict[str, Any]:
         # the user joins the portal's directory on first use, as a caller does (mock_portal.portal.users)
         return self._users.setdefault(user_id, new_user(user_id))
 
     def _bot(self, bot_id: object) -> Bot:
-        bot = self._bots.bots.get(bot_id) if isinstance(bot_id, int) else None
+        bot = self._live(bot_id) if isinstance(bot_id, int) else None
         if bot is None:
             raise PortalError("BOT_ID_ERROR", f"Bot not found: {str(bot_id)[:20]!r}", 404)
         return bot
@@ -305,7 +312,7 @@ class Bots(PortalParts):
                     "DIALOG_ID": str(reader),
                     "LANGUAGE": self.language_id,
                 }
-                user = self._user_block(reader, short=True)
+                user: dict[str, Any] | None = self._user_block(reader, short=True)
             else:
                 chat = self._state.chats.get(chat_id) if isinstance(chat_id, int) else None
                 if chat is None:
@@ -326,7 +333,7 @@ class Bots(PortalParts):
                     "LANGUAGE": self.language_id,
                 }
                 user = None
-            data = {"PARAMS": params, **({"USER": user} if user else {})}
+            data = {"PARAMS": params, "USER": user}  # no USER in an open-line chat (the captures)
             plan = self._plan_bot_event(app, "ONIMBOTJOINCHAT", [bot], auth=mode, user_id=reader, data=data)
         return self._outbox.execute(plan, timeout)
 
@@ -353,10 +360,10 @@ class Bots(PortalParts):
                 if chat is None:
                     return []
                 members = self._bots.members.get(chat.id, set())
-                found = [self._bots.bots[b] for b in sorted(members) if b in self._bots.bots]
+                found = [bot for bot in map(self._live, sorted(members)) if bot is not None]
                 readers = [b for b in found if b.sees(message.text, open_line=True)]
             else:
-                bot = self._bots.bots.get(int(dialog)) if dialog.isdigit() else None
+                bot = self._live(int(dialog)) if dialog.isdigit() else None
                 readers = [bot] if bot is not None else []
             mode: AuthMode = auth or ("system" if external else "user")
             plan: list[Planned] = []
@@ -527,10 +534,12 @@ class Bots(PortalParts):
         *,
         auth: AuthMode,
         user_id: int,
-        data: Mapping[str, Any],
+        data: Mapping[str, Any | None],
     ) -> list[Planned]:
         """``event`` to the app's bindings of it: the table's builder makes the body (``data[BOT]`` with a
-        fresh token pair of each bot), the portal's ``data`` laid over it."""
+        fresh token pair of each bot), the portal's ``data`` laid over it (a None value removes its key)."""
+        from mock_portal.events import DELETE
+
         if auth not in AUTH_MODES:
             raise PortalError("ERROR_ARGUMENT", f"auth must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
         plan: list[Planned] = []
@@ -549,7 +558,7 @@ class Bots(PortalParts):
                     bot_refresh_token=first_token.refresh_token,
                     client_id=app.client_id,
                 )
-            overrides = {f"data.{key}": value for key, value in data.items()}
+            overrides = {f"data.{key}": DELETE if value is None else value for key, value in data.items()}
             body = self._triggers.built_event(
                 event,
                 app,
