@@ -22,13 +22,13 @@ a bot the message mentions (``[USER=<bot id>]``), a supervisor bot (``S``) alway
 from __future__ import annotations
 
 import itertools
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from mock_portal.portal._parts import PortalParts
+from mock_portal.portal.botdata import join_params, mentions, message_params, more_bots, user_block, yes_no
 from mock_portal.portal.model import (
     AUTH_MODES,
     DROP_REASON_NOT_INSTALLED,
@@ -40,8 +40,7 @@ from mock_portal.portal.model import (
     PortalError,
     check_handler_url,
 )
-from mock_portal.portal.outbox import Body, Planned
-from mock_portal.portal.state import user_code
+from mock_portal.portal.outbox import Planned
 from mock_portal.portal.users import new_user
 
 if TYPE_CHECKING:
@@ -61,18 +60,6 @@ BOT_EVENTS: Final = {
 }
 """``imbot.register``'s handler parameters and the events they bind."""
 _REQUIRED_HANDLERS: Final = ("EVENT_MESSAGE_ADD", "EVENT_WELCOME_MESSAGE", "EVENT_BOT_DELETE")
-_MENTION: Final = re.compile(r"\[USER=(\d+)\](.*?)\[/USER\]\s*", re.IGNORECASE | re.DOTALL)
-_FLAGS_OFF: Final = (
-    "PUSH_IMPORTANT",
-    "RECENT_SKIP_AUTHOR",
-    "CONVERT",
-    "SKIP_COMMAND",
-    "SKIP_COUNTER_INCREMENTS",
-    "SILENT_CONNECTOR",
-    "SKIP_CONNECTOR",
-    "IMPORTANT_CONNECTOR",
-    "NO_SESSION_OL",
-)
 
 
 @dataclass
@@ -96,13 +83,13 @@ class Bot:
 
     def public(self) -> dict[str, Any]:
         """The bot as ``imbot.bot.list`` shows it."""
-        return {"ID": self.id, "NAME": self.full_name, "CODE": self.code, "OPENLINE": _yn(self.openline)}
+        return {"ID": self.id, "NAME": self.full_name, "CODE": self.code, "OPENLINE": yes_no(self.openline)}
 
     def sees(self, text: str, *, open_line: bool) -> bool:
         """Whether a message with ``text`` in a chat (not a private dialog) reaches this bot."""
         if self.type == "S" or (open_line and (self.type == "O" or self.openline)):
             return True
-        return any(int(found) == self.id for found, _ in _MENTION.findall(text))
+        return self.id in mentions(text)
 
 
 class BotStore:
@@ -124,10 +111,6 @@ class BotStore:
         if key not in self.private_chats:
             self.private_chats[key] = next(self._private_ids)
         return self.private_chats[key]
-
-
-def _yn(flag: bool) -> str:
-    return "Y" if flag else "N"
 
 
 class Bots(PortalParts):
@@ -297,21 +280,10 @@ class Bots(PortalParts):
             bot = self._bot(bot_id)
             app = self._state.require_app(bot.client_id, self.domain)
             mode: AuthMode = auth or "user"
-            base = {"BOT_ID": str(bot.id)}
+            chat: Chat | None = None
             if chat_id is None:
                 reader = user_id or 1
-                self._directory_user(reader)
                 self._bots.private_chat(bot.id, reader)
-                params = {
-                    "CHAT_TYPE": "P",
-                    "MESSAGE_TYPE": "P",
-                    **base,
-                    "USER_ID": str(reader),
-                    "TO_USER_ID": str(reader),
-                    "FROM_USER_ID": str(bot.id),
-                    "DIALOG_ID": str(reader),
-                    "LANGUAGE": self.language_id,
-                }
                 user: dict[str, Any] | None = self._user_block(reader, short=True)
             else:
                 chat = self._state.chats.get(chat_id) if isinstance(chat_id, int) else None
@@ -319,20 +291,9 @@ class Bots(PortalParts):
                     raise PortalError("DIALOG_NOT_FOUND", f"Dialog not found: {str(chat_id)[:60]!r}", 400)
                 self._bots.members.setdefault(chat.id, set()).add(bot.id)
                 reader = user_id or app.user_id
-                params = {
-                    "CHAT_TYPE": "L",
-                    "MESSAGE_TYPE": "L",
-                    **base,
-                    "USER_ID": str(user_id or 0),
-                    "CHAT_ID": str(chat.id),
-                    "CHAT_AUTHOR_ID": "0",
-                    "CHAT_ENTITY_TYPE": "LINES",
-                    "CHAT_ENTITY_ID": user_code(chat),
-                    "ACCESS_HISTORY": "1",
-                    "DIALOG_ID": chat.dialog_id,
-                    "LANGUAGE": self.language_id,
-                }
                 user = None
+            opened_by = reader if chat is None else (user_id or 0)
+            params = join_params(bot, chat, user_id=opened_by, language=self.language_id)
             data = {"PARAMS": params, "USER": user}  # no USER in an open-line chat (the captures)
             plan = self._plan_bot_event(app, "ONIMBOTJOINCHAT", [bot], auth=mode, user_id=reader, data=data)
         return self._outbox.execute(plan, timeout)
@@ -436,95 +397,31 @@ class Bots(PortalParts):
 
     # ----------------------------------------------------------------- bodies
     def _message_params(self, message: Message, bots: list[Bot], chat: Chat | None) -> dict[str, Any]:
-        text, author = message.text, str(message.author_id)
-        mentioned = [int(found) for found, _ in _MENTION.findall(text)]
-        to_user = next((str(b.id) for b in bots if b.id in mentioned), "0")
-        head = {
-            "MESSAGE": _MENTION.sub("", text).strip() or text,
-            "TEMPLATE_ID": str(uuid.UUID(int=self._ids.randrange(2**128), version=4)),
-        }
-        flags = {"PUSH": "Y", **dict.fromkeys(_FLAGS_OFF, "N"), "FAKE_RELATION": "0", "SKIP_URL_INDEX": "N"}
-        if chat is None:  # a private dialog: the docs' "personal chat with the bot" example
-            bot = bots[0]
-            return {
-                **head,
-                "MESSAGE_TYPE": "P",
-                "FROM_USER_ID": author,
-                "DIALOG_ID": author,
-                "TO_CHAT_ID": str(self._bots.private_chat(bot.id, message.author_id)),
-                "AUTHOR_ID": author,
-                "SYSTEM": "N",
-                "TO_USER_ID": str(bot.id),
-                **flags,
-                "COMMAND_CONTEXT": "TEXTAREA",
-                "CHAT_USER_COUNT": "2",
-                "PLATFORM_CONTEXT": "web",
-                "MESSAGE_ID": str(message.id),
-                "CHAT_TYPE": "P",
-                "LANGUAGE": self.language_id,
-            }
+        template_id = str(uuid.UUID(int=self._ids.randrange(2**128), version=4))
+        if chat is None:
+            private = self._bots.private_chat(bots[0].id, message.author_id)
+            return message_params(
+                message,
+                bots,
+                None,
+                template_id=template_id,
+                language=self.language_id,
+                private_chat_id=private,
+            )
         line = self._state.lines.get(chat.line_id)
-        members = len(self._bots.members.get(chat.id, ())) + 2  # the client, the operator, the bots
-        out: dict[str, Any] = {
-            **head,
-            "MESSAGE_TYPE": "L",
-            "FROM_USER_ID": author,
-            "DIALOG_ID": chat.dialog_id,
-            "TO_CHAT_ID": str(chat.id),
-            "AUTHOR_ID": author,
-            "SYSTEM": "N",
-            "CHAT_ID": str(chat.id),
-            "CHAT_TITLE": f"{chat.name or 'Guest'} - {line.name if line else 'Open line'}",
-            "CHAT_AUTHOR_ID": "0",
-            "CHAT_TYPE": "L",
-            "CHAT_AVATAR": "0",
-            "CHAT_COLOR": "AZURE",
-            "CHAT_ENTITY_TYPE": "LINES",
-            "CHAT_ENTITY_ID": user_code(chat),
-            "CHAT_ENTITY_DATA_1": "",
-            "CHAT_ENTITY_DATA_2": "",
-            "CHAT_ENTITY_DATA_3": "",
-            "CHAT_EXTRANET": "N",
-            "CHAT_PREV_MESSAGE_ID": "0",
-            "CHAT_CAN_POST": "MEMBER",
-            "RID": author,
-            "IS_MANAGER": "N",
-            **flags,
-            "COMMAND_CONTEXT": "TEXTAREA",
-            "CHAT_USER_COUNT": str(members),
-        }
-        if mentioned:
-            out["MENTIONED_LIST"] = {str(m): str(m) for m in mentioned}
-        out.update(
-            PLATFORM_CONTEXT="web",
-            MESSAGE_ORIGINAL=text,
-            TO_USER_ID=to_user,
-            MESSAGE_ID=str(message.id),
-            LANGUAGE=self.language_id,
+        return message_params(
+            message,
+            bots,
+            chat,
+            template_id=template_id,
+            language=self.language_id,
+            line_name=line.name if line else "Open line",
+            chat_users=len(self._bots.members.get(chat.id, ())) + 2,  # the client, an operator, the bots
         )
-        return out
 
     def _user_block(self, user_id: int, *, short: bool = False, external: bool = False) -> dict[str, Any]:
         user = self._directory_user(user_id)
-        first, last = str(user.get("NAME") or ""), str(user.get("LAST_NAME") or "")
-        block = {
-            "ID": str(user_id),
-            "NAME": f"{first} {last}".strip(),
-            "FIRST_NAME": first,
-            "LAST_NAME": last,
-            "WORK_POSITION": str(user.get("WORK_POSITION") or ""),
-            "GENDER": str(user.get("PERSONAL_GENDER") or "M"),
-        }
-        if short:  # ONIMBOTJOINCHAT's USER (on-imbot-join-chat.md)
-            return block
-        # an open line's client is a connector user of the extranet (captures/ONIMBOTMESSAGEADD-*openline*)
-        return {
-            **block,
-            "IS_BOT": _yn(user_id in self._bots.bots),
-            "IS_CONNECTOR": _yn(external),
-            "IS_NETWORK": "N",
-            "IS_EXTRANET": _yn(external),
-        }
+        return user_block(user_id, user, is_bot=user_id in self._bots.bots, short=short, external=external)
 
     def _plan_bot_event(
         self,
@@ -570,30 +467,7 @@ class Bots(PortalParts):
                 overrides=overrides,
             )
             if len(bots) > 1:
-                body = _more_bots(body, bots, bot_tokens)
+                body = more_bots(body, bots, bot_tokens)
             drop = None if app.installed else DROP_REASON_NOT_INSTALLED
             plan.append(Planned(event, binding.handler, body, app.client_id, drop))
         return plan
-
-
-def _more_bots(body: Body, bots: list[Bot], tokens: list[Any]) -> Body:
-    """Add the other bots of one app to ``data[BOT]``, each block shaped as the first one."""
-    from mock_portal.wire import encode
-
-    payload = {key: value for key, value in body.payload.items()}
-    data = dict(payload["data"])
-    blocks = dict(data["BOT"])
-    template = blocks[str(bots[0].id)]
-    for bot, token in zip(bots[1:], tokens[1:], strict=True):
-        own = {
-            **template,
-            "access_token": token.access_token,
-            "refresh_token": token.refresh_token,
-            "user_id": str(bot.id),
-        }
-        own["AUTH"] = {key: value for key, value in own.items() if key not in ("AUTH", "BOT_ID", "BOT_CODE")}
-        own.update(BOT_ID=str(bot.id), BOT_CODE=bot.code)
-        blocks[str(bot.id)] = own
-    data["BOT"] = blocks
-    payload["data"] = data
-    return Body(encode(payload), payload)
