@@ -5,7 +5,8 @@ It owns the lock, its identity and endpoints, and the collaborators: the :class:
 :class:`Outbox` (sending the plans once the lock is released, or queueing them inside a REST call) and
 :class:`Records` (REST calls and delivery attempts). The operations grouped by concern come from
 :class:`Lifecycle` (apps, bindings), :class:`OpenLines` (lines, connectors, chats, sessions, messages),
-:class:`Crm` (deals, leads, contacts, companies) and :class:`Users` (the user directory).
+:class:`Crm` (deals, leads, contacts, companies), :class:`Tasks`, :class:`Bots` (chat bots) and
+:class:`Users` (the user directory).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mock_portal.errors import UsageError
+from mock_portal.portal.bots import Bots, BotStore
 from mock_portal.portal.crm import Crm, CrmStore
 from mock_portal.portal.ids import RandomIds
 from mock_portal.portal.lifecycle import Lifecycle
@@ -39,6 +41,7 @@ from mock_portal.portal.openlines import OpenLines
 from mock_portal.portal.outbox import Outbox
 from mock_portal.portal.records import Records
 from mock_portal.portal.state import PortalState
+from mock_portal.portal.tasks import Tasks, TaskStore
 from mock_portal.portal.tokens import Tokens
 from mock_portal.portal.triggers import Triggers
 from mock_portal.portal.users import Users, new_user
@@ -51,7 +54,7 @@ if TYPE_CHECKING:
     from mock_portal.delivery import Attempt, DeliveryLog, Target
 
 
-class Portal(Lifecycle, OpenLines, Crm, Users):
+class Portal(Lifecycle, OpenLines, Crm, Tasks, Bots, Users):
     """One mock Bitrix24 portal (domain, member_id, OAuth tokens, apps, bindings, open lines, CRM).
 
     ``rate_plan`` (``"standard"``: 50 requests, draining 2/s; ``"enterprise"``: 250, 5/s; or a
@@ -109,6 +112,8 @@ class Portal(Lifecycle, OpenLines, Crm, Users):
         """The per-method time budget of each app and webhook (``costs``, ``charge``, ``reset``)."""
         self._state = PortalState()
         self._crm = CrmStore()
+        self._tasks = TaskStore()
+        self._bots = BotStore()
         self._users = {1: new_user(1)}
         self._tokens = Tokens(self._state, self.clock, self._ids, lambda: self.token_lifetime)
         self._records = Records(
@@ -190,6 +195,8 @@ class Portal(Lifecycle, OpenLines, Crm, Users):
             self._state.clear()
             self.offline.clear()
             self._crm.clear()
+            self._tasks.clear()
+            self._bots.clear()
             self._users = {1: new_user(1)}
             self._records.clear()
             self.rate_limiter.reset()

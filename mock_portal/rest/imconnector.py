@@ -116,6 +116,8 @@ def send_messages(caller: Caller, params: dict[str, Any]) -> Any:
             external_message=item["message"],
             external_chat=item["chat"],
         )
+        # a client's message reaches the open-line bots in the chat (ONIMBOTMESSAGEADD, system mode)
+        caller.portal.notify_bots(chat.dialog_id, message, external=True)
         results.append(
             {
                 "user": str(chat.user_id),
