@@ -216,6 +216,13 @@ def _by_signature(handler: Any) -> Target:
     )
 
 
+def route_prefix(target: Target) -> str:
+    """The URL prefix a portal routes to an in-process ``target``: its scheme and host (every path of the
+    app, events, install and whatever a binding names, goes to it)."""
+    parts = urlsplit(target.url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", "")) or INPROCESS_BASE
+
+
 def install_target(target: Target, install_url: str | None) -> Target:
     """Where ONAPPINSTALL goes: the handler itself, another path of it, or another URL."""
     if install_url is None:

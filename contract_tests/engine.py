@@ -33,11 +33,11 @@ from contract_tests.clauses import REGISTRY, Clause, verdict_id
 from contract_tests.config import (
     DEFAULT_SETTLE,
     DEFAULT_TIMEOUT,
-    INPROCESS_BASE,
     ContractConfig,
     check_events,
     install_target,
     resolve_target,
+    route_prefix,
 )
 from contract_tests.events import EventFactory, install_event
 from contract_tests.judging import (
@@ -384,7 +384,7 @@ class ContractRun:
             None, delivery_timeout=self.config.timeout, member_id=member_id, rate_limit=False
         )
         if self.target.kind != "http":
-            portal.route(INPROCESS_BASE, self.target)
+            portal.route(route_prefix(self.target), self.target)
         return portal
 
     def new_site(self, clause_id: str = "") -> Site:
@@ -900,7 +900,7 @@ def install_handler(
     """
     target = resolve_target(handler)
     if target.kind != "http":
-        portal.route(INPROCESS_BASE, target)
+        portal.route(route_prefix(target), target)
     if application_token is None:
         where = install_target(target, install_url).url
         app, _, attempts = portal.install_app(where, timeout=timeout)

@@ -23,7 +23,8 @@ Options (each also an ini setting, ``b24_handler_url`` and so on)::
     --b24-clauses MODULES        import these modules first: the clauses they register run too
 
 Clause tests the configuration makes irrelevant (no handler given, an event not declared, two portals with a
-configured token, offline events without ``--b24-offline``) are left out at collection and summarised in one line of the terminal summary.
+configured token, offline events without ``--b24-offline``) are left out at collection and summarised in one
+line of the terminal summary.
 
 Fixtures: ``b24_handler`` (override it to return a URL, a WSGI or ASGI app or a callable), ``b24_options``,
 ``b24_portal_server``, ``b24_portal``, ``b24_app``, ``b24_events``, ``b24_deliver``, ``b24_rest_calls``,

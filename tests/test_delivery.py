@@ -16,8 +16,8 @@ import socket
 import subprocess
 import sys
 import textwrap
-import urllib.parse
 import threading
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any

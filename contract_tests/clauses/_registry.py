@@ -91,8 +91,9 @@ class Clause:
     clauses only). ``events``: the events the clause is about (``None``: every declared event, once each).
     ``install_flow``: the clause needs the handler to learn its token through ONAPPINSTALL (with a configured
     token it is skipped). ``offline``: the clause is about handlers that declare offline use (skipped unless
-    the configuration says the handler does: ``ContractConfig(offline=True)``). ``last``: judged after every other clause, because it judges the deliveries the
-    others made. ``judge`` is the registered function; ``module`` where it was defined.
+    the configuration says the handler does: ``ContractConfig(offline=True)``). ``last``: judged after every
+    other clause, because it judges the deliveries the others made. ``judge`` is the registered function;
+    ``module`` where it was defined.
     """
 
     id: str

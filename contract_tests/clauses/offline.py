@@ -3,8 +3,8 @@ took.
 
 The portal never resends an event a handler missed; only the offline queue keeps events for it (facts §1).
 The clause sets the queue up the way a handler that declares offline use does (``event.bind`` with
-``event_type=offline``, and an ONOFFLINEEVENT handler), lets events queue while the handler hears nothing, then
-lets the portal announce the queue with ONOFFLINEEVENT, and judges on the portal's own record: the
+``event_type=offline``, and an ONOFFLINEEVENT handler), lets events queue while the handler hears nothing,
+then lets the portal announce the queue with ONOFFLINEEVENT, and judges on the portal's own record: the
 ``event.offline.*`` calls the app made with a token this portal issued, and how its queue stands
 (:func:`mock_portal.portal.offline.judge_catch_up`). Waits wake on each REST call the portal records.
 """

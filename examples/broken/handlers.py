@@ -8,8 +8,8 @@ at the event's own ``client_endpoint``), so a failure can only come from the fla
 It handles ONSESSIONSTART (``im.message.add`` to each new session's chat) and ONIMCONNECTORMESSAGEADD
 (``imconnector.send.status.delivery`` for each operator message), with the same flaw on both, so each generic
 clause fails for its flaw whichever declared event it is judged with. It uses offline events too: on
-ONOFFLINEEVENT it takes the queue with ``event.offline.get`` (``clear=0``) until it is empty, and confirms each
-batch with ``event.offline.clear`` (checked with ``offline=True``).
+ONOFFLINEEVENT it takes the queue with ``event.offline.get`` (``clear=0``) until it is empty, and confirms
+each batch with ``event.offline.clear`` (checked with ``offline=True``).
 
 Every flaw is a mistake seen in real handlers, kept as small as possible. Drive a handler as WSGI
 (``handler(environ, start_response)``), as ASGI (:meth:`ContractHandler.asgi`), as a plain callable
@@ -341,7 +341,9 @@ class ContractHandler:
                     return
                 # a real app fetches here the objects the records name, and passes them on
                 if self.flaw != "never-clears-offline":
-                    self._post(endpoint, "event.offline.clear", {"process_id": str(result["process_id"])}, token)
+                    self._post(
+                        endpoint, "event.offline.clear", {"process_id": str(result["process_id"])}, token
+                    )
 
     def _post(self, endpoint: str, method: str, params: dict[str, str], token: str | None) -> Any:
         session = getattr(self._http, "session", None)
