@@ -141,6 +141,20 @@ def test_every_clause_has_a_broken_handler() -> None:
     assert set(FLAWS.values()) == set(CLAUSE_IDS)
 
 
+@pytest.mark.parametrize("clause_id", CLAUSE_IDS)
+def test_every_clause_says_what_it_accepts_refuses_and_rests_on(clause_id: str) -> None:
+    item = find_clause(clause_id)
+    text = " ".join((item.judge.__doc__ or "").split())
+    for part in ("Accepts: ", "Refuses: ", "Evidence: "):
+        assert part in text, (clause_id, part)
+    # where the evidence comes from, for maintainers: the facts file's section or the doc page's file
+    evidence = text.split("Evidence: ", 1)[1]
+    assert "facts §" in evidence or ".md" in evidence, clause_id
+    assert item.doc.startswith("https://apidocs.bitrix24.com/")
+    assert item.doc.endswith(".html")
+    assert "facts §" not in item.evidence + item.expected + item.title  # users get doc pages, not the file
+
+
 def test_a_handler_calling_a_stale_client_endpoint_is_caught_as_misrouted() -> None:
     # it keeps the client_endpoint of its first installation: every later portal's calls go there, with
     # tokens that portal never issued; the first portal is still up, so the calls are recorded as evidence
