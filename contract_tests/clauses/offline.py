@@ -29,6 +29,7 @@ _EVENT = "ONSESSIONSTART"
 _NOTICE = "ONOFFLINEEVENT"
 _CAP_FLOOR = 2.0
 _CAP_BUDGETS = 12.5  # the budget is four times the handler's slowest work: this is fifty times it
+_MAX_LOOKS = 8
 
 
 @clause(
@@ -48,7 +49,8 @@ _CAP_BUDGETS = 12.5  # the budget is four times the handler's slowest work: this
 def catches_up_offline(ctx: ClauseContext) -> str:
     """Accepts: ``event.offline.get`` with ``clear=1`` (records removed as they are read), or with ``clear=0``
     followed by ``event.offline.clear`` or ``event.offline.error`` for each reservation; one call or a loop
-    until the queue is empty; catching up on ONOFFLINEEVENT or on the handler's own bindings and schedule;
+    until the queue is empty; the next batch fetched before the last is confirmed (the docs allow parallel
+    readers); catching up on ONOFFLINEEVENT or on the handler's own bindings and schedule;
     whatever the handler answers to ONOFFLINEEVENT; records queued after its last call (when it should have
     called again is a matter of timing).
 
@@ -95,37 +97,49 @@ def catches_up_offline(ctx: ClauseContext) -> str:
             f"within {ctx.config.timeout:g} s "
             f"(ONOFFLINEEVENT {_answers(notices)}), so the catch-up cannot be judged"
         )
-    _quiet(portal, ctx.budget, cap)
-    abandoned = _abandoned(portal, client_id)
-    if portal.offline.stats(client_id).reservations and not abandoned:
-        # a reservation is open and nothing shows the handler is done with it: announce one more change
-        before = len(gets())
-        notices += _notices(portal.start_session().attempts)
-        if _wait(portal, lambda: len(gets()) > before, cap):
-            _quiet(portal, ctx.budget, cap)
-        abandoned = _abandoned(portal, client_id)
-    if abandoned:
-        # give a slow worker its time to confirm what it took, woken by each call it makes
-        _wait(portal, lambda: not _abandoned(portal, client_id), cap)
     from mock_portal.portal.offline import judge_catch_up
 
+    def settled() -> bool:
+        return not portal.offline.stats(client_id).reservations or bool(_abandoned(portal, client_id))
+
+    announced = False
+    for _ in range(_MAX_LOOKS):
+        # woken by each call: every reservation confirmed, or the handler shown done with one it holds
+        _wait(portal, settled, cap)
+        stats = portal.offline.stats(client_id)
+        if not stats.reservations:
+            verdict = judge_catch_up(client_id, portal.calls(), stats)
+            return (
+                f"{stats.queued} events queued offline; {verdict.reason} (ONOFFLINEEVENT {_answers(notices)})"
+            )
+        if _abandoned(portal, client_id):
+            # give a slow worker its time to confirm what it took, woken by each call it makes
+            if _wait(portal, lambda: not _abandoned(portal, client_id), cap):
+                continue
+            verdict = judge_catch_up(client_id, portal.calls(), portal.offline.stats(client_id))
+            ctx.fail(
+                f"{verdict.reason}; the handler called event.offline.get again after taking them, so it was "
+                f"done with them (waited {cap:g} s more for event.offline.clear)"
+            )
+        if announced:
+            break
+        # a reservation is open and nothing shows the handler is done with it: announce one more change
+        announced = True
+        notices += _announce_again(portal, client_id, cap)
     stats = portal.offline.stats(client_id)
-    verdict = judge_catch_up(client_id, portal.calls(), stats)
-    left = _abandoned(portal, client_id)
-    if left:
-        ctx.fail(
-            f"{verdict.reason}; the handler called event.offline.get again after taking them, so it was "
-            f"done with them (waited {cap:g} s more for event.offline.clear)"
-        )
-    if verdict.outcome != "pass" or stats.reservations:
-        open_ones = ", ".join(stats.reservations[:3])
-        ctx.inconclusive(
-            f"process_id {open_ones} still holds {stats.reserved} record(s) taken with clear=0, and no later "
-            "call shows the handler is done with them (it may still be processing)"
-            if stats.reservations
-            else verdict.reason
-        )
-    return f"{stats.queued} events queued offline; {verdict.reason} (ONOFFLINEEVENT {_answers(notices)})"
+    ctx.inconclusive(
+        f"process_id {', '.join(stats.reservations[:3])} still holds {stats.reserved} record(s) taken with "
+        "clear=0, and no later call shows the handler is done with them (it may still be processing)"
+    )
+
+
+def _announce_again(portal: Portal, client_id: str, cap: float) -> list[Attempt]:
+    """One more session: the portal announces it with ONOFFLINEEVENT; wait (at most ``cap``) for the app's
+    next ``event.offline.get``. Returns the notices sent."""
+    before = len(_offline_calls(portal, client_id, "event.offline.get"))
+    notices = _notices(portal.start_session().attempts)
+    _wait(portal, lambda: len(_offline_calls(portal, client_id, "event.offline.get")) > before, cap)
+    return notices
 
 
 def _bound(portal: Portal, client_id: str, event: str, event_type: str) -> bool:
@@ -189,14 +203,3 @@ def _wait(portal: Portal, done: Callable[[], bool], limit: float) -> bool:
         if remaining <= 0:
             return False
         portal.wait_for_calls(count=seen + 1, timeout=remaining)
-
-
-def _quiet(portal: Portal, budget: float, limit: float) -> None:
-    """Wait until no REST call has reached ``portal`` for ``budget`` seconds (woken by each), at most
-    ``limit``."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        seen = len(portal.rest_calls)
-        portal.wait_for_calls(count=seen + 1, timeout=budget)
-        if len(portal.rest_calls) <= seen:
-            return
