@@ -2,7 +2,7 @@
 
     python -m tests.support.flip                       # 10 runs of every handler, two busy-loop processes
     python -m tests.support.flip --runs 3 --only careful-stdlib,repeats-work
-    python -m tests.support.flip --runs 3 --clause catches-up-offline   # one clause, the handlers it applies to
+    python -m tests.support.flip --runs 3 --clause catches-up-offline  # one clause, where it applies
 
 For each handler (the reference handlers, the correct handlers of other styles, and every broken handler) it
 runs the whole contract ``--runs`` times in a row while ``--busy`` processes spin on the CPU, and fails
