@@ -77,7 +77,9 @@ class ContractConfig:
     call. ``settle``: the least time waited to see that an event led to no REST call. ``strict``: SHOULD
     clauses fail the run too. ``events``: the events the handler declares (any case; default
     ONSESSIONSTART). ``bodies_dir``: keep the exact bodies of failing exchanges there (files only you can
-    read) so a curl line can replay them without the run's secrets appearing in any output.
+    read) so a curl line can replay them without the run's secrets appearing in any output. ``offline``: the
+    handler declares offline use (it reads its events from the portal's offline queue with
+    ``event.offline.get``); the clauses about offline events run only then.
     """
 
     handler: Any
@@ -93,6 +95,7 @@ class ContractConfig:
     events: tuple[str, ...] = DEFAULT_EVENTS
     event_path: str | None = None
     bodies_dir: str | None = None
+    offline: bool = False
 
     def __post_init__(self) -> None:
         if self.event_path is not None:
@@ -126,6 +129,8 @@ class ContractConfig:
                 raise UsageError(f"{name} must be a number of seconds from {low} to 600, got {value!r}")
         if isinstance(self.burst, bool) or not isinstance(self.burst, int) or not 1 <= self.burst <= 1000:
             raise UsageError(f"burst must be an integer from 1 to 1000, got {self.burst!r}")
+        if not isinstance(self.offline, bool):
+            raise UsageError(f"offline must be True or False, got {self.offline!r}")
         if not isinstance(self.oversize_bytes, int) or not 1024 <= self.oversize_bytes <= 64 << 20:
             raise UsageError(f"oversize_bytes must be from 1 KiB to 64 MiB, got {self.oversize_bytes!r}")
 
@@ -209,6 +214,13 @@ def _by_signature(handler: Any) -> Target:
         f"cannot tell what kind of handler {getattr(handler, '__name__', type(handler).__name__)!r} is; "
         "wrap it as WsgiTarget(app), AsgiTarget(app) or CallableTarget(handler) from mock_portal"
     )
+
+
+def route_prefix(target: Target) -> str:
+    """The URL prefix a portal routes to an in-process ``target``: its scheme and host (every path of the
+    app, events, install and whatever a binding names, goes to it)."""
+    parts = urlsplit(target.url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", "")) or INPROCESS_BASE
 
 
 def install_target(target: Target, install_url: str | None) -> Target:

@@ -33,11 +33,11 @@ from contract_tests.clauses import REGISTRY, Clause, verdict_id
 from contract_tests.config import (
     DEFAULT_SETTLE,
     DEFAULT_TIMEOUT,
-    INPROCESS_BASE,
     ContractConfig,
     check_events,
     install_target,
     resolve_target,
+    route_prefix,
 )
 from contract_tests.events import EventFactory, install_event
 from contract_tests.judging import (
@@ -294,7 +294,9 @@ class ContractRun:
     # ------------------------------------------------------------------------------------------ judging
 
     def _judge(self, wanted: Clause, event: str) -> Verdict:
-        reason = wanted.not_applicable(self.config.events, self.config.install_flow)
+        reason = wanted.not_applicable(
+            self.config.events, self.config.install_flow, offline=self.config.offline
+        )
         if reason is not None:
             return self._verdict(wanted, event, "skip", f"not applicable: {reason}")
         ctx = ClauseContext(self, wanted, event)
@@ -382,7 +384,7 @@ class ContractRun:
             None, delivery_timeout=self.config.timeout, member_id=member_id, rate_limit=False
         )
         if self.target.kind != "http":
-            portal.route(INPROCESS_BASE, self.target)
+            portal.route(route_prefix(self.target), self.target)
         return portal
 
     def new_site(self, clause_id: str = "") -> Site:
@@ -905,7 +907,7 @@ def install_handler(
     """
     target = resolve_target(handler)
     if target.kind != "http":
-        portal.route(INPROCESS_BASE, target)
+        portal.route(route_prefix(target), target)
     if application_token is None:
         where = install_target(target, install_url).url
         app, _, attempts = portal.install_app(where, timeout=timeout)
