@@ -7,7 +7,7 @@ Starting a session creates the chat and the session and fires OnSessionStart to 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 class OpenLines(PortalParts):
     """The Open Lines operations of :class:`~mock_portal.portal.Portal`."""
+
+    im_chat_of: Callable[[int], Any]
+    im_post: Callable[..., Message]
 
     # ----------------------------------------------------------------- connectors and lines
     def add_line(self, name: str | None = None, *, line_id: int | None = None) -> Line:
@@ -263,7 +266,8 @@ class OpenLines(PortalParts):
     def add_message(
         self, client_id: str | None, dialog_id: object, text: object, *, author_id: int = 1
     ) -> Message:
-        """``im.message.add``: post to ``chat<ID>`` (the chat must exist) or to a user's dialog (a number)."""
+        """``im.message.add``: post to ``chat<ID>`` (an Open Lines chat, or a messenger chat the author is in)
+        or to a user's private dialog (a number)."""
         if not isinstance(dialog_id, str) or not dialog_id.strip():
             raise PortalError("DIALOG_ID_EMPTY", "Dialog ID can't be empty")
         if not isinstance(text, str) or not text.strip():
@@ -273,15 +277,14 @@ class OpenLines(PortalParts):
             if dialog.lower().startswith("chat"):
                 raw = dialog[4:]
                 chat = self._state.chats.get(int(raw)) if raw.isdigit() else None
-                if chat is None:
+                if chat is not None:
+                    return self._state.add_message(chat.id, author_id, text, client_id=client_id)
+                if not raw.isdigit() or self.im_chat_of(int(raw)) is None:
                     raise PortalError("ACCESS_ERROR", f"You don't have access to this chat: {dialog[:60]!r}")
-                chat_id = chat.id
-            elif dialog.isdigit() and int(dialog) > 0:
-                # a private dialog with a user: negative ids keep them apart from chats
-                chat_id = -int(dialog)
-            else:
+            elif not (dialog.isdigit() and int(dialog) > 0):
                 raise PortalError("DIALOG_ID_EMPTY", f"Dialog ID is not valid: {dialog[:60]!r}")
-            return self._state.add_message(chat_id, author_id, text, client_id=client_id)
+            # a messenger chat or a private dialog with a user
+            return self.im_post(author_id, dialog, text, client_id)
 
     def send_operator_message(
         self,
