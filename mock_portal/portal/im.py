@@ -143,9 +143,13 @@ class Messenger(PortalParts):
         members = [user_id] + [u for u in _ids(upper.get("USERS")) if u != user_id]
         with self._lock:
             chat_id = next(self._state.chat_ids)
+            # a chat without a colour gets the next one in turn, and a title "<Colour> chat #<n>", n counting
+            # the group chats of that colour (im-chat-add.md: "#COLOR# chat №#NUMBER#")
+            number = sum(1 for c in self._im.chats.values() if not c.private)
             wanted = str(upper.get("COLOR") or "").strip().upper()
-            color = wanted if wanted in COLORS else _COLOR_NAMES[chat_id % len(_COLOR_NAMES)]
-            title = str(upper.get("TITLE") or "").strip() or f"{color.replace('_', ' ').title()} chat #{chat_id}"
+            color = wanted if wanted in COLORS else _COLOR_NAMES[number % len(_COLOR_NAMES)]
+            same = 1 + sum(1 for c in self._im.chats.values() if not c.private and c.color == color)
+            title = str(upper.get("TITLE") or "").strip() or f"{color.replace('_', ' ').title()} chat #{same}"
             chat = ImChat(
                 id=chat_id,
                 type=kind,

@@ -246,7 +246,8 @@ class OpenLines(PortalParts):
             chat = state.find_chat(connector_id, line_id, ext_chat_id, ext_user_id)
             if chat is None:
                 chat = self._new_chat(line, connector_id, None, ext_chat_id, ext_user_id)
-                chat.name = str(external_chat.get("name", "") or "")
+                named = state.chat_names.get((connector_id, line_id, ext_chat_id), "")
+                chat.name = str(external_chat.get("name", "") or "") or named
             message = state.add_message(
                 chat.id,
                 chat.user_id,
@@ -262,6 +263,63 @@ class OpenLines(PortalParts):
         if started is not None:
             started = replace(started, attempts=tuple(self._outbox.execute(plan, timeout)))
         return chat, session, message, started
+
+    def _connector_line(self, client_id: str, connector_id: str, line_id: int) -> None:
+        connector = self._state.connectors.get(connector_id)
+        if connector is None or connector.client_id != client_id:
+            raise PortalError(
+                "IMCONNECTOR_NO_CORRECT_PROVIDER", "Failed to find a suitable provider for the connector"
+            )
+        line = self._state.lines.get(line_id)
+        if line is None or connector_id not in line.active_connectors:
+            raise PortalError("NOT_ACTIVE_LINE", "The line with this ID is inactive or does not exist")
+
+    def change_external_message(
+        self,
+        client_id: str,
+        connector_id: str,
+        line_id: int,
+        *,
+        external_user_id: str,
+        external_chat_id: str,
+        external_message_id: str,
+        text: str | None,
+        delete: bool = False,
+    ) -> Message | None:
+        """``imconnector.update.messages`` / ``delete.messages``: the client edited or deleted a message in
+        the channel. The message the channel knows by that id changes (None: the chat or message is not
+        there); no event goes out, the change comes from the connector itself."""
+        state = self._state
+        with self._lock:
+            self._connector_line(client_id, connector_id, line_id)
+            chat = state.find_chat(connector_id, line_id, external_chat_id, external_user_id)
+            message = state.external_message(chat.id, external_message_id) if chat is not None else None
+            if message is None:
+                return None
+            if delete:
+                state.remove_message(message)
+            elif text is not None:
+                message.text = text
+                message.edited = True
+            return message
+
+    def name_external_chat(
+        self, client_id: str, connector_id: str, line_id: int, external_chat_id: str, name: str
+    ) -> int:
+        """``imconnector.chat.name.set``: rename the line's chats of that external chat, or keep the name for
+        the chat the channel's first message opens; return how many chats were renamed."""
+        state = self._state
+        with self._lock:
+            self._connector_line(client_id, connector_id, line_id)
+            chats = [
+                c
+                for c in state.chats.values()
+                if (c.connector_id, c.line_id, c.external_chat_id) == (connector_id, line_id, external_chat_id)
+            ]
+            for chat in chats:
+                chat.name = name
+            state.chat_names[(connector_id, line_id, external_chat_id)] = name
+            return len(chats)
 
     def add_message(
         self, client_id: str | None, dialog_id: object, text: object, *, author_id: int = 1
