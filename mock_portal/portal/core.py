@@ -19,8 +19,8 @@ from mock_portal.errors import UsageError
 from mock_portal.portal.crm import Crm, CrmStore
 from mock_portal.portal.crm_links import CrmLinks
 from mock_portal.portal.crm_recurring import RecurringDeals, RecurringStore
-from mock_portal.portal.im import ImStore, Messenger
 from mock_portal.portal.ids import RandomIds
+from mock_portal.portal.im import ImStore, Messenger
 from mock_portal.portal.lifecycle import Lifecycle
 from mock_portal.portal.model import (
     DEFAULT_OAUTH_URL,

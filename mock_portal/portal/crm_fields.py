@@ -2,8 +2,8 @@
 
 Generated from the field tables of the docs' ``crm.deal.fields``, ``crm.lead.fields``, ``crm.contact.fields``
 and ``crm.company.fields`` pages (https://apidocs.bitrix24.com/api-reference/crm/deals/crm-deal-fields.html
-and siblings): each field's type, title and flags, and ``statusType`` / ``settings`` where the page gives them.
-A portal's own links (``PARENT_ID_<n>`` to smart processes) and userfields are not system fields.
+and siblings): each field's type, title and flags, and ``statusType`` / ``settings`` where the page gives
+them. A portal's own links (``PARENT_ID_<n>`` to smart processes) and userfields are not system fields.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from mock_portal.portal.model import PortalError
 if TYPE_CHECKING:
     from mock_portal.portal.crm import CrmStore, Entity
 
-__all__ = ["LINK_FIELDS", "LINKS", "CrmLinkStore", "CrmLinks", "default_card"]
+__all__ = ["LINKS", "LINK_FIELDS", "CrmLinkStore", "CrmLinks", "default_card"]
 
 LINKS: Mapping[str, str] = {"deal": "contact", "lead": "contact", "contact": "company", "company": "contact"}
 """What each entity links to (``crm.<entity>.<target>.*``)."""
@@ -47,23 +47,39 @@ _OWNER_TYPES = {"deal": "D", "lead": "L"}
 _CARD_SECTIONS: Mapping[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
     "deal": (
         ("main", "About the deal", ("TITLE", "OPPORTUNITY_WITH_CURRENCY", "STAGE_ID", "CLOSEDATE", "CLIENT")),
-        ("additional", "Additional", ("TYPE_ID", "SOURCE_ID", "BEGINDATE", "OPENED", "ASSIGNED_BY_ID", "COMMENTS")),
+        (
+            "additional",
+            "Additional",
+            ("TYPE_ID", "SOURCE_ID", "BEGINDATE", "OPENED", "ASSIGNED_BY_ID", "COMMENTS"),
+        ),
         ("products", "Products", ("PRODUCT_ROW_SUMMARY",)),
     ),
     "lead": (
-        ("main", "About the lead", ("TITLE", "STATUS_ID", "NAME", "LAST_NAME", "PHONE", "EMAIL", "COMPANY_TITLE")),
+        (
+            "main",
+            "About the lead",
+            ("TITLE", "STATUS_ID", "NAME", "LAST_NAME", "PHONE", "EMAIL", "COMPANY_TITLE"),
+        ),
         ("additional", "Additional", ("SOURCE_ID", "OPENED", "ASSIGNED_BY_ID", "COMMENTS")),
         ("products", "Products", ("PRODUCT_ROW_SUMMARY",)),
     ),
     "contact": (
-        ("main", "About the contact", ("HONORIFIC", "LAST_NAME", "NAME", "SECOND_NAME", "PHOTO", "POST", "PHONE")),
+        (
+            "main",
+            "About the contact",
+            ("HONORIFIC", "LAST_NAME", "NAME", "SECOND_NAME", "PHOTO", "POST", "PHONE"),
+        ),
         ("additional", "Additional", ("TYPE_ID", "SOURCE_ID", "OPENED", "ASSIGNED_BY_ID", "COMMENTS")),
     ),
     "company": (
-        ("main", "About the company", ("TITLE", "LOGO", "COMPANY_TYPE", "INDUSTRY", "REVENUE", "PHONE", "EMAIL")),
+        (
+            "main",
+            "About the company",
+            ("TITLE", "LOGO", "COMPANY_TYPE", "INDUSTRY", "REVENUE", "PHONE", "EMAIL"),
+        ),
         ("additional", "Additional", ("EMPLOYEES", "OPENED", "ASSIGNED_BY_ID", "COMMENTS")),
     ),
-}  # fmt: skip
+}
 
 
 def default_card(entity: str) -> list[dict[str, Any]]:
@@ -195,7 +211,7 @@ class CrmLinkStore:
         self, entity: str, item_id: int, fields: Mapping[str, Any], exists: Callable[[int], bool]
     ) -> None:
         """``CONTACT_IDS`` / ``COMPANY_IDS`` (all the links) or ``CONTACT_ID`` / ``COMPANY_ID`` (the primary
-        one) given to ``add`` or ``update``; ids of items that do not exist are left out, as the portal does."""
+        one) given to ``add`` or ``update``; links to items that do not exist are not kept."""
         upper = {str(k).strip().upper(): v for k, v in fields.items()}
         single, many = LINK_FIELDS[entity]
 
@@ -363,9 +379,10 @@ class CrmLinks(PortalParts):
         entity = self._entity(entity_name)
         cards = self._crm.links.cards
         with self._lock:
-            if scope == "P" and (entity.name, "P", user_id, extras) in cards:
-                return _deep(cards[(entity.name, "P", user_id, extras)])
-            return _deep(cards.get((entity.name, "C", 0, extras)) or default_card(entity.name))
+            found = cards.get((entity.name, "P", user_id, extras)) if scope == "P" else None
+            if found is None:
+                found = cards.get((entity.name, "C", 0, extras)) or default_card(entity.name)
+            return list(_deep(found))
 
     def crm_card_set(
         self, entity_name: str, scope: str, user_id: int, data: list[Any], extras: str = ""

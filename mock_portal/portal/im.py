@@ -172,7 +172,7 @@ class Messenger(PortalParts):
             return chat_id
 
     def im_chat(self, chat_id: object, user_id: int | None = None) -> ImChat:
-        """The group chat with ``chat_id`` (a member's view when ``user_id`` is given), or ``ACCESS_ERROR``."""
+        """The group chat ``chat_id`` (one ``user_id`` may see, when given), or ``ACCESS_ERROR``."""
         with self._lock:
             chat = self._im.chats.get(chat_id) if isinstance(chat_id, int) else None
             if chat is None or chat.private:

@@ -116,7 +116,13 @@ class Notifications(PortalParts):
         return changed
 
     def notify_delete(
-        self, user_id: int, *, notify_id: int | None = None, tag: str = "", sub_tag: str = "", client_id: str = ""
+        self,
+        user_id: int,
+        *,
+        notify_id: int | None = None,
+        tag: str = "",
+        sub_tag: str = "",
+        client_id: str = "",
     ) -> int:
         """Delete the user's notification ``notify_id``, or the app's notifications with ``tag`` /
         ``sub_tag``; how many went."""
@@ -178,7 +184,9 @@ class Notifications(PortalParts):
 
     def search_last_delete(self, user_id: int, dialog_id: str) -> None:
         with self._lock:
-            self._notify.searches[user_id] = [d for d in self._notify.searches.get(user_id, []) if d != dialog_id]
+            self._notify.searches[user_id] = [
+                d for d in self._notify.searches.get(user_id, []) if d != dialog_id
+            ]
 
 
 def describe(notification: Notification) -> dict[str, Any]:

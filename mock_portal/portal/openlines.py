@@ -314,7 +314,8 @@ class OpenLines(PortalParts):
             chats = [
                 c
                 for c in state.chats.values()
-                if (c.connector_id, c.line_id, c.external_chat_id) == (connector_id, line_id, external_chat_id)
+                if (c.connector_id, c.line_id, c.external_chat_id)
+                == (connector_id, line_id, external_chat_id)
             ]
             for chat in chats:
                 chat.name = name

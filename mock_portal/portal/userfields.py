@@ -8,8 +8,8 @@ stays; the full name is at most 50 characters of ``A-Z``, ``0-9`` and ``_``
 https://apidocs.bitrix24.com/api-reference/user/userfields/user-userfield-add.html).
 
 A row is what ``*.userfield.get`` and ``*.userfield.list`` answer: flags as ``Y``/``N``, ``SORT`` as a
-string, ``XML_ID`` null until set, ``SETTINGS`` with the type's defaults and its numbers as numbers (the portal
-prepares the settings of each type: a ``string`` field's ``ROWS`` sent as ``"3"`` is stored as ``3``).
+string, ``XML_ID`` null until set, ``SETTINGS`` with the type's defaults and its numbers as numbers (the
+portal prepares the settings of each type: a ``string`` field's ``ROWS`` sent as ``"3"`` is stored as ``3``).
 """
 
 from __future__ import annotations
@@ -44,10 +44,25 @@ _SETTINGS: Mapping[str, Mapping[str, Any]] = {
 }
 USER_TYPES = frozenset(
     {
-        "string", "integer", "double", "date", "datetime", "boolean", "file", "enumeration", "url", "address",
-        "money", "iblock_section", "iblock_element", "employee", "crm", "crm_status", "resourcebooking",
+        "string",
+        "integer",
+        "double",
+        "date",
+        "datetime",
+        "boolean",
+        "file",
+        "enumeration",
+        "url",
+        "address",
+        "money",
+        "iblock_section",
+        "iblock_element",
+        "employee",
+        "crm",
+        "crm_status",
+        "resourcebooking",
     }
-)  # fmt: skip
+)
 """The types ``USER_TYPE_ID`` takes (the docs' list); any other is ``Incorrect custom type specified``."""
 
 

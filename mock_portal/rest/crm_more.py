@@ -271,7 +271,9 @@ for _entity in ENTITIES.values():
     for _unit, _make in EXTRA_UNITS.items():
         METHODS.add(Method(f"crm.{_entity.name}.{_unit}", _make(_entity), CRM_SCOPES, False))
     for _unit, _make in _LINK_UNITS.items():
-        METHODS.add(Method(f"crm.{_entity.name}.{LINKS[_entity.name]}.{_unit}", _make(_entity), CRM_SCOPES, False))
+        METHODS.add(
+            Method(f"crm.{_entity.name}.{LINKS[_entity.name]}.{_unit}", _make(_entity), CRM_SCOPES, False)
+        )
     if _entity.name in ("deal", "lead"):
         for _unit, _make in _ROW_UNITS.items():
             METHODS.add(Method(f"crm.{_entity.name}.productrows.{_unit}", _make(_entity), CRM_SCOPES, False))

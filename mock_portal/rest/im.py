@@ -1,5 +1,6 @@
-"""The ``im.*`` methods of messages and chats (dialogs, the recent list, notifications, users and search are
-in :mod:`~mock_portal.rest.im_dialog`, :mod:`~mock_portal.rest.im_notify` and :mod:`~mock_portal.rest.im_users`).
+"""The ``im.*`` methods of messages and chats (dialogs, the recent list, notifications, users and search
+are in :mod:`~mock_portal.rest.im_dialog`, :mod:`~mock_portal.rest.im_notify` and
+:mod:`~mock_portal.rest.im_users`).
 
 Shapes and error codes follow each method's page under https://apidocs.bitrix24.com/api-reference/chats/.
 """

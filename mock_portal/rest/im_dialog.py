@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mock_portal.portal.im import COLORS, ImChat
 from mock_portal.rest.im import IM_SCOPES, chat_id
-from mock_portal.rest.im_views import atom, chat_type, chat_view, im_user, message_view, php_object
+from mock_portal.rest.im_views import atom, chat_view, im_user, message_view, php_object
 from mock_portal.rest.params import error, flag, integer, param
 from mock_portal.rest.registry import Caller, method
 
@@ -232,11 +232,33 @@ def _recent_items(portal: Portal, user_id: int, params: dict[str, Any]) -> list[
 
 
 _RECENT_CHAT_KEYS = (
-    "id", "parent_chat_id", "parent_message_id", "name", "owner", "extranet", "avatar", "color", "type",
-    "entity_type", "entity_id", "entity_data_1", "entity_data_2", "entity_data_3", "mute_list",
-    "manager_list", "date_create", "message_type", "user_counter", "restrictions", "role",
-    "text_field_enabled", "background_id", "entity_link", "permissions", "public",
-)  # fmt: skip
+    "id",
+    "parent_chat_id",
+    "parent_message_id",
+    "name",
+    "owner",
+    "extranet",
+    "avatar",
+    "color",
+    "type",
+    "entity_type",
+    "entity_id",
+    "entity_data_1",
+    "entity_data_2",
+    "entity_data_3",
+    "mute_list",
+    "manager_list",
+    "date_create",
+    "message_type",
+    "user_counter",
+    "restrictions",
+    "role",
+    "text_field_enabled",
+    "background_id",
+    "entity_link",
+    "permissions",
+    "public",
+)
 
 
 @method("im.recent.get", scopes=IM_SCOPES)

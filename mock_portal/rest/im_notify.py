@@ -16,7 +16,7 @@ from mock_portal.rest.im_views import atom, im_user, user_ids
 from mock_portal.rest.params import error, flag, integer, param
 from mock_portal.rest.registry import Caller, method
 
-SCHEMA = {
+SCHEMA: dict[str, dict[str, Any]] = {
     "im": {
         "NAME": "Chat and Calls",
         "MODULE_ID": "im",

@@ -59,7 +59,9 @@ def user_status_set(caller: Caller, params: dict[str, Any]) -> Any:
 @method("im.user.status.idle.start", scopes=IM_SCOPES)
 def user_status_idle_start(caller: Caller, params: dict[str, Any]) -> Any:
     ago = param(params, "AGO")
-    caller.portal.set_user_idle(caller.user_id, ago_minutes=integer(ago, "AGO") if ago not in (None, "") else 10)
+    caller.portal.set_user_idle(
+        caller.user_id, ago_minutes=integer(ago, "AGO") if ago not in (None, "") else 10
+    )
     return True
 
 
@@ -167,7 +169,9 @@ def search_department_list(caller: Caller, params: dict[str, Any]) -> Any:
     text = _find(params, required=True)
     with_user = flag(param(params, "USER_DATA") or "N")
     found = [
-        _department(caller, d, with_user) for d in caller.portal.departments() if text in str(d["name"]).lower()
+        _department(caller, d, with_user)
+        for d in caller.portal.departments()
+        if text in str(d["name"]).lower()
     ]
     return _window(params, found)
 
@@ -197,7 +201,9 @@ def search_last_get(caller: Caller, params: dict[str, Any]) -> Any:
         avatar = {"url": view["avatar"], "color": view["color"]}
         if chat.private and not skip_dialog:
             user = im_user(caller.portal, int(dialog))
-            out.append({"id": int(dialog), "type": "user", "avatar": avatar, "title": user["name"], "user": user})
+            out.append(
+                {"id": int(dialog), "type": "user", "avatar": avatar, "title": user["name"], "user": user}
+            )
         elif not chat.private and not skip_chat:
             out.append({"id": dialog, "type": "chat", "avatar": avatar, "title": view["name"], "chat": view})
     return out

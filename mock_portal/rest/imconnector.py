@@ -164,7 +164,9 @@ def _changed_messages(caller: Caller, params: dict[str, Any], *, delete: bool) -
     line_id = integer(required(params, "LINE"), "LINE")
     messages = as_list(required(params, "MESSAGES"), "MESSAGES")
     for item in messages:
-        if not isinstance(item, dict) or not all(isinstance(item.get(k), dict) for k in ("user", "message", "chat")):
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), dict) for k in ("user", "message", "chat")
+        ):
             raise error("ERROR_ARGUMENT", "The incorrect structure of a message inside MESSAGES parameter")
     results = []
     for item in messages:
@@ -208,7 +210,8 @@ def chat_name_set(caller: Caller, params: dict[str, Any]) -> Any:
     names = {name: param(params, name) for name in ("CONNECTOR", "LINE", "CHAT_ID", "NAME")}
     if any(value in (None, "") for value in names.values()):
         raise error(
-            "ERROR_ARGUMENT", "Required parameters `NAME`, `CHAT_ID`, `USER_ID`, `CONNECTOR`, or `LINE` are missing"
+            "ERROR_ARGUMENT",
+            "Required parameters `NAME`, `CHAT_ID`, `USER_ID`, `CONNECTOR`, or `LINE` are missing",
         )
     caller.portal.name_external_chat(
         caller.client_id,
@@ -221,7 +224,7 @@ def chat_name_set(caller: Caller, params: dict[str, Any]) -> Any:
 
 
 BUILT_IN_CONNECTORS = {"livechat": "Live chat"}
-"""The channels a portal has without any app: its own web chat (the connector sessions start on by default)."""
+"""The channels a portal has without any app: its own web chat (where sessions start by default)."""
 
 
 @method("imconnector.list", scopes=CONNECTOR_SCOPES, app_only=True)

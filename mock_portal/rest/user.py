@@ -22,27 +22,80 @@ USER_SCOPES = ("user", "user_basic", "user_brief")
 USERFIELD_SCOPES = ("user.userfield", "user")
 OBJECT_DATES = ("TIMESTAMP_X", "LAST_ACTIVITY_DATE")
 FIELD_TITLES = {
-    "ID": "ID", "XML_ID": "External code", "ACTIVE": "Activity", "NAME": "First Name", "LAST_NAME": "Last Name",
-    "SECOND_NAME": "Middle Name", "TITLE": "User List", "EMAIL": "E-Mail", "LAST_LOGIN": "Last Authorization",
-    "DATE_REGISTER": "Registration Date", "TIME_ZONE": "TIME_ZONE", "IS_ONLINE": "IS_ONLINE",
-    "TIMESTAMP_X": "TIMESTAMP_X", "LAST_ACTIVITY_DATE": "LAST_ACTIVITY_DATE", "PERSONAL_GENDER": "Gender",
-    "PERSONAL_PROFESSION": "Profession", "PERSONAL_WWW": "Homepage", "PERSONAL_BIRTHDAY": "Date of Birth",
-    "PERSONAL_PHOTO": "Photo", "PERSONAL_ICQ": "ICQ", "PERSONAL_PHONE": "Personal Phone", "PERSONAL_FAX": "Fax",
-    "PERSONAL_MOBILE": "Personal Mobile", "PERSONAL_PAGER": "Pager", "PERSONAL_STREET": "Residential Street",
-    "PERSONAL_CITY": "Residential City", "PERSONAL_STATE": "State / Region", "PERSONAL_ZIP": "Zip Code",
-    "PERSONAL_COUNTRY": "Country", "PERSONAL_MAILBOX": "P.O. Box", "PERSONAL_NOTES": "Additional Notes",
-    "WORK_PHONE": "Company Phone", "WORK_COMPANY": "Company", "WORK_POSITION": "Job Title",
-    "WORK_DEPARTMENT": "Department", "WORK_WWW": "Company Website", "WORK_FAX": "WORK_FAX",
-    "WORK_PAGER": "WORK_PAGER", "WORK_STREET": "WORK_STREET", "WORK_MAILBOX": "WORK_MAILBOX",
-    "WORK_CITY": "Work City", "WORK_STATE": "WORK_STATE", "WORK_ZIP": "WORK_ZIP", "WORK_COUNTRY": "WORK_COUNTRY",
-    "WORK_PROFILE": "WORK_PROFILE", "WORK_LOGO": "WORK_LOGO", "WORK_NOTES": "WORK_NOTES",
-    "UF_SKYPE_LINK": "Skype Chat Link", "UF_ZOOM": "Zoom", "UF_EMPLOYMENT_DATE": "Hire Date",
-    "UF_TIMEMAN": "Time Tracking", "UF_DEPARTMENT": "Units", "UF_INTERESTS": "Interests", "UF_SKILLS": "Skills",
-    "UF_WEB_SITES": "Other Websites", "UF_XING": "Xing", "UF_LINKEDIN": "LinkedIn", "UF_TWITTER": "Twitter",
-    "UF_SKYPE": "Skype", "UF_DISTRICT": "District", "UF_PHONE_INNER": "Extension", "USER_TYPE": "USER_TYPE",
-}  # fmt: skip
+    "ID": "ID",
+    "XML_ID": "External code",
+    "ACTIVE": "Activity",
+    "NAME": "First Name",
+    "LAST_NAME": "Last Name",
+    "SECOND_NAME": "Middle Name",
+    "TITLE": "User List",
+    "EMAIL": "E-Mail",
+    "LAST_LOGIN": "Last Authorization",
+    "DATE_REGISTER": "Registration Date",
+    "TIME_ZONE": "TIME_ZONE",
+    "IS_ONLINE": "IS_ONLINE",
+    "TIMESTAMP_X": "TIMESTAMP_X",
+    "LAST_ACTIVITY_DATE": "LAST_ACTIVITY_DATE",
+    "PERSONAL_GENDER": "Gender",
+    "PERSONAL_PROFESSION": "Profession",
+    "PERSONAL_WWW": "Homepage",
+    "PERSONAL_BIRTHDAY": "Date of Birth",
+    "PERSONAL_PHOTO": "Photo",
+    "PERSONAL_ICQ": "ICQ",
+    "PERSONAL_PHONE": "Personal Phone",
+    "PERSONAL_FAX": "Fax",
+    "PERSONAL_MOBILE": "Personal Mobile",
+    "PERSONAL_PAGER": "Pager",
+    "PERSONAL_STREET": "Residential Street",
+    "PERSONAL_CITY": "Residential City",
+    "PERSONAL_STATE": "State / Region",
+    "PERSONAL_ZIP": "Zip Code",
+    "PERSONAL_COUNTRY": "Country",
+    "PERSONAL_MAILBOX": "P.O. Box",
+    "PERSONAL_NOTES": "Additional Notes",
+    "WORK_PHONE": "Company Phone",
+    "WORK_COMPANY": "Company",
+    "WORK_POSITION": "Job Title",
+    "WORK_DEPARTMENT": "Department",
+    "WORK_WWW": "Company Website",
+    "WORK_FAX": "WORK_FAX",
+    "WORK_PAGER": "WORK_PAGER",
+    "WORK_STREET": "WORK_STREET",
+    "WORK_MAILBOX": "WORK_MAILBOX",
+    "WORK_CITY": "Work City",
+    "WORK_STATE": "WORK_STATE",
+    "WORK_ZIP": "WORK_ZIP",
+    "WORK_COUNTRY": "WORK_COUNTRY",
+    "WORK_PROFILE": "WORK_PROFILE",
+    "WORK_LOGO": "WORK_LOGO",
+    "WORK_NOTES": "WORK_NOTES",
+    "UF_SKYPE_LINK": "Skype Chat Link",
+    "UF_ZOOM": "Zoom",
+    "UF_EMPLOYMENT_DATE": "Hire Date",
+    "UF_TIMEMAN": "Time Tracking",
+    "UF_DEPARTMENT": "Units",
+    "UF_INTERESTS": "Interests",
+    "UF_SKILLS": "Skills",
+    "UF_WEB_SITES": "Other Websites",
+    "UF_XING": "Xing",
+    "UF_LINKEDIN": "LinkedIn",
+    "UF_TWITTER": "Twitter",
+    "UF_SKYPE": "Skype",
+    "UF_DISTRICT": "District",
+    "UF_PHONE_INNER": "Extension",
+    "USER_TYPE": "USER_TYPE",
+}
 """``user.fields``: each field and its title (https://apidocs.bitrix24.com/api-reference/user/user-fields.html)."""
-_TOP_LEVEL_FILTER = ("ID", "ACTIVE", "NAME", "LAST_NAME", "EMAIL", "USER_TYPE", "UF_DEPARTMENT", "WORK_POSITION")
+_TOP_LEVEL_FILTER = (
+    "ID",
+    "ACTIVE",
+    "NAME",
+    "LAST_NAME",
+    "EMAIL",
+    "USER_TYPE",
+    "UF_DEPARTMENT",
+    "WORK_POSITION",
+)
 
 
 def _listed(user: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,7 +156,8 @@ def user_search(caller: Caller, params: dict[str, Any]) -> Any:
                 " ".join(caller.portal.department_path(int(d))) for d in user.get("UF_DEPARTMENT") or []
             )
             haystack = " ".join(
-                str(user.get(k) or "") for k in ("NAME", "LAST_NAME", "SECOND_NAME", "WORK_POSITION", "USER_TYPE")
+                str(user.get(k) or "")
+                for k in ("NAME", "LAST_NAME", "SECOND_NAME", "WORK_POSITION", "USER_TYPE")
             )
             if text in f"{haystack} {departments}".lower():
                 users.append(user)
@@ -155,7 +209,9 @@ def user_access(caller: Caller, params: dict[str, Any]) -> Any:
     raw = param(params, "ACCESS")
     if raw in (None, "", [], {}):
         raise error("ERROR_ARGUMENT", "Argument 'ACCESS' is null or empty")
-    wanted = {str(code).strip().upper() for code in (as_list(raw, "ACCESS") if not isinstance(raw, str) else [raw])}
+    wanted = {
+        str(code).strip().upper() for code in (as_list(raw, "ACCESS") if not isinstance(raw, str) else [raw])
+    }
     return bool(wanted & caller.portal.access_codes(caller.user_id))
 
 
