@@ -117,7 +117,8 @@ def test_recurring_deals(rc: RestClient) -> None:
     recurring = rc.hook("crm.deal.recurring.add", fields=fields).result
     row = rc.hook("crm.deal.recurring.get", id=recurring).result
     # the template is a copy of the deal: DEAL_ID is the template, BASED_ID the deal it came from
-    assert row["BASED_ID"] == str(source) and row["DEAL_ID"] != str(source)
+    assert row["BASED_ID"] == str(source)
+    assert row["DEAL_ID"] != str(source)
     assert (row["IS_LIMIT"], row["START_DATE"]) == ("N", "2030-01-05T00:00:00+00:00")
     template = rc.hook("crm.deal.get", id=int(row["DEAL_ID"])).result
     assert (template["TITLE"], template["IS_RECURRING"]) == ("Monthly", "Y")
@@ -153,7 +154,7 @@ def test_connector_methods_after_a_message(rc: RestClient) -> None:
         "DATA": {"RESULT": {}},
     }
     message = {"user": {"id": "u1"}, "message": {"id": "m1", "text": "hi"}, "chat": {"id": "c1"}}
-    rc.app("imconnector.send.messages", CONNECTOR="chan", LINE=1, MESSAGES=[message]).result
+    assert rc.app("imconnector.send.messages", CONNECTOR="chan", LINE=1, MESSAGES=[message]).result["SUCCESS"]
     chat = next(c for c in rc.portal.chats.values() if c.external_chat_id == "c1")
     assert chat.name == "Named"  # the name set before the chat opened
     edit = {**message, "message": {"id": "m1", "text": "hi, edited"}}

@@ -21,7 +21,8 @@ def rc() -> Iterator[RestClient]:
 
 def _chat(rc: RestClient, **fields: object) -> int:
     chat_id = rc.hook("im.chat.add", USERS=[1, 2], TYPE="CHAT", **fields).result
-    assert isinstance(chat_id, int) and chat_id > 0
+    assert isinstance(chat_id, int)
+    assert chat_id > 0
     return chat_id
 
 
@@ -128,7 +129,9 @@ def test_notifications(rc: RestClient) -> None:
     again = rc.hook("im.notify.personal.add", USER_ID=1, MESSAGE="Invoice paid twice", TAG="INV|1").result
     system = rc.hook("im.notify.system.add", USER_ID=1, MESSAGE="System says hi").result
     plain = rc.hook("im.notify", USER_ID=1, MESSAGE="Plain", TYPE="SYSTEM").result
-    assert again > first and system > again and plain > system
+    assert again > first
+    assert system > again
+    assert plain > system
     got = rc.hook("im.notify.get", LIMIT=20).result
     texts = [n["text"] for n in got["notifications"]]
     assert texts == ["Plain", "System says hi", "Invoice paid twice"]  # the same tag replaced the first one
@@ -172,7 +175,8 @@ def test_users_statuses_departments_and_search(rc: RestClient) -> None:
     assert rc.hook("im.department.managers.get", ID=[1]).result == {"1": [1]}
     assert 1 in rc.hook("im.department.employees.get", ID=[1]).result["1"]
     colleagues = rc.hook("im.department.colleagues.list")
-    assert 1 not in colleagues.result and colleagues.body["total"] == len(colleagues.result)
+    assert 1 not in colleagues.result
+    assert colleagues.body["total"] == len(colleagues.result)
     assert rc.hook("im.search.user.list", FIND="ad").error == (400, "FIND_SHORT")
     assert list(rc.hook("im.search.user.list", FIND="admin").result) == ["1"]
     assert rc.hook("im.search.user.list", FIND="nobody-here").result == []

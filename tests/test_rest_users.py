@@ -19,11 +19,13 @@ def rc() -> Iterator[RestClient]:
 
 def test_add_update_get_and_search_users(rc: RestClient) -> None:
     fields = rc.hook("user.fields").result
-    assert fields["UF_DEPARTMENT"] == "Units" and isinstance(fields["TIMESTAMP_X"], str)
+    assert fields["UF_DEPARTMENT"] == "Units"
+    assert isinstance(fields["TIMESTAMP_X"], str)
     added = rc.hook(
         "user.add", NAME="Ann", LAST_NAME="Lee", EMAIL="ann@example.org", UF_DEPARTMENT=[1]
     ).result
-    assert isinstance(added, int) and added > 1
+    assert isinstance(added, int)
+    assert added > 1
     assert rc.hook("user.add", EMAIL="ann@example.org").error == (400, "ERROR_ARGUMENT")  # taken
     assert rc.hook("user.add", EMAIL="not-an-email").error == (400, "ERROR_ARGUMENT")
     [user] = rc.hook("user.get", filter={"ID": added}).result
@@ -91,7 +93,8 @@ def test_user_userfields(rc: RestClient) -> None:
 
 def test_app_info_and_options(rc: RestClient) -> None:
     hook = rc.hook("app.info").result
-    assert set(hook) == {"SCOPE", "LICENSE"} and "crm" in hook["SCOPE"]
+    assert set(hook) == {"SCOPE", "LICENSE"}
+    assert "crm" in hook["SCOPE"]
     assert rc.app("app.info").result["INSTALLED"] is True
     assert rc.app("app.option.set", options={"mode": "fast", "n": 2}).result is True
     assert rc.app("app.option.get", option="mode").result == "fast"

@@ -26,7 +26,8 @@ class Answer:
 
     @property
     def result(self) -> Any:
-        assert self.status == 200 and "error" not in self.body, self.body
+        assert self.status == 200, self.body
+        assert "error" not in self.body, self.body
         return self.body["result"]
 
     @property
