@@ -1,4 +1,4 @@
-"""``scripts/sdk_suite.py`` without the SDK: the portal it sets up, the settings file it writes, its options."""
+"""``scripts/sdk_suite.py`` without the SDK: the portal it sets up, the settings it writes, its options."""
 
 from __future__ import annotations
 
