@@ -26,6 +26,7 @@ from mock_portal.rest import (  # noqa: F401
     crm_more,
     event,
     im,
+    im_chat,
     im_dialog,
     im_notify,
     im_users,

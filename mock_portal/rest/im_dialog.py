@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mock_portal.portal.im import COLORS, ImChat
-from mock_portal.rest.im import IM_SCOPES, chat_id
+from mock_portal.rest.im_chat import IM_SCOPES, chat_id
 from mock_portal.rest.im_views import atom, chat_view, im_user, message_view, php_object
 from mock_portal.rest.params import error, flag, integer, param
 from mock_portal.rest.registry import Caller, method

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mock_portal.rest.im import IM_SCOPES
+from mock_portal.rest.im_chat import IM_SCOPES
 from mock_portal.rest.im_views import chat_view, im_user, php_object, user_ids
 from mock_portal.rest.params import error, flag, integer, param
 from mock_portal.rest.registry import Caller, method

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mock_portal.portal.im import COLORS, ImChat
 from mock_portal.portal.model import Message
+from mock_portal.portal.users import new_user
 from mock_portal.rest.params import error, param
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ def _birthday(value: Any) -> str:
 
 def im_user(portal: Portal, user_id: int) -> dict[str, Any]:
     """The messenger's object for a user of the portal."""
-    user = portal.find_user(user_id) or portal.user(user_id)
+    # a user the directory does not hold is shown as a fresh one would be, without joining it: reading
+    # never changes the portal
+    user = portal.find_user(user_id) or new_user(user_id)
     first, last = str(user.get("NAME") or ""), str(user.get("LAST_NAME") or "")
     idle = portal.user_idle(user_id)
     phones = {
