@@ -454,12 +454,19 @@ class ContractRun:
         if target.kind != "http":
             from urllib.parse import urlsplit
 
-            path = urlsplit(ex.url).path or "/"
+            parts = urlsplit(ex.url)
             lines.append(
-                f"  your app is called in process at path {path}: if it receives events elsewhere, give the "
-                "path (--b24-event-path /events, or return WsgiTarget(app, url='http://app.test/events') "
-                "or AsgiTarget(...) from the b24_handler fixture)"
+                f"  your app is called in process at path {parts.path or '/'}: if it receives events "
+                "elsewhere, give the path (--b24-event-path /events, or return WsgiTarget(app, "
+                "url='http://app.test/events') or AsgiTarget(...) from the b24_handler fixture)"
             )
+            if ex.status == 400:
+                # Django answers 400 to a Host its ALLOWED_HOSTS does not list, before any view runs
+                lines.append(
+                    f"  a 400 may also be your framework refusing the Host the app is called with, "
+                    f"{parts.hostname} (Django's ALLOWED_HOSTS): call it at a host it allows, e.g. "
+                    "WsgiTarget(app, url='http://localhost/events')"
+                )
         lines.append(
             "  or, if the handler is configured with its application token instead of installing, give it: "
             "--application-token (B24_APPLICATION_TOKEN)"

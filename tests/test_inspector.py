@@ -29,7 +29,11 @@ from tests.conftest import REPO_ROOT
 
 # Playwright's driver pipe is left to the garbage collector on some Pythons (3.10): its unclosed-socket
 # warning is the browser driver's, not the page's or the server's
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    # the page is JavaScript in Chromium; the portal side it reads is tested on every Python elsewhere
+    pytest.mark.once,
+]
 
 TOKEN = "inspector-control-token-0123456789"
 LIFECYCLE_EVENTS = ("ONSESSIONSTART", "ONOPENLINEMESSAGEADD", "ONSESSIONFINISH")

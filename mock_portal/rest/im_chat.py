@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from mock_portal import methods
 from mock_portal.portal.im import dialog_chat_id
 from mock_portal.rest.im_views import user_ids
 from mock_portal.rest.params import error, flag, param
 from mock_portal.rest.registry import Caller, method
+from mock_portal.rest.unsimulated import not_simulated
 
 IM_SCOPES = ("im",)
 
@@ -168,11 +170,11 @@ def message_share(caller: Caller, params: dict[str, Any]) -> Any:
     message, _ = caller.portal.im_message(target)
     caller.portal.im_dialog(caller.user_id, dialog)  # the caller must reach the dialog (ACCESS_ERROR)
     if kind != "CHAT":
-        # tasks, feed posts and calendar events are outside the mock portal
-        raise error(
-            "MOCK_NOT_SUPPORTED",
-            f"Sharing a message as {kind} makes a task, a feed post or an event, which the mock portal "
-            "does not have; TYPE=CHAT works",
+        spec = methods.find("im.message.share")
+        assert spec is not None
+        raise not_simulated(
+            spec,
+            f"sharing as {kind} makes a task, a post or an event, which it does not keep; TYPE=CHAT works",
         )
     caller.portal.im_chat_add(caller.user_id, {"TITLE": message.text[:100], "MESSAGE": message.text})
     return True
