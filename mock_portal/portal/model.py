@@ -261,6 +261,11 @@ class Message:
     text: str
     client_id: str | None = None
     external_id: str | None = None
+    at: float = 0.0
+    """When it was posted (portal clock; 0 when the poster did not say)."""
+    likes: list[int] = field(default_factory=list)
+    """Who liked it (``im.message.like``), in order."""
+    edited: bool = False
 
 
 @dataclass(frozen=True)

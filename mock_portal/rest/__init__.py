@@ -21,7 +21,22 @@ sit beside them, :mod:`~mock_portal.rest.dispatch` checks who may call what, and
 from __future__ import annotations
 
 # the scope modules register their methods on import
-from mock_portal.rest import app, crm, event, im, imbot, imconnector, imopenlines, tasks  # noqa: F401
+from mock_portal.rest import (  # noqa: F401
+    app,
+    crm,
+    crm_more,
+    event,
+    im,
+    im_chat,
+    im_dialog,
+    im_notify,
+    im_users,
+    imbot,
+    imconnector,
+    imopenlines,
+    tasks,
+    user,
+)
 from mock_portal.rest.batch import MAX_BATCH_COMMANDS
 from mock_portal.rest.invoke import call
 from mock_portal.rest.oauth import handle_oauth
