@@ -80,7 +80,9 @@ class ContractConfig:
     call. ``settle``: the least time waited to see that an event led to no REST call. ``strict``: SHOULD
     clauses fail the run too. ``events``: the events the handler declares (any case; default
     ONSESSIONSTART). ``bodies_dir``: keep the exact bodies of failing exchanges there (files only you can
-    read) so a curl line can replay them without the run's secrets appearing in any output.
+    read) so a curl line can replay them without the run's secrets appearing in any output. ``offline``: the
+    handler declares offline use (it reads its events from the portal's offline queue with
+    ``event.offline.get``); the clauses about offline events run only then.
     """
 
     handler: Any
@@ -96,6 +98,7 @@ class ContractConfig:
     events: tuple[str, ...] = DEFAULT_EVENTS
     event_path: str | None = None
     bodies_dir: str | None = None
+    offline: bool = False
 
     def __post_init__(self) -> None:
         if self.event_path is not None:
@@ -133,6 +136,8 @@ class ContractConfig:
                 raise UsageError(f"{name} must be a number of seconds from {low} to 600, got {value!r}")
         if isinstance(self.burst, bool) or not isinstance(self.burst, int) or not 1 <= self.burst <= 1000:
             raise UsageError(f"burst must be an integer from 1 to 1000, got {self.burst!r}")
+        if not isinstance(self.offline, bool):
+            raise UsageError(f"offline must be True or False, got {self.offline!r}")
         if not isinstance(self.oversize_bytes, int) or not 1024 <= self.oversize_bytes <= 64 << 20:
             raise UsageError(f"oversize_bytes must be from 1 KiB to 64 MiB, got {self.oversize_bytes!r}")
 

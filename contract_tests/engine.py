@@ -295,7 +295,9 @@ class ContractRun:
     # ------------------------------------------------------------------------------------------ judging
 
     def _judge(self, wanted: Clause, event: str) -> Verdict:
-        reason = wanted.not_applicable(self.config.events, self.config.install_flow)
+        reason = wanted.not_applicable(
+            self.config.events, self.config.install_flow, offline=self.config.offline
+        )
         if reason is not None:
             return self._verdict(wanted, event, "skip", f"not applicable: {reason}")
         ctx = ClauseContext(self, wanted, event)

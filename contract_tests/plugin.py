@@ -18,10 +18,13 @@ Options (each also an ini setting, ``b24_handler_url`` and so on)::
     --b24-settle S               least seconds waited to see an event cause no REST call (default 0.05;
                                  grows with the handler's measured work latency)
     --b24-strict                 SHOULD clauses fail the run too
+    --b24-offline                the handler declares offline use (reads its events with event.offline.get):
+                                 the clauses about offline events run too
     --b24-clauses MODULES        import these modules first: the clauses they register run too
 
 Clause tests the configuration makes irrelevant (no handler given, an event not declared, two portals with a
-configured token) are left out at collection and summarised in one line of the terminal summary.
+configured token, offline events without ``--b24-offline``) are left out at collection and summarised in one
+line of the terminal summary.
 
 An app called in process gets its paths from the options, or from the fixture value
 ``InProcessApp(app, events="/events", install="/install")``; a path given both ways must agree (two different
@@ -98,8 +101,14 @@ class B24Options:
     settle: float = 0.05
     strict: bool = False
     clauses: tuple[str, ...] = ()
+    offline: bool = False
 
 
+_OFFLINE_HELP = (
+    "the handler declares offline use (reads its events with event.offline.get): the clauses about offline "
+    "events run too"
+)
+_FLAGS = ("--b24-strict", "--b24-offline")
 _STASH = pytest.StashKey[B24Options]()
 _LEFT_OUT = pytest.StashKey[dict[str, int]]()
 _NOT_APPLICABLE = "b24_not_applicable"
@@ -119,6 +128,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="SHOULD clauses fail the run too",
     )
     parser.addini("b24_strict", help="SHOULD clauses fail the run too", type="bool", default=False)
+    group.addoption(
+        "--b24-offline",
+        dest="b24_offline",
+        action="store_true",
+        default=None,
+        help=_OFFLINE_HELP,
+    )
+    parser.addini("b24_offline", help=_OFFLINE_HELP, type="bool", default=False)
 
 
 def _raw(config: pytest.Config, name: str) -> Any:
@@ -207,6 +224,7 @@ def options_from(config: pytest.Config) -> B24Options:
     if member_id is not None and token is None:
         raise pytest.UsageError("--b24-member-id needs --b24-application-token")
     strict = config.getoption("b24_strict")
+    offline = config.getoption("b24_offline")
     clauses = tuple(m.strip() for m in str(_raw(config, "clauses") or "").split(",") if m.strip())
     return B24Options(
         handler_url=_url(_raw(config, "handler_url"), "--b24-handler-url"),
@@ -220,6 +238,7 @@ def options_from(config: pytest.Config) -> B24Options:
         settle=_seconds(_raw(config, "settle"), "--b24-settle", 0.05, 0.0),
         strict=bool(config.getini("b24_strict")) if strict is None else bool(strict),
         clauses=clauses,
+        offline=bool(config.getini("b24_offline")) if offline is None else bool(offline),
     )
 
 
@@ -270,7 +289,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for event in events:
                 vid = verdict_id(item.id, event)
                 marks = [getattr(pytest.mark, MARKER)(item.id)]
-                why = item.not_applicable(options.events, options.application_token is None)
+                why = item.not_applicable(
+                    options.events, options.application_token is None, offline=options.offline
+                )
                 if why is not None:
                     marks.append(_left_out(f"{item.id}: {why}"))
                 params.append(pytest.param(vid, marks=marks, id=vid))
@@ -303,7 +324,7 @@ def _why_left_out(item: pytest.Item, options: B24Options) -> str | None:
     if not clause_mark.args or str(clause_mark.args[0]) not in REGISTRY:
         return None
     found = REGISTRY.get(str(clause_mark.args[0]))
-    return found.not_applicable(options.events, options.application_token is None)
+    return found.not_applicable(options.events, options.application_token is None, offline=options.offline)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -519,7 +540,7 @@ def _rerun_line(request: pytest.FixtureRequest) -> Callable[[str], str]:
             follows and args[i - 1] == "--b24-application-token"
         ):
             continue
-        if arg.startswith("--b24-") or (follows and args[i - 1] != "--b24-strict"):
+        if arg.startswith("--b24-") or (follows and args[i - 1] not in _FLAGS):
             kept.append(arg)
     nodeid = request.node.nodeid
     line = " ".join(shlex.quote(a) for a in ["python", "-m", "pytest", nodeid, *kept])
@@ -555,6 +576,7 @@ def b24_contract(
         timeout=b24_options.timeout,
         settle=b24_options.settle,
         strict=b24_options.strict,
+        offline=b24_options.offline,
     )
     run = ContractRun(config, server=b24_portal_server, rerun=_rerun_line(request))
     _b24_contract_runs[key] = (b24_handler, run)

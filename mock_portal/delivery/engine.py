@@ -19,13 +19,13 @@ from mock_portal.delivery._common import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
     DEFAULT_USER_AGENT,
-    EXCERPT_BYTES,
     Outcome,
     Result,
     cut_to,
     event_name,
     exc_text,
     one_line,
+    response_excerpt,
     status_outcome,
 )
 from mock_portal.delivery._inprocess import AsgiRun, status_from_handler
@@ -296,7 +296,7 @@ class AsyncDeliverer:
             timeout_s=job.timeout,
             error=result.error,
             response_bytes=len(data),
-            response_excerpt=redact_text(data[:EXCERPT_BYTES].decode("utf-8", "replace")) if data else "",
+            response_excerpt=response_excerpt(data),
             response_truncated=result.truncated,
             response=data if self.keep_responses else b"",
         )
