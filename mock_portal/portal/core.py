@@ -60,7 +60,9 @@ if TYPE_CHECKING:
     from mock_portal.delivery import Attempt, DeliveryLog, Target
 
 
-class Portal(Lifecycle, OpenLines, Crm, CrmLinks, RecurringDeals, Tasks, Bots, Users, Messenger, Notifications):
+class Portal(
+    Lifecycle, OpenLines, Crm, CrmLinks, RecurringDeals, Tasks, Bots, Users, Messenger, Notifications
+):
     """One mock Bitrix24 portal (domain, member_id, OAuth tokens, apps, bindings, open lines, CRM).
 
     ``rate_plan`` (``"standard"``: 50 requests, draining 2/s; ``"enterprise"``: 250, 5/s; or a
