@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final
 
-from mock_portal._eventspec import DEFAULT_LOCALE, EventSpec, Record
+from mock_portal._eventspec import DEFAULT_LOCALE, EventSpec, Record, shipped_pools
 
 __all__ = ["derived_spec", "skeleton"]
 
@@ -285,6 +285,15 @@ def _has_keyed(node: Skeleton) -> bool:
 
 @cache
 def _class_pool(locale: str, cls: str) -> tuple[Any, ...]:
+    shipped = shipped_pools().get("classes", {}).get(locale, {}).get(cls)
+    if shipped is not None:
+        return tuple(shipped)
+    return draw_class_pool(locale, cls)
+
+
+def draw_class_pool(locale: str, cls: str) -> tuple[Any, ...]:
+    """The 64 values of field class ``cls`` in ``locale``, drawn with Faker from the fixed seed (shipped for
+    the default locale in :data:`~mock_portal._eventspec.POOLS_FILE`)."""
     from faker import Faker
 
     from mock_portal.fakes import B24FieldProvider
