@@ -114,6 +114,8 @@ def redact_text(text: str) -> str:
     if "_token" not in low and "auth" not in low and "client_secret" not in low:
         return text
     text = _sub_at(_FORM_SECRET, text, _starts(low, _FORM_KEYS), _form_mask)
+    if '"' not in text and "'" not in text:
+        return text  # the JSON pattern needs a quote
     low = _folded(text)
     if low is None:
         return _JSON_SECRET.sub(_json_mask, text)
