@@ -3,7 +3,7 @@
 An event without a hand-written builder gets one from its row in the event table and its tolerant schema
 (``schemas/<event>/docs.json``): the schema's ``data`` is walked once into a skeleton of every documented key
 (list items once, ``anyOf`` by its first non-null branch, the docs' constants and enums as written), and each
-leaf gets a realistic value by its name and type (:func:`mock_portal.fakes.field_class`: ``EMAIL`` an
+leaf gets a realistic value by its name and type (:func:`mock_portal._fieldclass.field_class`: ``EMAIL`` an
 address, ``*_DATE`` a date-time, ``CALL_ID`` a call id, ``char`` ``Y``/``N``...). Fields that name what the
 portal's state knows (``USER_ID``, ``CHAT_ID``, ``DIALOG_ID``, ``LINE_ID``, ``LANGUAGE_ID``...) take the value
 of the event's record, so a derived event is as coherent with the portal as a hand-built one.
@@ -145,7 +145,7 @@ def _listed_values(description: Any) -> tuple[str, ...]:
 
 
 def _walk(walk: _Walk, node: Any, resolver: Any, name: str, depth: int) -> Skeleton | None:
-    from mock_portal.fakes import field_class
+    from mock_portal._fieldclass import field_class
 
     if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
         return walk.leaf(name, "string")

@@ -55,7 +55,8 @@ def test_the_shipped_pools_hold_valid_values() -> None:
 def test_events_of_the_default_locale_build_without_faker() -> None:
     code = (
         "import sys; from mock_portal.events import build_event; "
-        "[build_event(e, seed=1).body() for e in ('ONSESSIONSTART', 'ONIMCONNECTORMESSAGEADD')]; "
+        "events = ('ONSESSIONSTART', 'ONIMCONNECTORMESSAGEADD', 'ONCRMDEALADD'); "
+        "[build_event(e, seed=1).body() for e in events]; "
         "print('faker' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
