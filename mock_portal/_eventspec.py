@@ -125,8 +125,12 @@ class EventContext:
 
     def given(self) -> dict[str, Any]:
         """The fields the caller set, as a dict."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        # every value is a str or an int (checked on creation), so no copy of it is needed (as asdict makes)
+        found = ((name, getattr(self, name)) for name in _CONTEXT_FIELDS)
+        return {name: value for name, value in found if value is not None}
 
+
+_CONTEXT_FIELDS: Final = tuple(item.name for item in dataclasses.fields(EventContext))
 
 ContextLike = EventContext | Mapping[str, Any] | None
 
