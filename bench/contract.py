@@ -1,5 +1,6 @@
 """The contract where users run it: ``mock-portal demo``, and ``mock-portal verify`` against the reference
-handler, as the README shows them, end to end (interpreter start, imports, the run, the exit).
+handler, as the README shows them (the installed ``mock-portal`` script), end to end: interpreter start,
+imports, the run, the exit.
 
 The handler for ``verify`` is the README's: ``mock-portal example-handler``, started once and left running
 (as a user's handler is); ``verify`` is timed with the default events and with three more declared
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bench.core import Row, Stat, interleave, per_round, register
 from bench.startup import env
@@ -58,7 +60,7 @@ class _Timed:
 
 
 def _start_handler() -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "mock_portal", "example-handler", "--port", "0"]
+    command = [*_mock_portal(), "example-handler", "--port", "0"]
     child = subprocess.Popen(command, env=env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert child.stdout is not None
     line = child.stdout.readline()
@@ -70,17 +72,24 @@ def _start_handler() -> tuple[subprocess.Popen[str], str]:
     return child, found.group(0).rstrip("/")
 
 
+def _mock_portal() -> list[str]:
+    """The ``mock-portal`` script installed beside this interpreter (as users run it), else ``-m``."""
+    script = Path(sys.executable).with_name("mock-portal")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "mock_portal"]
+
+
 @register("contract", help="mock-portal demo and verify (reference handler), end to end")
 def run_contract(quick: bool) -> list[Row]:
     rounds = 2 if quick else 5
     python = [sys.executable]
+    tool = _mock_portal()
     timed = _Timed()
     handler, url = _start_handler()
     try:
-        verify = [*python, "-m", "mock_portal", "verify", f"{url}/events", "--install-url", "/install"]
+        verify = [*tool, "verify", f"{url}/events", "--install-url", "/install"]
         events = ",".join(("ONSESSIONSTART", *EXTRA_EVENTS))
         sides = {
-            "demo": timed.side("demo", [*python, "-m", "mock_portal", "demo"]),
+            "demo": timed.side("demo", [*tool, "demo"]),
             "verify": timed.side("verify", verify),
             "verify+3": timed.side("verify+3", [*verify, "--events", events]),
             "python": timed.side("python", [*python, "-c", "pass"]),
