@@ -38,6 +38,8 @@ MODULES: tuple[str, ...] = (
     "bench.control_api",
     "bench.emit",
     "bench.startup",
+    "bench.contract",
+    "bench.redact",
     "bench.portal_scale",
 )
 """The benchmark modules, each registering its groups when imported (one line per module)."""

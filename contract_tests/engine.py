@@ -158,6 +158,7 @@ class ContractRun:
         self._serials = 0
         self._started: dict[int, float] = {}
         self._secrets_seen: dict[str, int] = {}
+        self._early_controls: dict[str, tuple[Site, Exchange, float]] = {}
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -238,6 +239,8 @@ class ContractRun:
                     found = REGISTRY.get(name.strip())
                     picked.update((c.id, e) for c, e in plan if c.id == found.id)
             plan = [(c, e) for c, e in plan if (c.id, e) in picked]
+        else:
+            self._send_controls(plan)
         # clauses that judge the run's deliveries (clause 7) go after the others
         for item, event in [p for p in plan if not p[0].last] + [p for p in plan if p[0].last]:
             self.check(item.id, event)
@@ -815,6 +818,13 @@ class ContractRun:
         """The per-event control (see :meth:`ClauseContext.control`)."""
 
         def make() -> Control:
+            early = self._early_controls.pop(event, None)
+            if early is not None and early[1].ok and not self._first_calls(*early, event):
+                # silent for the whole work cap after its answer: the same evidence as a control sent now
+                self._silent.add(event)
+                return Control(self._claim(early[0], early[1], ctx.clause.id), (), self._latency)
+            # it led to calls (or was not answered 2xx): they overlapped other clauses' deliveries, so their
+            # latency would not be the handler's own; a control sent now measures it as before
             site = ctx.site()
             sent = ctx.deliver(site, ctx.build(site, "user", event=event), label="valid control event")
             found = self.wait_for_work(sent) if sent.ok else []
@@ -824,6 +834,62 @@ class ContractRun:
             if event not in self._controls:
                 self._controls[event] = make()
             return self._controls[event]
+
+    def _send_controls(self, plan: Sequence[tuple[Clause, str]]) -> None:
+        """Deliver the control event (see :meth:`control`) of every declared event after the first that has a
+        verdict to judge, before any clause runs. A handler that does nothing for an event gets the same time
+        to show it as when the control is sent on demand, but that time passes while the clauses of the
+        events before it run. Each control is a valid event on a site of its own: its calls are told apart
+        by portal, as always. The first event's control is sent on demand, as it was (its clauses come
+        first, so there is nothing to overlap), and a run of one event is unchanged."""
+        from mock_portal.events import event_spec
+
+        if self._early_controls or self._controls:
+            return
+        events, install_flow = self.config.events, self.config.install_flow
+        for event in events[1:]:
+            if not any(e == event and c.not_applicable(events, install_flow) is None for c, e in plan):
+                continue
+            site = self.new_site()
+            modes = tuple(event_spec(event).auth_modes)
+            auth = "user" if "user" in modes else modes[0]
+            if event == _SESSION_START:
+                built = site.events.session_start(auth=auth, shape=self.config.shapes[0])
+            else:
+                built = site.events.event(event, auth=auth)
+            data, auth, _ = _body_of(built)
+            sent = self._send(
+                site, data, "valid control event", kind="valid", clause="", event=event, auth=auth
+            )
+            self._early_controls[event] = (site, sent, time.monotonic())
+
+    def _first_calls(self, site: Site, sent: Exchange, answered: float, event: str) -> list[RestCall]:
+        """The calls an early control caused, waited for (woken by its portal) until the work cap has passed
+        since its answer; nothing is learnt from them (see :meth:`control`)."""
+        deadline = answered + self.work_cap(event)
+        while True:
+            seen = len(site.portal.rest_calls)
+            calls = self.work_calls(site, site.marks[sent.serial], sent.serial)
+            remaining = deadline - time.monotonic()
+            if calls or remaining <= 0 or self._closed.is_set():
+                return calls
+            site.portal.wait_for_calls(count=seen + 1, timeout=remaining)
+
+    def _claim(self, site: Site, sent: Exchange, clause_id: str) -> Exchange:
+        """Label an early control (and its site's install) with the clause that asked for it first, as if
+        that clause had sent it."""
+        import dataclasses
+
+        with self._lock:
+            swapped: dict[int, Exchange] = {}
+            for ex in (sent, site.install):
+                if ex is not None and not ex.clause:
+                    swapped[ex.serial] = dataclasses.replace(ex, clause=clause_id)
+            self._exchanges = [swapped.get(ex.serial, ex) for ex in self._exchanges]
+            site.delivered[:] = [swapped.get(ex.serial, ex) for ex in site.delivered]
+            if site.install is not None:
+                site.install = swapped.get(site.install.serial, site.install)
+            return swapped.get(sent.serial, sent)
 
 
 # ------------------------------------------------------------------------------------------------ helpers

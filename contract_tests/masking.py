@@ -51,14 +51,19 @@ class Masker:
     """Replaces every known secret of a run with ``***`` (and applies :func:`redact_text` after).
 
     Thread-safe; secrets are added as the run issues them. Lookup is by an index of each encoded form's
-    first characters, so masking costs one pass over the text whatever the number of secrets.
+    8-character pieces, so masking costs one pass over the text whatever the number of secrets: every form
+    is at least ``S + 7`` characters long (``S``, the stride, follows from the shortest one), so a form
+    found anywhere covers one of the positions ``0, S, 2S...`` of its run, with one of its first ``S``
+    pieces there; only those positions are looked up, and only those pieces indexed.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
         self._harmless: set[str] = set()
-        self._index: dict[str, list[str]] = {}
+        self._forms: list[str] = []
         self._owner: dict[str, str] = {}
+        # (stride, piece -> ((form, offset of the piece in it), ...)), replaced whole when the stride changes
+        self._state: tuple[int, dict[str, tuple[tuple[str, int], ...]]] = (1, {})
         self._lock = threading.Lock()
         self.add(*secrets)
 
@@ -66,6 +71,7 @@ class Masker:
         """Remember ``secrets`` (``None``, empty and very short values are ignored). ``leak=False``: mask the
         value but do not count it as a secret in :meth:`found_in` (a made-up token a forger would send)."""
         with self._lock:
+            new: list[str] = []
             for secret in secrets:
                 if not isinstance(secret, str) or len(secret) < _MIN_SECRET or secret in self._secrets:
                     continue
@@ -73,11 +79,74 @@ class Masker:
                 if not leak:
                     self._harmless.add(secret)
                 for form in encodings_of(secret):
-                    self._owner.setdefault(form, secret)
-                    if len(form) >= _KEY:
-                        forms = self._index.setdefault(form[:_KEY], [])
-                        forms.append(form)
-                        forms.sort(key=len, reverse=True)
+                    if form not in self._owner:
+                        self._owner[form] = secret
+                        if len(form) >= _KEY:
+                            new.append(form)
+            if not new:
+                return
+            self._forms.extend(new)
+            stride, pieces = self._state
+            wanted = min(len(f) for f in new) - _KEY + 1
+            if pieces:
+                wanted = min(wanted, stride)
+            if not pieces or wanted != stride:
+                stride, pieces, new = wanted, {}, self._forms  # a shorter form: index every form anew
+            for form in new:
+                for offset in range(stride):
+                    piece = form[offset : offset + _KEY]
+                    pieces[piece] = (*pieces.get(piece, ()), (form, offset))
+            self._state = (stride, pieces)
+
+    def _found(self, run: str) -> list[tuple[int, str]]:
+        """Every (index, form) of a known form in ``run``, overlapping ones included, by index then longest
+        first."""
+        stride, pieces = self._state
+        out: set[tuple[int, str]] = set()
+        for at in range(0, len(run) - _KEY + 1, stride):
+            for form, offset in pieces.get(run[at : at + _KEY], ()):
+                start = at - offset
+                if start >= 0 and run.startswith(form, start):
+                    out.add((start, form))
+        return sorted(out, key=lambda item: (item[0], -len(item[1])))
+
+    def _mask_run(self, match: re.Match[str]) -> str:
+        run = match.group(0)
+        found = self._found(run)
+        if not found:
+            return run
+        out: list[str] = []
+        pos = 0
+        for start, form in found:  # leftmost first, the longest at one index: as a scan from the left would
+            if start < pos:
+                continue
+            out.append(run[pos:start])
+            out.append(MASK)
+            pos = start + len(form)
+        out.append(run[pos:])
+        return "".join(out)
+
+    def __call__(self, text: str) -> str:
+        """``text`` with every secret masked."""
+        if not text:
+            return text
+        if self._state[1]:
+            text = _RUN.sub(self._mask_run, text)
+        return redact_text(text)
+
+    def found_in(self, data: bytes | str) -> list[str]:
+        """The secrets (not made-up tokens) that occur in ``data`` in any of their encodings (clause 9)."""
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        found: set[str] = set()
+
+        def note(match: re.Match[str]) -> str:
+            found.update(self._owner[form] for _, form in self._found(match.group(0)))
+            return ""
+
+        if self._state[1] and text:
+            _RUN.sub(note, text)
+        harmless = self._harmless
+        return sorted(s for s in found if s not in harmless)
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -90,48 +159,3 @@ class Masker:
         """The values that are secrets (not made-up tokens)."""
         with self._lock:
             return frozenset(self._secrets - self._harmless)
-
-    def _mask_run(self, match: re.Match[str]) -> str:
-        run = match.group(0)
-        index = self._index
-        out: list[str] = []
-        i = start = 0
-        while i + _KEY <= len(run):
-            for form in index.get(run[i : i + _KEY], ()):
-                if run.startswith(form, i):
-                    out.append(run[start:i])
-                    out.append(MASK)
-                    i = start = i + len(form)
-                    break
-            else:
-                i += 1
-        if not out:
-            return run
-        out.append(run[start:])
-        return "".join(out)
-
-    def __call__(self, text: str) -> str:
-        """``text`` with every secret masked."""
-        if not text:
-            return text
-        if self._index:
-            text = _RUN.sub(self._mask_run, text)
-        return redact_text(text)
-
-    def found_in(self, data: bytes | str) -> list[str]:
-        """The secrets (not made-up tokens) that occur in ``data`` in any of their encodings (clause 9)."""
-        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-        found: set[str] = set()
-
-        def note(match: re.Match[str]) -> str:
-            run = match.group(0)
-            for i in range(len(run) - _KEY + 1):
-                for form in self._index.get(run[i : i + _KEY], ()):
-                    if run.startswith(form, i):
-                        found.add(self._owner[form])
-            return run
-
-        if self._index and text:
-            _RUN.sub(note, text)
-        harmless = self._harmless
-        return sorted(s for s in found if s not in harmless)

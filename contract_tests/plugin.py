@@ -50,8 +50,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from contract_tests.clauses import DECLARABLE_EVENTS, DEFAULT_EVENTS
-
 if TYPE_CHECKING:
     from contract_tests.engine import ContractRun, EventFactory
     from mock_portal.delivery import Attempt
@@ -60,6 +58,9 @@ if TYPE_CHECKING:
 
 # kept in step with mock_portal.events.SHAPES by a test; not imported, so loading the plugin stays cheap
 KNOWN_SHAPES = ("source-2024", "docs-2024", "docs-2026")
+# kept in step with contract_tests.clauses.DEFAULT_EVENTS by a test: the clause registry and the event table
+# load only when a run names its events or a contract test needs them
+DEFAULT_EVENTS: tuple[str, ...] = ("ONSESSIONSTART",)
 MARKER = "b24_contract"
 
 _OPTIONS: tuple[tuple[str, str, str], ...] = (
@@ -179,6 +180,8 @@ def _seconds(value: Any, flag: str, default: float, low: float) -> float:
 def _events(value: Any) -> tuple[str, ...]:
     if value in (None, ""):
         return DEFAULT_EVENTS
+    from contract_tests.clauses import DECLARABLE_EVENTS
+
     names: list[str] = []
     for item in str(value).split(","):
         name = item.strip().upper()

@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote_plus
 
@@ -124,8 +125,12 @@ class EventContext:
 
     def given(self) -> dict[str, Any]:
         """The fields the caller set, as a dict."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        # every value is a str or an int (checked on creation), so no copy of it is needed (as asdict makes)
+        found = ((name, getattr(self, name)) for name in _CONTEXT_FIELDS)
+        return {name: value for name, value in found if value is not None}
 
+
+_CONTEXT_FIELDS: Final = tuple(item.name for item in dataclasses.fields(EventContext))
 
 ContextLike = EventContext | Mapping[str, Any] | None
 
@@ -156,9 +161,48 @@ class _Pools:
     close_terms: tuple[int, ...]  # 16
 
 
+POOLS_FILE: Final = Path(__file__).resolve().parent / "_pools.json"
+"""The pools of :data:`DEFAULT_LOCALE` (and the derived builders' pools of field classes), drawn once with
+Faker by ``scripts/faker_pools.py`` and shipped: building an event in that locale never imports Faker, which
+costs more than the rest of a contract run's start-up (a test checks the file against Faker's draws)."""
+
+
+@cache
+def shipped_pools() -> dict[str, Any]:
+    """The document in :data:`POOLS_FILE` (``{}`` when it is missing: every pool is then drawn)."""
+    import json
+
+    try:
+        document: dict[str, Any] = json.loads(POOLS_FILE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return document
+
+
 @cache
 def _pools(locale: str) -> _Pools:
-    from faker import Faker  # heavy: only when the first event is built
+    shipped = shipped_pools().get("pools", {}).get(locale)
+    if shipped is not None:
+        return _Pools(
+            language_id=shipped["language_id"],
+            **{name: tuple(shipped[name]) for name in _POOL_SIZES},
+        )
+    return draw_pools(locale)
+
+
+_POOL_SIZES: Final = {
+    "domains": 1024,
+    "line_names": 256,
+    "connector_ids": 256,
+    "scopes": 256,
+    "statuses": 64,
+    "close_terms": 16,
+}
+
+
+def draw_pools(locale: str) -> _Pools:
+    """The pools of ``locale``, drawn with Faker from the fixed seed (what :data:`POOLS_FILE` holds)."""
+    from faker import Faker  # heavy: only for a locale whose pools are not shipped
 
     from mock_portal.fakes import B24Provider
 
@@ -170,12 +214,12 @@ def _pools(locale: str) -> _Pools:
     fake.seed_instance(_POOL_SEED)
     return _Pools(
         language_id=fake.b24_language_id(),
-        domains=tuple(fake.b24_domain() for _ in range(1024)),
-        line_names=tuple(fake.b24_line_name() for _ in range(256)),
-        connector_ids=tuple(fake.b24_connector_id() for _ in range(256)),
-        scopes=tuple(fake.b24_scope(("imopenlines",)) for _ in range(256)),
-        statuses=tuple(fake.b24_status() for _ in range(64)),
-        close_terms=tuple(fake.b24_close_term() for _ in range(16)),
+        domains=tuple(fake.b24_domain() for _ in range(_POOL_SIZES["domains"])),
+        line_names=tuple(fake.b24_line_name() for _ in range(_POOL_SIZES["line_names"])),
+        connector_ids=tuple(fake.b24_connector_id() for _ in range(_POOL_SIZES["connector_ids"])),
+        scopes=tuple(fake.b24_scope(("imopenlines",)) for _ in range(_POOL_SIZES["scopes"])),
+        statuses=tuple(fake.b24_status() for _ in range(_POOL_SIZES["statuses"])),
+        close_terms=tuple(fake.b24_close_term() for _ in range(_POOL_SIZES["close_terms"])),
     )
 
 

@@ -3,7 +3,7 @@
 An event without a hand-written builder gets one from its row in the event table and its tolerant schema
 (``schemas/<event>/docs.json``): the schema's ``data`` is walked once into a skeleton of every documented key
 (list items once, ``anyOf`` by its first non-null branch, the docs' constants and enums as written), and each
-leaf gets a realistic value by its name and type (:func:`mock_portal.fakes.field_class`: ``EMAIL`` an
+leaf gets a realistic value by its name and type (:func:`mock_portal._fieldclass.field_class`: ``EMAIL`` an
 address, ``*_DATE`` a date-time, ``CALL_ID`` a call id, ``char`` ``Y``/``N``...). Fields that name what the
 portal's state knows (``USER_ID``, ``CHAT_ID``, ``DIALOG_ID``, ``LINE_ID``, ``LANGUAGE_ID``...) take the value
 of the event's record, so a derived event is as coherent with the portal as a hand-built one.
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final
 
-from mock_portal._eventspec import DEFAULT_LOCALE, EventSpec, Record
+from mock_portal._eventspec import DEFAULT_LOCALE, EventSpec, Record, shipped_pools
 
 __all__ = ["derived_spec", "skeleton"]
 
@@ -145,7 +145,7 @@ def _listed_values(description: Any) -> tuple[str, ...]:
 
 
 def _walk(walk: _Walk, node: Any, resolver: Any, name: str, depth: int) -> Skeleton | None:
-    from mock_portal.fakes import field_class
+    from mock_portal._fieldclass import field_class
 
     if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
         return walk.leaf(name, "string")
@@ -285,6 +285,15 @@ def _has_keyed(node: Skeleton) -> bool:
 
 @cache
 def _class_pool(locale: str, cls: str) -> tuple[Any, ...]:
+    shipped = shipped_pools().get("classes", {}).get(locale, {}).get(cls)
+    if shipped is not None:
+        return tuple(shipped)
+    return draw_class_pool(locale, cls)
+
+
+def draw_class_pool(locale: str, cls: str) -> tuple[Any, ...]:
+    """The 64 values of field class ``cls`` in ``locale``, drawn with Faker from the fixed seed (shipped for
+    the default locale in :data:`~mock_portal._eventspec.POOLS_FILE`)."""
     from faker import Faker
 
     from mock_portal.fakes import B24FieldProvider

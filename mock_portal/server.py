@@ -415,26 +415,13 @@ class PortalServer:
         return sock
 
     def _make_server(self) -> Any:
-        import uvicorn
+        from mock_portal._uvicorn import make_server
 
         ready = threading.Event()
-
-        app = self.app
-
-        class _Server(uvicorn.Server):
-            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-                await super().startup(sockets=sockets)
-                ready.set()
-
-            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-                app.wake_waiters()  # a long poll (an open inspector page) must not hold the stop up
-                await super().shutdown(sockets=sockets)
-
-        config = uvicorn.Config(
-            self.app, log_level=self.log_level, lifespan="off", access_log=False, timeout_graceful_shutdown=2
+        server = make_server(
+            self.app, log_level=self.log_level, on_ready=ready.set, on_shutdown=self.app.wake_waiters
         )
-        server = _Server(config)
-        server._portal_ready = ready  # type: ignore[attr-defined]
+        server._portal_ready = ready
         return server
 
     def start(self) -> PortalServer:
@@ -462,7 +449,10 @@ class PortalServer:
     def stop(self) -> None:
         """Stop serving and wait for the server thread."""
         if self._server is not None:
+            from mock_portal._uvicorn import wake
+
             self._server.should_exit = True
+            wake(self._server)
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._thread = None

@@ -51,7 +51,7 @@ def only_fakes(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[dict[str, 
 
 def test_the_real_groups_register_once_each() -> None:
     bench_run.load()
-    assert {"validate", "generate", "control_api", "emit", "startup", "contract"} <= set(BENCHES)
+    assert {"validate", "generate", "control_api", "emit", "startup", "contract", "redact"} <= set(BENCHES)
     with pytest.raises(ValueError, match="registered twice"):
         register("validate")(lambda quick: [])
 

@@ -397,6 +397,25 @@ def test_a_handler_that_ignores_a_declared_event_is_inconclusive_not_passed(refe
     assert report.ok
 
 
+def test_a_later_event_s_control_goes_out_first_and_is_judged_the_same(reference_app: Any) -> None:
+    # ONSESSIONFINISH's control is delivered before the clauses run; silent for its whole work cap after its
+    # answer, it is the control of the clauses that ask for it, as if they had sent it
+    events = ("ONSESSIONSTART", "ONSESSIONFINISH")
+    report = run_contract(reference_app, events=events, timeout=2.0, **FAST)
+    outcomes = {v.id: v.outcome for v in report.verdicts}
+    assert outcomes["forged-token-no-side-effect"] == "pass"
+    assert outcomes["forged-token-no-side-effect[ONSESSIONFINISH]"] == "inconclusive"
+    assert outcomes["unknown-portal-no-side-effect[ONSESSIONFINISH]"] == "inconclusive"
+    assert report.ok
+    by_id = {v.id: v for v in report.verdicts}
+    (control,) = by_id["forged-token-no-side-effect[ONSESSIONFINISH]"].exchanges
+    assert control.label == "valid control event"
+    assert control.event == "ONSESSIONFINISH"
+    assert control.clause == "forged-token-no-side-effect"  # the clause that asked first
+    assert control.serial <= 2  # the run's first delivery after its site's ONAPPINSTALL
+    assert by_id["unknown-portal-no-side-effect[ONSESSIONFINISH]"].exchanges == (control,)
+
+
 def test_check_picks_a_verdict_by_event_and_refuses_what_is_not_declared() -> None:
     handler = ContractHandler()
     try:

@@ -344,8 +344,24 @@ def test_known_shapes_match_the_event_builders() -> None:
     assert plugin.KNOWN_SHAPES == SHAPES
 
 
+def test_default_events_match_the_clause_registry() -> None:
+    from contract_tests.clauses import DEFAULT_EVENTS
+
+    assert plugin.DEFAULT_EVENTS == DEFAULT_EVENTS
+
+
 def test_plugin_import_stays_light() -> None:
-    heavy = ("mock_portal.server", "mock_portal.portal", "contract_tests.engine", "aiohttp", "httpx", "faker")
+    heavy = (
+        "mock_portal.server",
+        "mock_portal.portal",
+        "contract_tests.engine",
+        "aiohttp",
+        "httpx",
+        "faker",
+        # the clause registry and the event table load only when a run names events or runs a clause
+        "contract_tests.clauses",
+        "mock_portal.eventtable",
+    )
     code = (
         "import sys, contract_tests.plugin, contract_tests; "
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+import sys
 
-from mock_portal.redact import redact, redact_text
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mock_portal.redact import _folded, _redact_slow, redact, redact_text
 
 SECRET = "a116b31923031cbcfc53bf81ded59f89"
 
@@ -39,3 +44,48 @@ def test_payloads_are_masked_at_every_level_and_left_intact_elsewhere() -> None:
     assert masked["auth"]["member_id"] == "m1"
     assert masked["data"]["items"][0]["refresh_token"] == "***"
     assert payload["auth"]["application_token"] == SECRET  # the input is not modified
+
+
+# ---------------------------------------------------------------------------------------------- the fast path
+
+_PIECES = [
+    "access_token", "ACCESS_TOKEN", "refresh_token", "Application_Token", "client_secret", "CLIENT_SECRET",
+    "auth", "AUTH", "xauth", "[auth", "%auth", "auth%5B", "%5D", "]", "[", "=", "&", " ", "\n", '"', "'",
+    ": ", "\\", "\\'", '\\"', "***", "a1b2", "Привет", "\u0130", "\u0131", "\u017f", "\u212a", "_tok", "en",
+    "acce\u017f\u017f_to\u212aen", "cl\u0131ent_secret", "\u0130",
+]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=4)), max_size=40))
+def test_the_fast_path_masks_exactly_as_both_patterns_over_the_whole_text(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert redact_text(text) == _redact_slow(text)
+
+
+@pytest.mark.parametrize("size", [1024, 64 * 1024])
+@pytest.mark.parametrize("secrets", [True, False], ids=["with-secrets", "without"])
+def test_the_fast_path_on_event_bodies(size: int, secrets: bool) -> None:
+    from mock_portal.events import build_event
+
+    body = build_event("ONSESSIONSTART", seed=7).body()
+    if not secrets:
+        body = body.replace("token", "tokem").replace("auth", "outh")
+    text = (body * (size // len(body) + 1))[:size]
+    assert redact_text(text) == _redact_slow(text)
+    assert (redact_text(text) != text) is secrets
+
+
+def test_folding_covers_every_character_ignorecase_takes_for_an_ascii_letter() -> None:
+    """The fast path finds the keys by str.find on a folded copy: every character that re's IGNORECASE
+    matches with an ASCII letter must fold to that letter, one character for one."""
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    for cp in range(0x80, sys.maxunicode + 1):
+        if 0xD800 <= cp < 0xE000:
+            continue
+        char = chr(cp)
+        if letter.fullmatch(char):
+            folded = _folded(char)
+            assert folded is not None, hex(cp)
+            assert len(folded) == 1, hex(cp)
+            assert re.fullmatch(folded, char, re.IGNORECASE), hex(cp)
