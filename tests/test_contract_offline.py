@@ -121,7 +121,7 @@ def judge() -> Iterator[Callable[..., Verdict]]:
         with ContractRun(config) as contract:
             verdict = contract.check(CLAUSE)
             portal = contract.sites[-1].portal
-        handler.close()
+            handler.close()  # its catch-up may still be running: let it end while the portals are up
         # the clause's own portal: the events were queued there and the handler called it back
         assert portal.offline.stats(contract.sites[-1].app.client_id).queued >= 4
         return verdict
