@@ -19,6 +19,10 @@ Options (each also an ini setting, ``b24_handler_url`` and so on)::
                                  grows with the handler's measured work latency)
     --b24-strict                 SHOULD clauses fail the run too
     --b24-clauses MODULES        import these modules first: the clauses they register run too
+    --b24-fuzz N                 generate N events per declared event from the schemas and deliver them:
+                                 the ``survives-fuzzing`` clause (no 5xx, hang, crash or echoed secret);
+                                 0, the default, leaves it out (needs hypothesis)
+    --b24-fuzz-seed S            the seed they are generated from (default 0: the same events every run)
 
 Clause tests the configuration makes irrelevant (no handler given, an event not declared, two portals with a
 configured token) are left out at collection and summarised in one line of the terminal summary.
@@ -73,6 +77,13 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
         "work latency (default 0.05)",
     ),
     ("clauses", "MODULES", "comma-separated modules to import first: the clauses they register run too"),
+    (
+        "fuzz",
+        "N",
+        "generate N events per declared event from the schemas and deliver them: the survives-fuzzing clause "
+        "(no 5xx, hang, crash or echoed secret); default 0: off",
+    ),
+    ("fuzz_seed", "SEED", "the seed fuzzing generates its events from (default 0: the same events each run)"),
 )
 
 
@@ -91,6 +102,8 @@ class B24Options:
     settle: float = 0.05
     strict: bool = False
     clauses: tuple[str, ...] = ()
+    fuzz: int = 0
+    fuzz_seed: int = 0
 
 
 _STASH = pytest.StashKey[B24Options]()
@@ -152,6 +165,15 @@ def _seconds(value: Any, flag: str, default: float, low: float) -> float:
     return number
 
 
+def _count(value: Any, flag: str, high: int) -> int:
+    if value in (None, ""):
+        return 0
+    text = str(value).strip()
+    if not text.isdigit() or int(text) > high:
+        raise pytest.UsageError(f"{flag}: expected a whole number from 0 to {high}, got {value!r}")
+    return int(text)
+
+
 def _events(value: Any) -> tuple[str, ...]:
     if value in (None, ""):
         return DEFAULT_EVENTS
@@ -201,6 +223,14 @@ def options_from(config: pytest.Config) -> B24Options:
         raise pytest.UsageError("--b24-member-id needs --b24-application-token")
     strict = config.getoption("b24_strict")
     clauses = tuple(m.strip() for m in str(_raw(config, "clauses") or "").split(",") if m.strip())
+    fuzz = _count(_raw(config, "fuzz"), "--b24-fuzz", 10_000)
+    if fuzz:
+        from mock_portal._extras import MissingExtraError, require
+
+        try:
+            require("fuzz", what="--b24-fuzz")
+        except MissingExtraError as exc:
+            raise pytest.UsageError(str(exc)) from None
     return B24Options(
         handler_url=_url(_raw(config, "handler_url"), "--b24-handler-url"),
         event_path=_path(_raw(config, "event_path"), "--b24-event-path"),
@@ -213,6 +243,8 @@ def options_from(config: pytest.Config) -> B24Options:
         settle=_seconds(_raw(config, "settle"), "--b24-settle", 0.05, 0.0),
         strict=bool(config.getini("b24_strict")) if strict is None else bool(strict),
         clauses=clauses,
+        fuzz=fuzz,
+        fuzz_seed=_count(_raw(config, "fuzz_seed"), "--b24-fuzz-seed", 2**64 - 1),
     )
 
 
@@ -275,10 +307,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _why_left_out(item: pytest.Item, options: B24Options) -> str | None:
     """Why the configuration makes ``item`` (a contract test) irrelevant (``""``: drop it silently, it is
     only a placeholder), or ``None``."""
+    from contract_tests.clauses import REGISTRY
+
+    clause_mark = item.get_closest_marker(MARKER)
+    name = str(clause_mark.args[0]) if clause_mark is not None and clause_mark.args else ""
+    option = REGISTRY.get(name).option if name in REGISTRY else ""
+    if option and not getattr(options, option, 0):
+        return ""  # a clause a setting turns on (fuzzing), and it is off: no trace of it in the run
     marker = item.get_closest_marker(_NOT_APPLICABLE)
     if marker is not None:
         return str(marker.args[0]) if marker.args else ""
-    clause_mark = item.get_closest_marker(MARKER)
     if clause_mark is None:
         return None
     info = getattr(item, "_fixtureinfo", None)
@@ -291,11 +329,9 @@ def _why_left_out(item: pytest.Item, options: B24Options) -> str | None:
     # a test of OnSessionStartContract judges its clause for ONSESSIONSTART
     if "ONSESSIONSTART" not in options.events:
         return f"the handler does not declare ONSESSIONSTART (declared: {', '.join(options.events)})"
-    from contract_tests.clauses import REGISTRY
-
-    if not clause_mark.args or str(clause_mark.args[0]) not in REGISTRY:
+    if name not in REGISTRY:
         return None
-    found = REGISTRY.get(str(clause_mark.args[0]))
+    found = REGISTRY.get(name)
     return found.not_applicable(options.events, options.application_token is None)
 
 
@@ -489,6 +525,8 @@ def b24_contract(
         timeout=b24_options.timeout,
         settle=b24_options.settle,
         strict=b24_options.strict,
+        fuzz=b24_options.fuzz,
+        fuzz_seed=b24_options.fuzz_seed,
     )
     run = ContractRun(config, server=b24_portal_server, rerun=_rerun_line(request))
     if found is not None:
