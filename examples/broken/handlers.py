@@ -10,7 +10,7 @@ It handles ONSESSIONSTART (``im.message.add`` to each new session's chat) and ON
 clause fails for its flaw whichever declared event it is judged with.
 
 Every flaw is a mistake seen in real handlers, kept as small as possible. The latent ones pass every fixed
-clause: only the events fuzzing generates (a non-numeric id, text beyond ASCII, a data error) trip them. Drive
+clause: only the events fuzzing generates (a non-numeric id, an id past 32 bits, a data error) trip them. Drive
 a handler as WSGI (``handler(environ, start_response)``), as ASGI (:meth:`ContractHandler.asgi`), as a plain
 callable (:meth:`ContractHandler.callable`), or serve it: ``python -m examples.broken --flaw echoes-auth
 --port 8080``.
@@ -52,7 +52,7 @@ FLAWS: dict[str, str] = {
     "busy-under-load": "survives-bursts",
     # latent flaws: no fixed clause sends what trips them, events generated from the schemas do
     "crashes-on-non-numeric-id": "survives-fuzzing",
-    "crashes-on-unicode": "survives-fuzzing",
+    "crashes-on-large-ids": "survives-fuzzing",
     "echoes-body-on-error": "survives-fuzzing",
 }
 """flaw -> the one clause it breaks (``survives-fuzzing`` is judged only when a run fuzzes)."""
@@ -185,7 +185,7 @@ class ContractHandler:
             if self.flaw == "echoes-body-on-error" and rejection.error in _DATA_ERRORS:
                 error["received"] = body.decode("utf-8", "replace")  # "to help debugging", tokens and all
             return rejection.status, json.dumps(error).encode()
-        except (ValueError, UnicodeError):  # what the latent flaws raise: the server's error page
+        except (ValueError, OverflowError):  # what the latent flaws raise: the server's error page
             return 500, b'{"status":"error","error":"internal_error"}'
         return 200, json.dumps(answer).encode()
 
@@ -335,15 +335,18 @@ class ContractHandler:
         return work
 
     def _latent(self, item: Any) -> None:
-        """The latent flaws, on one ``DATA`` or ``MESSAGES`` item (a ValueError or UnicodeError is a 500)."""
+        """The latent flaws, on one ``DATA`` or ``MESSAGES`` item (a ValueError or OverflowError is a 500)."""
         if self.flaw == "crashes-on-non-numeric-id":
-            # the item's numeric ids (chat, line, user, session, message) into integer columns, unguarded
+            # checks the item's numeric ids (chat, line, user, session, message), and raises on a bad one where
+            # it should refuse the event: unhandled, the server answers 500 instead of 400
             for name, value in _leaves(item):
-                if name in _NUMERIC_IDS:
-                    int(value)
-        elif self.flaw == "crashes-on-unicode":
-            # every text of the item into an ASCII-only log line
-            "|".join(value for _, value in _leaves(item)).encode("ascii")
+                if name in _NUMERIC_IDS and not (value.isascii() and value.isdigit()):
+                    raise ValueError(f"{name} is not a number")
+        elif self.flaw == "crashes-on-large-ids":
+            # the item's numeric ids into 32-bit integer columns: a valid id past 2**31-1 overflows, unhandled
+            for name, value in _leaves(item):
+                if name in _NUMERIC_IDS and value.isascii() and value.isdigit() and int(value) >= 2**31:
+                    raise OverflowError(f"{name} {value} does not fit a 32-bit column")
 
     def _busy_check(self) -> None:
         # one event at a time, and each takes a moment: a second concurrent delivery is turned away
