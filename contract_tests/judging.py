@@ -260,8 +260,9 @@ class ClauseContext:
     ) -> Exchange:
         """POST ``body`` (an event, or raw form text/bytes) to the handler once, on a fresh connection, as the
         portal does; return the :class:`~contract_tests.verdicts.Exchange` (masked). ``kind``: ``valid``,
-        ``forged``, ``repeat``, ``unknown-portal``, ``malformed`` or ``probe`` (what clause 7 and the
-        reports count it as). ``focus``: the ``data`` paths the report shows (``data.DATA.0.line.name``)."""
+        ``forged``, ``repeat``, ``unknown-portal``, ``malformed``, ``probe`` or ``fuzz`` (a generated
+        event): what clause 7 and the reports count it as. ``focus``: the ``data`` paths the report shows
+        (``data.DATA.0.line.name``)."""
         return self._run.deliver(
             self,
             site,

@@ -10,7 +10,7 @@ It handles ONSESSIONSTART (``im.message.add`` to each new session's chat) and ON
 clause fails for its flaw whichever declared event it is judged with.
 
 Every flaw is a mistake seen in real handlers, kept as small as possible. The latent ones pass every fixed
-clause: only the events fuzzing generates (a non-numeric id, an id past 32 bits, a data error) trip them. Drive
+clause: only events fuzzing generates (a non-numeric id, an id past 32 bits, a data error) trip them. Drive
 a handler as WSGI (``handler(environ, start_response)``), as ASGI (:meth:`ContractHandler.asgi`), as a plain
 callable (:meth:`ContractHandler.callable`), or serve it: ``python -m examples.broken --flaw echoes-auth
 --port 8080``.
@@ -337,8 +337,8 @@ class ContractHandler:
     def _latent(self, item: Any) -> None:
         """The latent flaws, on one ``DATA`` or ``MESSAGES`` item (a ValueError or OverflowError is a 500)."""
         if self.flaw == "crashes-on-non-numeric-id":
-            # checks the item's numeric ids (chat, line, user, session, message), and raises on a bad one where
-            # it should refuse the event: unhandled, the server answers 500 instead of 400
+            # checks the item's numeric ids (chat, line, user, session, message) and raises on a bad one where
+            # it should refuse the event: unhandled, so the server answers 500 instead of 400
             for name, value in _leaves(item):
                 if name in _NUMERIC_IDS and not (value.isascii() and value.isdigit()):
                     raise ValueError(f"{name} is not a number")
