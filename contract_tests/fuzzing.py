@@ -72,6 +72,7 @@ MAX_ITEMS: Final = 3
 """The most items a generated list (``data[DATA]``, ``data[MESSAGES]``) gets."""
 _SHOWN_EVENT: Final = 2000
 _SHOWN_FIELDS: Final = 5
+_EVENT: Final = "{event}"
 _ENVELOPE: Final = frozenset({"event", "event_handler_id", "eventId", "ts", "auth"})
 _INDEX: Final = re.compile(r"\[(\d+)\]")
 
@@ -164,13 +165,18 @@ def cases(
 @dataclass(frozen=True)
 class Finding:
     """A generated event that failed: what came back (``exchange``, masked) and why (``kind`` of
-    :data:`FAILURE_KINDS`, ``problem`` in words); ``number`` counts the fuzzing run's deliveries."""
+    :data:`FAILURE_KINDS`, ``problem`` in words, where ``{event}`` stands for the event's description);
+    ``number`` counts the fuzzing run's deliveries."""
 
     case: Case
     exchange: Exchange
     kind: str
     problem: str
     number: int
+
+    def describe(self) -> str:
+        """``problem`` with the event described: ``answered 500 to a valid ONSESSIONSTART (...)``."""
+        return self.problem.replace(_EVENT, self.case.describe())
 
 
 class _Failed(Exception):
@@ -305,23 +311,26 @@ class _Fuzzer:
     def _judge(self, case: Case, ex: Exchange, number: int) -> Finding | None:
         ctx = self.ctx
         if ex.outcome == "timeout":
-            return Finding(case, ex, "hang", f"no answer within {ctx.config.timeout:g} s", number)
+            return Finding(
+                case, ex, "hang", f"gave no answer within {ctx.config.timeout:g} s to {_EVENT}", number
+            )
         if ex.outcome == "reset":
-            dropped = f"dropped the connection without an answer ({ex.answer})"
+            dropped = f"dropped the connection without an answer ({ex.answer}) to {_EVENT}"
             return Finding(case, ex, "crash", dropped, number)
         if ex.status is not None and ex.status >= 500:
-            return Finding(case, ex, "5xx", f"answered {ex.status}", number)
+            return Finding(case, ex, "5xx", f"answered {ex.status} to {_EVENT}", number)
         hits = ctx.secrets_in(ctx.answer_of(ex))
         if hits:
             kinds = ", ".join(sorted({ctx.secret_kind(h) for h in hits}))
-            return Finding(case, ex, "echo", f"echoed the run's {kinds} in its answer ({ex.short})", number)
+            echoed = f"echoed the run's {kinds} in its answer ({ex.short}) to {_EVENT}"
+            return Finding(case, ex, "echo", echoed, number)
         return None
 
 
 def _went_down(ex: Exchange) -> str:
     if ex.outcome in ("reset", "timeout"):
-        return f"went down: {ex.answer}, and then refused every connection"
-    return f"went down after answering it ({ex.short}): the next connection was refused"
+        return f"went down on {_EVENT} ({ex.answer}): every connection after it was refused"
+    return f"went down after answering {_EVENT} ({ex.short}): the next connection was refused"
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -423,7 +432,7 @@ def fuzz(ctx: ClauseContext) -> str:
         how = f"shrunk by hypothesis to this minimal event, after {result.delivered} deliveries"
     else:
         how = f"generated event {found.number} of {result.delivered}, not shrunk: {result.why_not}"
-    reason = f"{found.problem} to {case.describe()}; {how} (seed {seed})"
+    reason = f"{found.describe()}; {how} (seed {seed})"
     others = sorted({f.kind for f in result.findings} - {found.kind})
     if others:
         reason += f"; also seen: {', '.join(_KIND_NAMES[k] for k in others)}"
