@@ -168,14 +168,19 @@ def large_ids(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
 # ---------------------------------------------------------------------------------------------- passing
 
 
-def test_the_reference_handler_survives_fuzzing(reference_url: str) -> None:
-    verdict = _fuzz(reference_url, fuzz=25)
-    assert verdict.outcome == "pass", verdict.message()
-    assert verdict.clause.level == "MUST"
-    assert re.match(
-        r"25 generated ONSESSIONSTART events \(\d+ valid, \d+ near-valid; answers: ", verdict.reason
-    )
-    assert verdict.reason.endswith("(seed 0)")
+def test_the_reference_handler_survives_fuzzing_for_each_declared_event(reference_url: str) -> None:
+    events = ("ONSESSIONSTART", "ONIMCONNECTORMESSAGEADD")
+    config = ContractConfig(reference_url, fuzz=25, events=events, **FAST)
+    with ContractRun(config) as contract:
+        report = contract.run([CLAUSE])
+    assert [v.id for v in report.verdicts] == [CLAUSE, f"{CLAUSE}[ONIMCONNECTORMESSAGEADD]"]
+    for verdict, event in zip(report.verdicts, events, strict=True):
+        assert verdict.outcome == "pass", verdict.message()
+        assert verdict.clause.level == "MUST"
+        counts = rf"25 generated {event} events \(\d+ valid, \d+ near-valid; answers: "
+        assert re.match(counts, verdict.reason), verdict.reason
+        assert verdict.reason.endswith("(seed 0)")
+    assert report.ok
 
 
 def test_without_fuzz_nothing_changes(reference_url: str) -> None:
