@@ -28,10 +28,14 @@ passes, to valid and near-valid events alike: a handler may refuse what it does 
 
 Deterministic: hypothesis runs with a fixed seed (``fuzz_seed``, shown in the verdict), no example database,
 no deadline and no health checks, so the same seed sends the same events and a handler that answers the same
-way gets the same shrunk example. A handler that is down cannot be shrunk against: a crash is shown as
-generated; so are hangs after :data:`MAX_HANGS` of them (each costs a whole timeout). Shrinking stops after
-as many attempts as events were asked for (at least :data:`MIN_SHRINK_BUDGET`), with the smallest event so
-far: each attempt draws a whole event, and many are thrown away before delivery (a change that does not fit).
+way gets the same shrunk example (for the same code: hypothesis also draws on the constants of the modules it
+finds outside site-packages, such as a project's own tests; everything a run needs is imported before its
+first event is drawn).
+
+A handler that is down cannot be shrunk against: a crash is shown as generated; so are hangs after
+:data:`MAX_HANGS` of them (each costs a whole timeout). Shrinking stops after as many attempts as events were
+asked for (at least :data:`MIN_SHRINK_BUDGET`), with the smallest event so far: each attempt draws a whole
+event, and many are thrown away before delivery (a change that does not fit).
 """
 
 from __future__ import annotations
