@@ -2,7 +2,8 @@
 
 ``OnSessionStartContract`` is the base class to subclass in your own tests; ``ContractRun`` runs the clauses
 against any handler without pytest; ``clause`` registers a clause of your own, judged with a
-``ClauseContext`` like the built-in ones. Names are loaded on first use: the pytest plugin imports this
+``ClauseContext`` like the built-in ones; ``InProcessApp`` hands the contract a WSGI or ASGI app with the
+paths it takes events and ONAPPINSTALL at. Names are loaded on first use: the pytest plugin imports this
 package in every pytest run, so importing it must stay cheap.
 """
 
@@ -24,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "DeclaredEventsContract": "contract_tests.contract",
     "EventFactory": "contract_tests.events",
     "Exchange": "contract_tests.verdicts",
+    "InProcessApp": "contract_tests.inprocess",
     "OnSessionStartContract": "contract_tests.contract",
     "Site": "contract_tests.judging",
     "Verdict": "contract_tests.verdicts",
@@ -44,6 +46,7 @@ __all__ = [
     "DeclaredEventsContract",
     "EventFactory",
     "Exchange",
+    "InProcessApp",
     "OnSessionStartContract",
     "Site",
     "Verdict",
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from contract_tests.contract import DeclaredEventsContract, OnSessionStartContract
     from contract_tests.engine import ContractRun
     from contract_tests.events import EventFactory
+    from contract_tests.inprocess import InProcessApp
     from contract_tests.judging import ClauseContext, ContractSetupError, Site
     from contract_tests.verdicts import ContractReport, ContractViolation, Exchange, Verdict
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from contract_tests.clauses import DECLARABLE_EVENTS, DEFAULT_EVENTS
+from contract_tests.inprocess import InProcessApp
 from mock_portal.errors import UsageError
 from mock_portal.redact import redact_text
 
@@ -23,6 +24,7 @@ __all__ = [
     "INPROCESS_BASE",
     "SHAPES",
     "ContractConfig",
+    "app_paths",
     "check_events",
     "resolve_target",
 ]
@@ -71,7 +73,8 @@ def with_path(url: str, path: str) -> str:
 class ContractConfig:
     """What to check and how.
 
-    ``handler``: a URL, an ASGI/WSGI app, a ``handler(body, headers, url)`` callable or a delivery target
+    ``handler``: a URL, an ASGI/WSGI app, a ``handler(body, headers, url)`` callable, an
+    :class:`~contract_tests.InProcessApp` (an app with its event and install paths) or a delivery target
     (``WsgiTarget(app, url=...)``). ``event_path``: the path events go to (for an in-process app, or to
     replace a URL's path). ``install_url``: where ONAPPINSTALL goes, a URL or a path on the handler (default:
     the handler itself). ``application_token``: instead of the install flow, the token the handler was
@@ -80,10 +83,11 @@ class ContractConfig:
     call. ``settle``: the least time waited to see that an event led to no REST call. ``strict``: SHOULD
     clauses fail the run too. ``events``: the events the handler declares (any case; default
     ONSESSIONSTART). ``bodies_dir``: keep the exact bodies of failing exchanges there (files only you can
-    read) so a curl line can replay them without the run's secrets appearing in any output. ``fuzz``: generate
-    that many events per declared event from the schemas and deliver them (the ``survives-fuzzing`` clause;
-    0, the default, leaves it out); ``fuzz_seed``: the seed they are generated from (the same seed, the same
-    events).
+    read) so a curl line can replay them without the run's secrets appearing in any output. ``offline``: the
+    handler declares offline use (it reads its events from the portal's offline queue with
+    ``event.offline.get``); the clauses about offline events run only then. ``fuzz``: generate that many
+    events per declared event from the schemas and deliver them (the ``survives-fuzzing`` clause; 0, the
+    default, leaves it out); ``fuzz_seed``: the seed they are generated from (the same seed, the same events).
     """
 
     handler: Any
@@ -99,6 +103,7 @@ class ContractConfig:
     events: tuple[str, ...] = DEFAULT_EVENTS
     event_path: str | None = None
     bodies_dir: str | None = None
+    offline: bool = False
     fuzz: int = 0
     fuzz_seed: int = DEFAULT_FUZZ_SEED
 
@@ -109,6 +114,10 @@ class ContractConfig:
             check_url(self.install_url, "the install URL")
         elif self.install_url is not None:
             _check_path(self.install_url, "the install path")
+        if isinstance(self.handler, InProcessApp):
+            paths = app_paths(self.handler, self.event_path, self.install_url, self.application_token is None)
+            object.__setattr__(self, "event_path", paths[0])
+            object.__setattr__(self, "install_url", paths[1])
         if self.install_url is not None and self.application_token is not None:
             raise UsageError("give either an install URL or an application token, not both")
         if self.application_token is not None and (
@@ -134,6 +143,8 @@ class ContractConfig:
                 raise UsageError(f"{name} must be a number of seconds from {low} to 600, got {value!r}")
         if isinstance(self.burst, bool) or not isinstance(self.burst, int) or not 1 <= self.burst <= 1000:
             raise UsageError(f"burst must be an integer from 1 to 1000, got {self.burst!r}")
+        if not isinstance(self.offline, bool):
+            raise UsageError(f"offline must be True or False, got {self.offline!r}")
         if not isinstance(self.oversize_bytes, int) or not 1024 <= self.oversize_bytes <= 64 << 20:
             raise UsageError(f"oversize_bytes must be from 1 KiB to 64 MiB, got {self.oversize_bytes!r}")
         if isinstance(self.fuzz, bool) or not isinstance(self.fuzz, int) or not 0 <= self.fuzz <= MAX_FUZZ:
@@ -170,13 +181,47 @@ def check_events(events: Iterable[str] | str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def app_paths(
+    handler: object,
+    event_path: str | None,
+    install_url: str | None,
+    install_flow: bool = True,
+    places: tuple[str, str] = ("ContractConfig(event_path=...)", "ContractConfig(install_url=...)"),
+) -> tuple[str | None, str | None]:
+    """The event path and install URL a run uses: those given (by ``places``), else those of an
+    :class:`InProcessApp` ``handler``. A path given both ways must agree: two different ones are a
+    :class:`UsageError` naming both places. The app's install path is not used without the install flow."""
+    if not isinstance(handler, InProcessApp):
+        return event_path, install_url
+    if handler.events is not None:
+        if event_path is not None and event_path != handler.events:
+            raise _twice("event path", handler.events, "events", event_path, places[0])
+        event_path = handler.events
+    if handler.install is not None and install_flow:
+        given = install_url
+        if given is not None and not given.startswith("/"):
+            given = urlsplit(given).path or "/"  # an in-process app is called at an install URL's path
+        if given is not None and given != handler.install:
+            raise _twice("install path", handler.install, "install", install_url, places[1])
+        install_url = handler.install
+    return event_path, install_url
+
+
+def _twice(what: str, own: str, field: str, other: object, place: str) -> UsageError:
+    return UsageError(
+        f"the {what} is given twice and differs: {own!r} by InProcessApp({field}=...) and "
+        f"{redact_text(str(other))[:200]!r} by {place}; give it in one place"
+    )
+
+
 def resolve_target(handler: object, path: str | None = None) -> Target:
-    """Turn what a user gives (URL, ASGI/WSGI app, callable, target) into a delivery target.
+    """Turn what a user gives (URL, ASGI/WSGI app, callable, InProcessApp, target) into a delivery target.
 
     A bare callable is read by its signature: ``(environ, start_response)`` is WSGI, an ``async`` callable of
     three parameters is ASGI, a plain callable of three is ``handler(body, headers, url)``. Anything else
     raises :class:`UsageError` asking to wrap it in ``WsgiTarget``/``AsgiTarget``/``CallableTarget``.
-    ``path`` replaces the target's path (an in-process app is called at ``/`` unless told otherwise).
+    ``path`` replaces the target's path (an in-process app is called at ``/`` unless told otherwise, by
+    ``path`` or by an :class:`InProcessApp`'s ``events``).
     """
     from mock_portal.delivery import AsgiTarget, CallableTarget, UrlTarget, WsgiTarget
 
@@ -185,6 +230,8 @@ def resolve_target(handler: object, path: str | None = None) -> Target:
         target = UrlTarget(check_url(handler, "the handler URL"))
     elif isinstance(handler, (UrlTarget, AsgiTarget, WsgiTarget, CallableTarget)):
         target = handler
+    elif isinstance(handler, InProcessApp):
+        target = dataclasses.replace(resolve_target(handler.app), url=handler.url)
     elif not callable(handler):
         raise UsageError(
             f"the handler must be a URL, an ASGI or WSGI app or a callable, not {type(handler).__name__}"
@@ -222,6 +269,13 @@ def _by_signature(handler: Any) -> Target:
         f"cannot tell what kind of handler {getattr(handler, '__name__', type(handler).__name__)!r} is; "
         "wrap it as WsgiTarget(app), AsgiTarget(app) or CallableTarget(handler) from mock_portal"
     )
+
+
+def route_prefix(target: Target) -> str:
+    """The URL prefix a portal routes to an in-process ``target``: its scheme and host (every path of the
+    app, events, install and whatever a binding names, goes to it)."""
+    parts = urlsplit(target.url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", "")) or INPROCESS_BASE
 
 
 def install_target(target: Target, install_url: str | None) -> Target:

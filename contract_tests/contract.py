@@ -21,11 +21,11 @@ declared event needs no new code.
 Each clause is one test with a stable name. A failed MUST clause fails; a failed SHOULD clause is an ``xfail``
 unless ``--b24-strict``; an inconclusive clause (the handler made no REST call for a valid event, so the
 absence of one proves nothing) is skipped with the reason. Clauses the configuration makes irrelevant (an
-event not declared, two portals with one configured token) are left out at collection and summarised in one
-line. Clauses you register yourself (``contract_tests.clause``, from a conftest or ``--b24-clauses MODULE``)
-run as ``test_own_clause[<id>]`` in :class:`OnSessionStartContract`. With ``--b24-fuzz N`` (``b24_fuzz`` in
-ini), ``test_survives_fuzzing`` delivers N events generated from the schemas per declared event; without it,
-the test is not collected at all.
+event not declared, two portals with one configured token, offline events without ``--b24-offline``) are left
+out at collection and summarised in one line. Clauses you register yourself (``contract_tests.clause``, from a
+conftest or ``--b24-clauses MODULE``) run as ``test_own_clause[<id>]`` in :class:`OnSessionStartContract`.
+With ``--b24-fuzz N`` (``b24_fuzz`` in ini), ``test_survives_fuzzing`` delivers N events generated from the
+schemas per declared event; without it, the test is not collected at all.
 """
 
 from __future__ import annotations
@@ -121,6 +121,11 @@ class OnSessionStartContract:
     def test_survives_bursts(self, b24_contract: ContractRun) -> None:
         """10 (SHOULD): a burst of concurrent deliveries: no 5xx, no lost work."""
         judge(b24_contract, "survives-bursts")
+
+    @pytest.mark.b24_contract("catches-up-offline")
+    def test_catches_up_offline(self, b24_contract: ContractRun) -> None:
+        """11 (SHOULD, with --b24-offline): catches up with event.offline.get and clears what it took."""
+        judge(b24_contract, "catches-up-offline")
 
     @pytest.mark.b24_contract("answers-within-timeout")
     def test_answers_within_timeout(self, b24_contract: ContractRun) -> None:

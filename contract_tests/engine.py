@@ -33,11 +33,12 @@ from contract_tests.clauses import REGISTRY, Clause, verdict_id
 from contract_tests.config import (
     DEFAULT_SETTLE,
     DEFAULT_TIMEOUT,
-    INPROCESS_BASE,
     ContractConfig,
+    app_paths,
     check_events,
     install_target,
     resolve_target,
+    route_prefix,
 )
 from contract_tests.events import EventFactory, install_event
 from contract_tests.judging import (
@@ -309,7 +310,9 @@ class ContractRun:
     # ------------------------------------------------------------------------------------------ judging
 
     def _judge(self, wanted: Clause, event: str) -> Verdict:
-        reason = wanted.not_applicable(self.config.events, self.config.install_flow)
+        reason = wanted.not_applicable(
+            self.config.events, self.config.install_flow, offline=self.config.offline
+        )
         if reason is not None:
             return self._verdict(wanted, event, "skip", f"not applicable: {reason}")
         ctx = ClauseContext(self, wanted, event)
@@ -397,7 +400,7 @@ class ContractRun:
             None, delivery_timeout=self.config.timeout, member_id=member_id, rate_limit=False
         )
         if self.target.kind != "http":
-            portal.route(INPROCESS_BASE, self.target)
+            portal.route(route_prefix(self.target), self.target)
         return portal
 
     def new_site(self, clause_id: str = "") -> Site:
@@ -469,12 +472,19 @@ class ContractRun:
         if target.kind != "http":
             from urllib.parse import urlsplit
 
-            path = urlsplit(ex.url).path or "/"
+            parts = urlsplit(ex.url)
             lines.append(
-                f"  your app is called in process at path {path}: if it receives events elsewhere, give the "
-                "path (--b24-event-path /events, or return WsgiTarget(app, url='http://app.test/events') "
-                "or AsgiTarget(...) from the b24_handler fixture)"
+                f"  your app is called in process at path {parts.path or '/'}: if it receives events "
+                "elsewhere, give its paths (return InProcessApp(app, events='/events', install='/install') "
+                "from the b24_handler fixture, or --b24-event-path /events --b24-install-path /install)"
             )
+            if ex.status == 400:
+                # Django answers 400 to a Host its ALLOWED_HOSTS does not list, before any view runs
+                lines.append(
+                    f"  a 400 may also be your framework refusing the Host the app is called with, "
+                    f"{parts.hostname} (Django's ALLOWED_HOSTS): call it at a host it allows, e.g. "
+                    "InProcessApp(app, events='/events', host='localhost')"
+                )
         lines.append(
             "  or, if the handler is configured with its application token instead of installing, give it: "
             "--application-token (B24_APPLICATION_TOKEN)"
@@ -911,9 +921,10 @@ def install_handler(
     With one: the app is created silently and given that token, for handlers configured with it. An
     in-process handler gets its URL routed on the portal. Returns the app and the install attempts.
     """
+    _, install_url = app_paths(handler, None, install_url, application_token is None, ("", "install_url"))
     target = resolve_target(handler)
     if target.kind != "http":
-        portal.route(INPROCESS_BASE, target)
+        portal.route(route_prefix(target), target)
     if application_token is None:
         where = install_target(target, install_url).url
         app, _, attempts = portal.install_app(where, timeout=timeout)

@@ -219,6 +219,12 @@ class ClauseContext:
         """Every portal of the run so far."""
         return self._run.sites
 
+    @property
+    def handler_url(self) -> str:
+        """Where events go: the URL a binding made for the handler points at (``site.portal.bind(...)``);
+        every portal of the run routes an in-process handler's URL to it."""
+        return self._run.handler_url
+
     # ---------------------------------------------------------------------------------------- events
 
     def auth_modes(self, event: str | None = None) -> tuple[str, ...]:

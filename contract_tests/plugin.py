@@ -18,6 +18,8 @@ Options (each also an ini setting, ``b24_handler_url`` and so on)::
     --b24-settle S               least seconds waited to see an event cause no REST call (default 0.05;
                                  grows with the handler's measured work latency)
     --b24-strict                 SHOULD clauses fail the run too
+    --b24-offline                the handler declares offline use (reads its events with event.offline.get):
+                                 the clauses about offline events run too
     --b24-clauses MODULES        import these modules first: the clauses they register run too
     --b24-fuzz N                 generate N events per declared event from the schemas and deliver them:
                                  the ``survives-fuzzing`` clause (no 5xx, hang, crash or echoed secret);
@@ -25,9 +27,15 @@ Options (each also an ini setting, ``b24_handler_url`` and so on)::
     --b24-fuzz-seed S            the seed they are generated from (default 0: the same events every run)
 
 Clause tests the configuration makes irrelevant (no handler given, an event not declared, two portals with a
-configured token) are left out at collection and summarised in one line of the terminal summary.
+configured token, offline events without ``--b24-offline``) are left out at collection and summarised in one
+line of the terminal summary.
 
-Fixtures: ``b24_handler`` (override it to return a URL, a WSGI or ASGI app or a callable), ``b24_options``,
+An app called in process gets its paths from the options, or from the fixture value
+``InProcessApp(app, events="/events", install="/install")``; a path given both ways must agree (two different
+ones fail each test with one line naming both places).
+
+Fixtures: ``b24_handler`` (override it to return a URL, a WSGI or ASGI app, an ``InProcessApp`` or a
+callable), ``b24_options``,
 ``b24_portal_server``, ``b24_portal``, ``b24_app``, ``b24_events``, ``b24_deliver``, ``b24_rest_calls``,
 ``b24_event`` (a declared event other than ONSESSIONSTART; parametrised), ``b24_clause`` (a clause you
 registered; parametrised) and ``b24_contract`` (the clause engine's run, shared by every test that checks the
@@ -36,8 +44,10 @@ same handler).
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -102,10 +112,16 @@ class B24Options:
     settle: float = 0.05
     strict: bool = False
     clauses: tuple[str, ...] = ()
+    offline: bool = False
     fuzz: int = 0
     fuzz_seed: int = 0
 
 
+_OFFLINE_HELP = (
+    "the handler declares offline use (reads its events with event.offline.get): the clauses about offline "
+    "events run too"
+)
+_FLAGS = ("--b24-strict", "--b24-offline")
 _STASH = pytest.StashKey[B24Options]()
 _LEFT_OUT = pytest.StashKey[dict[str, int]]()
 _NOT_APPLICABLE = "b24_not_applicable"
@@ -125,6 +141,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="SHOULD clauses fail the run too",
     )
     parser.addini("b24_strict", help="SHOULD clauses fail the run too", type="bool", default=False)
+    group.addoption(
+        "--b24-offline",
+        dest="b24_offline",
+        action="store_true",
+        default=None,
+        help=_OFFLINE_HELP,
+    )
+    parser.addini("b24_offline", help=_OFFLINE_HELP, type="bool", default=False)
 
 
 def _raw(config: pytest.Config, name: str) -> Any:
@@ -222,6 +246,7 @@ def options_from(config: pytest.Config) -> B24Options:
     if member_id is not None and token is None:
         raise pytest.UsageError("--b24-member-id needs --b24-application-token")
     strict = config.getoption("b24_strict")
+    offline = config.getoption("b24_offline")
     clauses = tuple(m.strip() for m in str(_raw(config, "clauses") or "").split(",") if m.strip())
     fuzz = _count(_raw(config, "fuzz"), "--b24-fuzz", 10_000)
     if fuzz:
@@ -243,6 +268,7 @@ def options_from(config: pytest.Config) -> B24Options:
         settle=_seconds(_raw(config, "settle"), "--b24-settle", 0.05, 0.0),
         strict=bool(config.getini("b24_strict")) if strict is None else bool(strict),
         clauses=clauses,
+        offline=bool(config.getini("b24_offline")) if offline is None else bool(offline),
         fuzz=fuzz,
         fuzz_seed=_count(_raw(config, "fuzz_seed"), "--b24-fuzz-seed", 2**64 - 1),
     )
@@ -295,7 +321,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for event in events:
                 vid = verdict_id(item.id, event)
                 marks = [getattr(pytest.mark, MARKER)(item.id)]
-                why = item.not_applicable(options.events, options.application_token is None)
+                why = item.not_applicable(
+                    options.events, options.application_token is None, offline=options.offline
+                )
                 if why is not None:
                     marks.append(_left_out(f"{item.id}: {why}"))
                 params.append(pytest.param(vid, marks=marks, id=vid))
@@ -332,7 +360,7 @@ def _why_left_out(item: pytest.Item, options: B24Options) -> str | None:
     if name not in REGISTRY:
         return None
     found = REGISTRY.get(name)
-    return found.not_applicable(options.events, options.application_token is None)
+    return found.not_applicable(options.events, options.application_token is None, offline=options.offline)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -350,6 +378,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = kept
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A contract test whose set-up met a known usage error (a bad ``InProcessApp`` path in the
+    ``b24_handler`` fixture, say) reports it in one line, without a traceback."""
+    report = yield
+    errors = sys.modules.get("mock_portal.errors")  # not imported yet: no such error can have been raised
+    if (
+        call.when == "setup"
+        and call.excinfo is not None
+        and errors is not None
+        and call.excinfo.errisinstance(errors.UsageError)
+        and "b24_handler" in getattr(item, "fixturenames", ())
+    ):
+        report.longrepr = f"b24-contract: {call.excinfo.value}"
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -370,10 +417,48 @@ def b24_options(pytestconfig: pytest.Config) -> B24Options:
 @pytest.fixture
 def b24_handler(b24_options: B24Options) -> Any:
     """The handler under test: the ``--b24-handler-url``. Override it to return a URL, a WSGI app, an ASGI
-    app or a ``handler(body, headers, url)`` callable."""
+    app, an ``InProcessApp(app, events=..., install=...)`` or a ``handler(body, headers, url)`` callable."""
     if b24_options.handler_url is None:
         pytest.skip("no handler to check: give --b24-handler-url URL or override the b24_handler fixture")
     return b24_options.handler_url
+
+
+_PLACES = (
+    "--b24-event-path (or b24_event_path in ini)",
+    "--b24-install-path or --b24-install-url (or their ini settings)",
+)
+
+
+def _paths(handler: Any, options: B24Options) -> tuple[str | None, str | None]:
+    """The event path and install URL for ``handler``: the options', else an ``InProcessApp``'s own; paths
+    given both ways that differ fail the test with one line naming both."""
+    from contract_tests.config import app_paths
+    from mock_portal.errors import UsageError
+
+    try:
+        return app_paths(
+            handler, options.event_path, options.install_url, options.application_token is None, _PLACES
+        )
+    except UsageError as exc:
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)  # outside the except block: one message, not the chained error too
+
+
+def _run_key(handler: Any) -> Any:
+    """Tests checking the same handler share one run: a URL by its text, an app by its identity, a value
+    wrapping one (``InProcessApp``, ``WsgiTarget``...), made anew for each test, by its app and settings."""
+    if isinstance(handler, str):
+        return handler
+    if dataclasses.is_dataclass(handler) and not isinstance(handler, type) and not callable(handler):
+        values = (getattr(handler, f.name) for f in dataclasses.fields(handler))
+        key = (type(handler), *(("object", id(v)) if callable(v) else v for v in values))
+        try:
+            hash(key)
+        except TypeError:
+            pass
+        else:
+            return key
+    return ("object", id(handler))
 
 
 @pytest.fixture(scope="session")
@@ -399,10 +484,11 @@ def b24_app(b24_portal: Portal, b24_handler: Any, b24_options: B24Options) -> Ap
     """An app installed on ``b24_portal`` that the handler knows (ONAPPINSTALL, or the configured token)."""
     from contract_tests.engine import install_handler, resolve_target
 
+    event_path, install_url = _paths(b24_handler, b24_options)
     app, attempts = install_handler(
         b24_portal,
-        resolve_target(b24_handler, b24_options.event_path),
-        install_url=b24_options.install_url,
+        resolve_target(b24_handler, event_path),
+        install_url=install_url,
         application_token=b24_options.application_token,
         timeout=b24_options.timeout,
     )
@@ -412,9 +498,9 @@ def b24_app(b24_portal: Portal, b24_handler: Any, b24_options: B24Options) -> Ap
         answer = attempt.status if attempt.status is not None else f"{attempt.outcome}: {attempt.error}"
         pytest.fail(
             f"the handler did not accept its installation: ONAPPINSTALL to {attempt.target} was answered "
-            f"{answer}\n  point the contract at the path your app installs "
-            "at (--b24-install-path /install, --b24-event-path /events) or give its configured token "
-            "(--b24-application-token)",
+            f"{answer}\n  point the contract at the path your app installs at (return "
+            "InProcessApp(app, events='/events', install='/install') from b24_handler, or --b24-install-path "
+            "/install --b24-event-path /events) or give its configured token (--b24-application-token)",
             pytrace=False,
         )
     return app
@@ -437,7 +523,7 @@ def b24_deliver(b24_handler: Any, b24_options: B24Options) -> Iterator[Callable[
     from contract_tests.engine import resolve_target
     from mock_portal.delivery import Deliverer
 
-    target = resolve_target(b24_handler, b24_options.event_path)
+    target = resolve_target(b24_handler, _paths(b24_handler, b24_options)[0])
     deliverer = Deliverer(timeout=b24_options.timeout)
 
     def deliver(event: Any, timeout: float | None = None) -> Attempt:
@@ -490,7 +576,7 @@ def _rerun_line(request: pytest.FixtureRequest) -> Callable[[str], str]:
             follows and args[i - 1] == "--b24-application-token"
         ):
             continue
-        if arg.startswith("--b24-") or (follows and args[i - 1] != "--b24-strict"):
+        if arg.startswith("--b24-") or (follows and args[i - 1] not in _FLAGS):
             kept.append(arg)
     nodeid = request.node.nodeid
     line = " ".join(shlex.quote(a) for a in ["python", "-m", "pytest", nodeid, *kept])
@@ -505,19 +591,20 @@ def b24_contract(
     b24_portal_server: PortalServer,
     _b24_contract_runs: dict[Any, tuple[Any, ContractRun]],
 ) -> ContractRun:
-    """The clause engine's run for ``b24_handler``: one per handler (a URL, or the same object) per session,
-    so each clause is judged once however many tests ask for it."""
+    """The clause engine's run for ``b24_handler``: one per handler (a URL, the same object, or the same app
+    with the same paths) per session, so each clause is judged once however many tests ask for it."""
     from contract_tests.engine import ContractConfig, ContractRun
 
-    key = b24_handler if isinstance(b24_handler, str) else ("object", id(b24_handler))
+    key = _run_key(b24_handler)
     found = _b24_contract_runs.get(key)
-    if found is not None and found[0] is b24_handler:
+    if found is not None:  # the handler it ran for is kept: no other object can have taken its id
         found[1].rerun = _rerun_line(request)
         return found[1]
+    event_path, install_url = _paths(b24_handler, b24_options)
     config = ContractConfig(
         b24_handler,
-        event_path=b24_options.event_path,
-        install_url=b24_options.install_url,
+        event_path=event_path,
+        install_url=install_url,
         application_token=b24_options.application_token,
         member_id=b24_options.member_id,
         shapes=b24_options.shapes,
@@ -525,12 +612,11 @@ def b24_contract(
         timeout=b24_options.timeout,
         settle=b24_options.settle,
         strict=b24_options.strict,
+        offline=b24_options.offline,
         fuzz=b24_options.fuzz,
         fuzz_seed=b24_options.fuzz_seed,
     )
     run = ContractRun(config, server=b24_portal_server, rerun=_rerun_line(request))
-    if found is not None:
-        found[1].close()  # an object that died and whose id came back: its run is over
     _b24_contract_runs[key] = (b24_handler, run)
     return run
 

@@ -503,6 +503,37 @@ class ControlApi:
         )
         return Answer(200, {"connector": connector, "line_id": line_id, "deliveries": _deliveries(attempts)})
 
+    # ------------------------------------------------------------------ chat bots
+    async def bot_message(self, request: _Request) -> Answer:
+        data, portal = request.data, self._portal(request)
+        bot_id = _path_id(request.params["id"], "bot")
+        if not data["text"].strip():
+            raise HttpError(
+                400, "BAD_FIELD", f"'text' must be a non-empty string, got {_shown(data['text'])}"
+            )
+        message, attempts = await self._run(
+            portal.user_writes_to_bot,
+            bot_id,
+            data["text"],
+            user_id=_int(data.get("user_id")),
+            chat_id=_int(data.get("chat_id")),
+            auth=data.get("auth"),
+            timeout=data.get("timeout"),
+        )
+        return Answer(201, {"message_id": message.id, "bot_id": bot_id, "deliveries": _deliveries(attempts)})
+
+    async def bot_join(self, request: _Request) -> Answer:
+        data, bot_id = request.data, _path_id(request.params["id"], "bot")
+        attempts = await self._run(
+            self._portal(request).bot_join,
+            bot_id,
+            user_id=_int(data.get("user_id")),
+            chat_id=_int(data.get("chat_id")),
+            auth=data.get("auth"),
+            timeout=data.get("timeout"),
+        )
+        return Answer(200, {"bot_id": bot_id, "deliveries": _deliveries(attempts)})
+
     # ------------------------------------------------------------------ records
     async def list_deliveries(self, request: _Request) -> Answer:
         args = request.args

@@ -316,6 +316,31 @@ ROUTES: Final[tuple[Route, ...]] = (
         required=("line_id",),
     ),
     _r(
+        "POST",
+        "/_portal/bots/{id}/messages",
+        "a user writes to a chat bot: ONIMBOTMESSAGEADD to the bot's app, in the user's private dialog "
+        "with it, or in an open-line chat it was added to {text, user_id?, chat_id?, auth?, timeout?}",
+        "bot_message",
+        body={
+            "portal": _PORTAL,
+            "text": _text(20000),
+            "user_id": _ID,
+            "chat_id": _ID,
+            "auth": _AUTH,
+            "timeout": _TIMEOUT,
+        },
+        required=("text",),
+        status=201,
+    ),
+    _r(
+        "POST",
+        "/_portal/bots/{id}/join",
+        "a user opens a dialog with a chat bot, or the bot is added to an open-line chat: ONIMBOTJOINCHAT "
+        "to the bot's app {user_id?, chat_id?, auth?, timeout?}",
+        "bot_join",
+        body={"portal": _PORTAL, "user_id": _ID, "chat_id": _ID, "auth": _AUTH, "timeout": _TIMEOUT},
+    ),
+    _r(
         "GET",
         "/_portal/deliveries",
         "delivery attempts, secrets redacted (paginated; ?event=, ?outcome=; ?min=N&timeout=S waits for N)",

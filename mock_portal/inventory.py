@@ -4,15 +4,17 @@ An event's row says what the suite has for it: a schema derived from its page (o
 whether the English page agrees with the canonical Russian one, how many overlay corrections it carries, how
 many real captures of it validate, whether its builder is hand-written or derived from the schema, and what
 makes the mock portal send it. A method's row: its scope, read or write, how many parameters its page
-documents, and whether the docs' simulator reads the page the same way. Everything comes from committed data
-(the event table, the schemas, the overlay, the captures, the method specs): no docs needed.
+documents, whether the docs' simulator reads the page the same way, and how the mock portal answers it
+(``implemented`` with state of its own, ``seeded`` from the seeded dataset, ``honest-error``: refused as not
+simulated, never a fake success; the REST layer tells, so the caller passes it in). Everything comes from
+committed data (the event table, the schemas, the overlay, the captures, the method specs): no docs needed.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -59,6 +61,8 @@ class MethodRow:
     """``agrees``, ``absent`` (the simulator has no spec of it) or ``differs (N)``."""
     deprecated: bool
     url: str
+    mock: str = "-"
+    """How the mock portal answers it: ``implemented``, ``seeded`` or ``honest-error`` (``-``: not asked)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -153,8 +157,9 @@ def event_rows() -> list[EventRow]:
     return rows
 
 
-def method_rows() -> list[MethodRow]:
-    """Every documented method, sorted by name."""
+def method_rows(mock: Callable[[str], str] | None = None) -> list[MethodRow]:
+    """Every documented method, sorted by name; ``mock`` tells how the mock portal answers a method
+    (:func:`mock_portal.rest.unsimulated.status_of`)."""
     from mock_portal import methods
 
     rows = []
@@ -171,6 +176,7 @@ def method_rows() -> list[MethodRow]:
                 simulator=simulator,
                 deprecated=spec.deprecated,
                 url=spec.url,
+                mock=mock(name) if mock is not None else "-",
             )
         )
     return rows
@@ -197,5 +203,6 @@ def summary(events: list[EventRow] | None, methods: list[MethodRow] | None) -> d
             "kind": dict(Counter(row.kind for row in methods)),
             "simulator": dict(Counter(row.simulator.split(" ")[0] for row in methods)),
             "deprecated": sum(row.deprecated for row in methods),
+            "mock": dict(Counter(row.mock for row in methods)),
         }
     return out

@@ -33,7 +33,18 @@ from typing import Any
 from mock_portal._resources import data_dir
 from mock_portal.errors import SchemaError, UnknownNameError
 
-__all__ = ["CallError", "MethodSpec", "Param", "check_call", "find", "names", "not_found", "spec", "specs"]
+__all__ = [
+    "CallError",
+    "MethodSpec",
+    "Missing",
+    "Param",
+    "check_call",
+    "find",
+    "names",
+    "not_found",
+    "spec",
+    "specs",
+]
 
 METHODS_FOLDER = "methods"
 _SCOPE_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")
@@ -69,6 +80,32 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Missing:
+    """The page's own answer to a call missing a required parameter (its error table's row)."""
+
+    code: str
+    status: int
+    params: tuple[str, ...]
+    """The parameters the row is about (``fields.TITLE`` for a nested one); empty: any required one."""
+    message: str | None = None
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Missing:
+        """Build from a committed spec's entry."""
+        status = raw.get("status", 400)
+        return cls(
+            code=str(raw.get("code", "")),
+            status=status if isinstance(status, int) and 400 <= status < 500 else 400,
+            params=tuple(str(p) for p in raw.get("params", ())),
+            message=raw.get("message") if isinstance(raw.get("message"), str) else None,
+        )
+
+    def names(self, dotted: str) -> bool:
+        """Whether the row is about the parameter ``dotted`` (``fields.TITLE``), in any case."""
+        return dotted.lower() in {p.lower() for p in self.params}
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     """What the docs say about one method."""
 
@@ -84,6 +121,8 @@ class MethodSpec:
     """False when the page neither has a parameters section nor says the method takes none."""
     simulator: Any = "unknown"
     """Its agreement with the docs' simulator: ``agrees``, ``absent`` or the list of differences."""
+    missing: tuple[Missing, ...] = ()
+    """The page's own answers to a call missing a required parameter (none: ``ERROR_ARGUMENT``)."""
 
     @property
     def url(self) -> str:
@@ -102,6 +141,7 @@ class MethodSpec:
             deprecated=bool(raw.get("deprecated", False)),
             params_known=not raw.get("params_unknown", False),
             simulator=raw.get("simulator", "unknown"),
+            missing=tuple(Missing.from_dict(m) for m in raw.get("missing", ()) if isinstance(m, Mapping)),
         )
 
 
@@ -234,15 +274,28 @@ def _describe(allowed: set[str]) -> str:
     return " or ".join(sorted({words[a] for a in allowed}))
 
 
+def _missing(method: MethodSpec, dotted: str, label: str) -> CallError:
+    """The answer to a call without required parameter ``dotted``: the page's own row about it, else a row
+    about any required parameter, else ``ERROR_ARGUMENT``."""
+    rows = [row for row in method.missing if row.names(dotted)] or [
+        row for row in method.missing if not row.params
+    ]
+    if rows:
+        row = rows[0]
+        return CallError(row.code, row.message or f"Argument '{label}' is null or empty", row.status)
+    return CallError("ERROR_ARGUMENT", f"Argument '{label}' is null or empty", 400)
+
+
 def _check_params(
-    declared: Iterable[Param], given: Mapping[str, Any], prefix: str, depth: int
+    method: MethodSpec, declared: Iterable[Param], given: Mapping[str, Any], prefix: str, depth: int
 ) -> CallError | None:
     for param in declared:
         present, value = _lookup(given, param.name)
         label = f"{prefix}[{param.name}]" if prefix else param.name
         if not present or _empty(value):
             if param.required is True:
-                return CallError("ERROR_ARGUMENT", f"Argument '{label}' is null or empty", 400)
+                dotted = label.replace("][", ".").replace("[", ".").rstrip("]")
+                return _missing(method, dotted, label)
             continue
         allowed = _types(param.type)
         if allowed is not None and not _fits(value, allowed):
@@ -250,7 +303,7 @@ def _check_params(
                 "ERROR_ARGUMENT", f"The value of an argument '{label}' must be {_describe(allowed)}", 400
             )
         if param.fields and isinstance(value, Mapping) and depth < 2:
-            nested = _check_params(param.fields, value, label, depth + 1)
+            nested = _check_params(method, param.fields, value, label, depth + 1)
             if nested is not None:
                 return nested
     return None
@@ -260,9 +313,10 @@ def check_call(method: MethodSpec, params: Mapping[str, Any], scopes: Iterable[s
     """The error the portal answers a call of ``method`` with ``params`` by an app with ``scopes``, or None.
 
     In order: ``insufficient_scope`` (403) when the method needs a scope the app was not given (any one of
-    those the page names suffices), then ``ERROR_ARGUMENT`` (400) for a required parameter that is missing
-    or empty, or a value of the wrong kind (a word where the page says integer). ``params`` are the decoded
-    call parameters (form or JSON, any case of names).
+    those the page names suffices), then for a required parameter that is missing or empty the page's own
+    error for it (its error table's row, :attr:`MethodSpec.missing`) or else ``ERROR_ARGUMENT`` (400), and
+    ``ERROR_ARGUMENT`` for a value of the wrong kind (a word where the page says integer). ``params`` are the
+    decoded call parameters (form or JSON, any case of names).
     """
     needed = _scopes(method)
     granted = {s.strip() for s in scopes}
@@ -274,4 +328,4 @@ def check_call(method: MethodSpec, params: Mapping[str, Any], scopes: Iterable[s
         )
     if not method.params_known:
         return None
-    return _check_params(method.params, params, "", 0)
+    return _check_params(method, method.params, params, "", 0)

@@ -11,7 +11,9 @@ b24pysdk's integration tests (``tests/integration/scopes/<scope>/``) normally ne
    clone of https://github.com/bitrix24/b24pysdk (a work tree or a bare git directory; any clone that has
    the tag), with ``git archive``, into a temporary directory; nothing of it is copied into this repository;
 2. starts a :class:`~mock_portal.server.PortalServer` with one portal, a webhook the portal created and an
-   installed OAuth app, and a :class:`~mock_portal.tls.TlsFront` for it;
+   installed OAuth app, and a :class:`~mock_portal.tls.TlsFront` for it; sets the portal up as the suite
+   expects a test portal to be (see :func:`prepare_portal`) and writes the suite's own settings file,
+   ``tests/constants_local.py`` (step 3 of the SDK's ``tests/README.md``), with that portal's ids;
 3. runs pytest on each scope with the front's proxy/CA variables and the ``B24_*`` variables, one scope at a
    time, and reads the outcome of every test from a JUnit report;
 4. prints, per scope, the pass figure and what the portal answered with errors while that scope ran: the
@@ -39,7 +41,10 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from mock_portal import rest  # noqa: E402
 from mock_portal.portal import Portal  # noqa: E402
+from mock_portal.portal.users import ROOT_DEPARTMENT  # noqa: E402
+from mock_portal.restkit import PLANS, Plan  # noqa: E402
 from mock_portal.server import PortalServer  # noqa: E402
 from mock_portal.tls import TlsFront  # noqa: E402
 
@@ -73,6 +78,14 @@ CLIENT_ID = "local.b24pysdksuite.1"
 CLIENT_SECRET = "b24pysdkSuiteSecretForTheMockOnly"  # noqa: S105 - a mock app's secret
 SUITE_SCOPES = "crm,user,user_basic,im,imopenlines,imconnector,imbot,placement"
 """What the webhook and the app may call: the scopes a portal set up for the suite gives them."""
+SUITE_PLAN = Plan("sdk-suite", burst=10_000, drain=100.0)
+"""The request-rate plan of the suite's portal. The SDK does not retry ``QUERY_LIMIT_EXCEEDED`` and its tests
+call back to back; against a mock that answers in milliseconds they burst faster than any plan of a real
+portal allows (50 or 250 requests, draining 2 or 5 per second), so which tests fail would depend on the
+machine's speed. ``--rate-plan standard`` (or ``enterprise``) runs them under a real plan instead."""
+RECURRING_DEAL_ID = 27
+"""``test_crm_deal_recurring`` makes its template from deal 27 (a constant of that file, not of the settings
+file): the suite's portal holds deals 1 to 27 before the tests start."""
 
 
 class UsageError(Exception):
@@ -166,6 +179,50 @@ def portal_env(srv: PortalServer, front: TlsFront, workdir: Path) -> dict[str, s
         "B24_EXPIRED_TOKEN": expired.access_token,
         "PYTHONPATH": str(workdir),
     }
+
+
+def prepare_portal(portal: Portal, app_token: str) -> dict[str, int]:
+    """Give the portal what the suite takes for granted in a test portal; return the ids the settings file
+    names.
+
+    - deals up to :data:`RECURRING_DEAL_ID`, and a lead for ``LEAD_ID``;
+    - the app binds ``ONCRMLEADADD`` as an offline event (``event.bind`` with ``event_type=offline``, as an
+      app that reads ``event.offline.*`` does), before the lead is added: the offline queue holds its event
+      when ``test_event_offline`` reads it;
+    - the company's root department (``HEAD_DEPARTMENT_ID``) is the portal's own.
+    """
+    bound = rest.call(
+        portal, "event.bind", {"event": "ONCRMLEADADD", "event_type": "offline", "auth": app_token}
+    )
+    if not bound.ok:
+        raise UsageError(f"the suite's portal refused the offline binding: {bound.body}")
+    with portal.deferring_events():
+        lead_id, _ = portal.crm_add("lead", {"TITLE": "B24PySDK suite lead", "NAME": "Suite"})
+        for number in range(1, RECURRING_DEAL_ID + 1):
+            portal.crm_add("deal", {"TITLE": f"B24PySDK suite deal {number}", "OPPORTUNITY": 100 * number})
+    return {"HEAD_DEPARTMENT_ID": ROOT_DEPARTMENT, "LEAD_ID": lead_id}
+
+
+def write_constants(workdir: Path, constants: dict[str, int]) -> None:
+    """``tests/constants_local.py``: the SDK's documented place for a test portal's own ids."""
+    lines = [f"{name} = {value!r}" for name, value in sorted(constants.items())]
+    header = "# written by b24-contract's scripts/sdk_suite.py for its mock portal\n"
+    (workdir / "tests" / "constants_local.py").write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+def parse_plan(text: str) -> Plan | str:
+    """``standard``, ``enterprise``, ``suite`` or ``BURST/DRAIN`` (e.g. ``250/5``)."""
+    if text == "suite":
+        return SUITE_PLAN
+    if text in PLANS:
+        return text
+    burst, _, drain = text.partition("/")
+    try:
+        return Plan("custom", burst=int(burst), drain=float(drain))
+    except ValueError:
+        raise UsageError(
+            f"--rate-plan {text!r}: standard, enterprise, suite or BURST/DRAIN (e.g. 250/5)"
+        ) from None
 
 
 def _classify(message: str) -> str:
@@ -263,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per test (default 60)")
     parser.add_argument("--keep", metavar="DIR", help="extract into DIR and keep it (tests, JUnit reports)")
+    parser.add_argument(
+        "--rate-plan",
+        default="suite",
+        help="the portal's request-rate plan: suite (default: wide enough that no test depends on the "
+        "machine's speed), standard, enterprise, or BURST/DRAIN",
+    )
     args = parser.parse_args(argv)
     try:
         if not args.source:
@@ -274,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown:
             raise UsageError(f"unknown scope(s) {', '.join(unknown)} (known: {', '.join(SCOPES)})")
+        plan = parse_plan(args.rate_plan)
         installed = check_sdk_version()
         if installed != SDK_VERSION:
             print(
@@ -284,8 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         try:
             extract_tests(Path(args.source), workdir)
-            with PortalServer([Portal(DOMAIN, seed=24)]) as srv, TlsFront(srv) as front:
+            with PortalServer([Portal(DOMAIN, seed=24, rate_plan=plan)]) as srv, TlsFront(srv) as front:
                 env = portal_env(srv, front, workdir)
+                write_constants(workdir, prepare_portal(srv.portal, env["B24_ACCESS_TOKEN"]))
                 results = [run_scope(s, workdir, env, srv.portal, args.timeout) for s in scopes]
         finally:
             if not args.keep:

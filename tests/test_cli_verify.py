@@ -85,13 +85,21 @@ def test_verify_starts_the_python_handler_and_writes_reports(tmp_path: Path) -> 
     )
     assert code == 0, out + err
     assert "1 accepts-every-shape            MUST    PASS" in out
-    assert "PASSED: 12 pass" in out
+    # the reference handler does not declare offline use: clause 11 does not apply, and the table says so
+    assert re.search(
+        r"^11 catches-up-offline +SHOULD +SKIP +not applicable: the handler does not declare "
+        r"offline use \(mock-portal verify --offline",
+        out,
+        re.M,
+    ), out
+    assert "PASSED: 12 pass, 1 skip" in out
     suite = ET.parse(junit).getroot()
-    assert suite.get("tests") == "12"
-    assert suite.get("failures") == "0"
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("13", "0", "1")
     data = json.loads(report.read_text(encoding="utf-8"))
     assert data["ok"] is True
-    assert [v["outcome"] for v in data["verdicts"]] == ["pass"] * 12
+    outcomes = {v["clause"]: v["outcome"] for v in data["verdicts"]}
+    assert outcomes.pop("catches-up-offline") == "skip"
+    assert list(outcomes.values()) == ["pass"] * 12
     # the handler was stopped: its port no longer answers
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
@@ -119,7 +127,7 @@ def test_verify_runs_the_generic_clauses_for_every_declared_event(tmp_path: Path
     data = json.loads(report.read_text(encoding="utf-8"))
     events = [v["event"] for v in data["verdicts"]]
     assert events.count("ONIMCONNECTORMESSAGEADD") == 9
-    assert events.count("ONSESSIONSTART") == 12
+    assert events.count("ONSESSIONSTART") == 13
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
@@ -135,6 +143,45 @@ def test_verify_starts_the_node_handler() -> None:
     )
     assert code == 0, out + err
     assert "PASSED: 12 pass" in out
+
+
+def test_verify_offline_runs_clause_11_against_a_handler_that_uses_offline_events() -> None:
+    port = _free_port()
+    code, out, err = _verify(
+        f"http://127.0.0.1:{port}/",
+        "--start",
+        _python("examples.broken", "--port", str(port)),
+        "--offline",
+        "--clause",
+        "catches-up-offline",
+        "--strict",
+        *FAST,
+    )
+    assert code == 0, out + err
+    assert re.search(r"^11 catches-up-offline +SHOULD +PASS +\d+ events queued offline; ", out, re.M), out
+    assert "PASSED: 1 pass" in out
+
+
+def test_verify_offline_fails_a_handler_that_never_clears_what_it_took_under_strict() -> None:
+    port = _free_port()
+    code, out, err = _verify(
+        f"http://127.0.0.1:{port}/",
+        "--start",
+        _python("examples.broken", "--flaw", "never-clears-offline", "--port", str(port)),
+        "--offline",
+        "--clause",
+        "11",
+        "--strict",
+        *FAST,
+    )
+    assert code == 1, out + err
+    assert re.search(r"^11 catches-up-offline +SHOULD +FAIL +\d+ record\(s\) taken with clear=0", out, re.M)
+    assert "doc page: https://apidocs.bitrix24.com/api-reference/events/event-offline-get.html" in out
+    assert not LEAK.search(out), LEAK.search(out)
+    [rerun] = re.findall(r"re-run just this clause: (.*)", out)
+    assert " --offline " in rerun
+    assert " --strict " in rerun
+    assert rerun.endswith("--clause catches-up-offline")
 
 
 def test_failed_must_clause_exits_1_with_evidence_and_the_handler_log() -> None:

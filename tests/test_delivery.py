@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from mock_portal.delivery import (
     WsgiTarget,
     as_target,
 )
+from mock_portal.delivery._common import EXCERPT_BYTES
 from mock_portal.errors import UsageError
 from tests.support.faulty_servers import FaultServer, refusing_port
 
@@ -501,6 +503,63 @@ def test_secrets_echoed_by_a_handler_are_redacted(deliverer: Deliverer) -> None:
     assert "ValueError" in leaked.error
     for attempt in (echoed, leaked):
         assert_no_secrets(str(attempt) + repr(attempt) + json.dumps(attempt.to_dict()))
+
+
+# a token with characters that percent-encoding changes, so raw, hex and percent-encoded forms all differ
+CUT_TOKEN = "k3Y+9aZ/q7Lw2Xc+Rt5/Vb8Nn0Pm4Hs+Jd6/Fg1Q"
+CUT_FORMS = {
+    "raw": CUT_TOKEN,
+    "hex": CUT_TOKEN.encode().hex(),
+    "percent-encoded": urllib.parse.quote(CUT_TOKEN, safe=""),
+}
+CUT_PLACES = {
+    "json": ('{"pad": "', '", "access_token": "', '", "n": 1}'),
+    "python repr": ("{'pad': '", "', 'refresh_token': '", "', 'n': 1}"),
+    "form, brackets percent-encoded": ("pad=", "&auth%5Bapplication_token%5D=", "&n=1"),
+}
+
+
+def _fragments(text: str) -> list[str]:
+    """Every piece of 8 characters or more of the token, in each of its forms, found in ``text``."""
+    return [
+        f"{name}: {form[i : i + 8]}"
+        for name, form in CUT_FORMS.items()
+        for i in range(len(form) - 7)
+        if form[i : i + 8] in text
+    ]
+
+
+@pytest.mark.parametrize("form", sorted(CUT_FORMS))
+@pytest.mark.parametrize("place", sorted(CUT_PLACES))
+def test_a_token_across_the_excerpt_cut_leaves_no_fragment(form: str, place: str, tmp_path: Path) -> None:
+    value = CUT_FORMS[form]
+    head, key, tail = CUT_PLACES[place]
+    answers: list[tuple[bytes, int]] = []
+    for limit in (EXCERPT_BYTES, 200):  # the excerpt's own cut, and a response read only in part
+        for inside in (8, len(value) // 2, len(value) - 8):  # where the cut falls in the value
+            pad = "x" * (limit - len(head) - len(key) - inside)
+            answers.append(((head + pad + key + value + tail).encode(), limit))
+    log_file = tmp_path / "attempts.jsonl"
+    shown: list[str] = []
+    with DeliveryLog(log_file) as log:
+        for answer, limit in answers:
+            # the cut falls where it is meant to: inside the value, in the raw answer
+            assert value[:8] in answer[:limit].decode() or value[-8:] in answer[limit:].decode()
+
+            def handler(body: bytes, headers: Mapping[str, str], url: str, answer: bytes = answer) -> Any:
+                return 200, answer
+
+            read = limit if limit < EXCERPT_BYTES else 64 * 1024
+            with Deliverer(log, timeout=5.0, max_response_bytes=read) as deliverer:
+                attempt = deliverer.deliver(CallableTarget(handler), BODY)
+            assert attempt.ok
+            assert attempt.response_truncated is (read < len(answer))
+            assert "***" in attempt.response_excerpt
+            shown += [attempt.response_excerpt, str(attempt), repr(attempt), json.dumps(attempt.to_dict())]
+    shown.append(log_file.read_text(encoding="utf-8"))
+    for text in shown:
+        assert not _fragments(text), (_fragments(text), text)
+        assert_no_secrets(text)
 
 
 def test_drop_records_the_reason_and_sends_nothing(deliverer: Deliverer, ok_server: FaultServer) -> None:

@@ -397,11 +397,14 @@ def test_a_method_page_gives_its_parameters_scope_and_kind() -> None:
     ]
     assert method_kind("crm.deal.getFields") == method_kind("disk.file.getExternalLink") == "read"
     assert method_kind("crm.deal.update") == "write"
+    # nouns and questions that only read
+    assert method_kind("crm.status.entity.items") == method_kind("user.current") == "read"
+    assert method_kind("catalog.catalog.isOffers") == method_kind("server.time") == "read"
 
 
 def test_a_method_page_without_parameters() -> None:
     from mock_portal.derive import derive_method
 
     spec = derive_method(DIALECT / "methods" / "thing-time.md", "x.thing.time", "methods/thing-time.md")
-    assert (spec["scope"], spec["kind"], spec["params"]) == ([], "write", [])
+    assert (spec["scope"], spec["kind"], spec["params"]) == ([], "read", [])
     assert "params_unknown" not in spec

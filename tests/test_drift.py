@@ -73,6 +73,7 @@ def _row(page: Path, name: str) -> str:
     return text[start : text.index("||\n", start + 3) + 3]
 
 
+@pytest.mark.once
 def test_no_drift_against_the_shared_docs(b24_shared_dir: Path) -> None:
     """The CI step: mock-portal drift --docs-root ../shared/docs-full, over every event and the table."""
     code, out, err = _run("drift", "--docs-root", str(b24_shared_dir / "docs-full"))

@@ -371,6 +371,7 @@ def test_python_parser_matches_captures(b24_shared_dir: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.once  # Node.js code only
 def test_node_parser_matches_captures(b24_shared_dir: Path) -> None:
     node = shutil.which("node")
     if node is None:

@@ -26,6 +26,7 @@ CI_SUBJECTS = (
 
 
 @pytest.mark.slow
+@pytest.mark.once
 def test_no_verdict_flips_with_both_cores_busy() -> None:
     runs = int(os.environ.get("B24_FLIP_RUNS", "2"))
     only = os.environ.get("B24_FLIP_ONLY", ",".join(CI_SUBJECTS))

@@ -29,7 +29,11 @@ from tests.conftest import REPO_ROOT
 
 # Playwright's driver pipe is left to the garbage collector on some Pythons (3.10): its unclosed-socket
 # warning is the browser driver's, not the page's or the server's
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    # the page is JavaScript in Chromium; the portal side it reads is tested on every Python elsewhere
+    pytest.mark.once,
+]
 
 TOKEN = "inspector-control-token-0123456789"
 LIFECYCLE_EVENTS = ("ONSESSIONSTART", "ONOPENLINEMESSAGEADD", "ONSESSIONFINISH")
@@ -356,6 +360,39 @@ def test_a_lifecycle_clicked_through_the_page(page: Any, handler: str) -> None:
             assert secret not in content
         for call in portal.records.calls():
             assert call.token in (None, "", "***")
+
+
+def test_writing_to_a_chat_bot_from_the_page(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    from tests.support.contract import serve_wsgi
+
+    def answer_ok(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with PortalServer() as server, serve_wsgi(answer_ok) as bot_url:
+        installed = httpx.post(server.url + "/_portal/apps", json={"scopes": "imbot,im"}, timeout=30).json()
+        registered = httpx.post(
+            f"{server.url}/{server.portal.domain}/rest/imbot.register.json",
+            json={
+                "auth": installed["access_token"],
+                "CODE": "page_bot",
+                "EVENT_HANDLER": bot_url,
+                "PROPERTIES": {"NAME": "Page bot"},
+            },
+            timeout=30,
+        ).json()
+        page.goto(server.url + "/_portal/ui")
+        expect(page.locator("#status")).to_have_text("live")
+        page.fill("#bot-id", str(registered["result"]))
+        page.click("#write-bot")
+        expect(page.locator("#action-result")).to_contain_text("1 delivery: ONIMBOTMESSAGEADD ok")
+        expect(_row(page, "deliveries", event="ONIMBOTMESSAGEADD", outcome="ok")).to_have_count(1)
+        page.fill("#bot-id", "x")
+        page.click("#write-bot")
+        expect(page.locator("#action-result")).to_have_text("the bot must be a positive integer")
 
 
 def test_an_event_field_holding_markup_is_shown_as_text(page: Any, handler: str) -> None:

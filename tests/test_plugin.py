@@ -24,9 +24,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def run_isolated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``runpytest_subprocess`` with the checkout importable (for ``examples``)."""
+    """``runpytest_subprocess`` with the checkout importable (for ``examples``).
+
+    The inner run loads only this project's plugin, as a user's venv would: the suite's own tools (hypothesis,
+    schemathesis, locust...) would add seconds of start-up to every run. The plugin's own registration
+    through its entry point is tested where nothing else is installed (the fresh-virtualenv tests).
+    """
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
-    return pytester.runpytest_subprocess
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+    def run(*args: str) -> pytest.RunResult:
+        return pytester.runpytest_subprocess("-p", "contract_tests.plugin", *args)
+
+    return run
 
 
 HANDLER_MODULE = """
@@ -68,7 +78,7 @@ def test_options_are_in_one_group_in_help(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*Bitrix24 event handler contract (b24-contract)*"])
     for flag in ("--b24-handler-url", "--b24-install-url", "--b24-application-token", "--b24-shapes"):
         result.stdout.fnmatch_lines([f"*{flag}*"])
-    for flag in ("--b24-timeout", "--b24-settle", "--b24-strict"):
+    for flag in ("--b24-timeout", "--b24-settle", "--b24-strict", "--b24-offline"):
         result.stdout.fnmatch_lines([f"*{flag}*"])
     result.stdout.fnmatch_lines(["*b24_handler_url (string)*"])
 
@@ -103,6 +113,7 @@ def test_ini_settings_are_read_and_options_win(pytester: pytest.Pytester) -> Non
         b24_timeout = 2.5
         b24_shapes = docs-2026
         b24_strict = true
+        b24_offline = true
         """
     )
     pytester.makepyfile(
@@ -112,6 +123,7 @@ def test_ini_settings_are_read_and_options_win(pytester: pytest.Pytester) -> Non
             assert b24_options.timeout == 2.5
             assert b24_options.shapes == ("docs-2026",)
             assert b24_options.strict is True
+            assert b24_options.offline is True
             assert b24_options.settle == 0.05
         """
     )
@@ -151,9 +163,9 @@ def test_without_a_handler_the_contract_is_left_out_in_one_line(pytester: pytest
         """
     )
     result = pytester.runpytest("-rs")
-    result.assert_outcomes(deselected=12)
+    result.assert_outcomes(deselected=13)
     result.stdout.fnmatch_lines(
-        ["b24-contract: 12 clause test(s) left out: no handler to check: give --b24-handler-url URL*"]
+        ["b24-contract: 13 clause test(s) left out: no handler to check: give --b24-handler-url URL*"]
     )
     assert "SKIPPED" not in result.stdout.str()
 
@@ -162,15 +174,20 @@ def test_subclass_with_an_in_process_handler_passes_every_clause(
     pytester: pytest.Pytester, run_isolated: Any
 ) -> None:
     _contract_file(pytester)
-    result = run_isolated(*FAST, "--b24-strict", "-v")
-    result.assert_outcomes(passed=12)
-    result.stdout.fnmatch_lines(["*TestMyHandler::test_accepts_every_shape PASSED*"])
+    result = run_isolated(*FAST, "--b24-strict", "--b24-offline", "-v")
+    result.assert_outcomes(passed=13)
+    result.stdout.fnmatch_lines(
+        [
+            "*TestMyHandler::test_accepts_every_shape PASSED*",
+            "*TestMyHandler::test_catches_up_offline PASSED*",
+        ]
+    )
 
 
 def test_broken_must_clause_fails_with_a_full_message(pytester: pytest.Pytester, run_isolated: Any) -> None:
     _contract_file(pytester, "crashes-on-json")
     result = run_isolated(*FAST)
-    result.assert_outcomes(passed=11, failed=1)
+    result.assert_outcomes(passed=11, failed=1, deselected=1)
     result.stdout.fnmatch_lines(
         [
             "*clause 5 rejects-malformed-bodies ?MUST? FAIL*JSON, as the doc pages render events -> 500*",
@@ -187,18 +204,36 @@ def test_broken_must_clause_fails_with_a_full_message(pytester: pytest.Pytester,
 def test_broken_should_clause_xfails_unless_strict(pytester: pytest.Pytester, run_isolated: Any) -> None:
     _contract_file(pytester, "repeats-work")
     result = run_isolated(*FAST, "-rx")
-    result.assert_outcomes(passed=11, xfailed=1)
+    result.assert_outcomes(passed=11, xfailed=1, deselected=1)
     result.stdout.fnmatch_lines(
         ["*SHOULD clause ignores-repeated-delivery failed (--b24-strict makes it fail)*"]
     )
+    # clause 11 is about handlers that declare offline use: without --b24-offline, one line says so
+    result.stdout.fnmatch_lines(
+        [
+            "b24-contract: 1 clause test(s) left out: the handler does not declare offline use "
+            "(mock-portal verify --offline, pytest --b24-offline)"
+        ]
+    )
     strict = run_isolated(*FAST, "--b24-strict")
-    strict.assert_outcomes(passed=11, failed=1)
+    strict.assert_outcomes(passed=11, failed=1, deselected=1)
+
+
+def test_offline_clause_xfails_for_a_handler_that_never_clears_what_it_took(
+    pytester: pytest.Pytester, run_isolated: Any
+) -> None:
+    _contract_file(pytester, "never-clears-offline")
+    result = run_isolated(*FAST, "--b24-offline", "-rx", "-k", "offline")
+    result.assert_outcomes(xfailed=1, deselected=12)
+    result.stdout.fnmatch_lines(
+        ["*SHOULD clause catches-up-offline failed (--b24-strict makes it fail): *taken with clear=0*"]
+    )
 
 
 def test_selecting_one_clause_by_name(pytester: pytest.Pytester, run_isolated: Any) -> None:
     _contract_file(pytester, "echoes-auth")
     result = run_isolated(*FAST, "--b24-strict", "-k", "echoes")
-    result.assert_outcomes(failed=1, deselected=11)
+    result.assert_outcomes(failed=1, deselected=12)
     result.stdout.fnmatch_lines(["*clause 9 never-echoes-secrets ?SHOULD? FAIL*"])
 
 
@@ -207,7 +242,7 @@ def test_pyargs_runs_the_contract_against_a_url(
 ) -> None:
     result = run_isolated("--pyargs", "contract_tests", "--b24-handler-url", reference_url, *FAST)
     # the generic clauses for other events: left out, as none is declared, and said so in one line
-    result.assert_outcomes(passed=12, deselected=9)
+    result.assert_outcomes(passed=12, deselected=10)
     result.stdout.fnmatch_lines(
         [
             "b24-contract: 9 clause test(s) left out: "
@@ -224,14 +259,14 @@ def test_pyargs_runs_the_contract_against_a_url(
         "--b24-strict",
         *FAST,
     )
-    declared.assert_outcomes(passed=21)
+    declared.assert_outcomes(passed=21, deselected=1)
 
 
 def test_pyargs_against_a_url_where_nothing_listens(pytester: pytest.Pytester, run_isolated: Any) -> None:
     with serve_wsgi(object()) as url:
         pass  # closed again: connections are refused
     result = run_isolated("--pyargs", "contract_tests", "--b24-handler-url", url, *FAST)
-    result.assert_outcomes(failed=12, deselected=9)
+    result.assert_outcomes(failed=12, deselected=10)
     text = result.stdout.str()
     # the whole explanation once, then a short line per test
     assert "the handler did not accept its installation: ONAPPINSTALL" in text
@@ -293,8 +328,11 @@ def test_configured_application_token(pytester: pytest.Pytester, run_isolated: A
         """
     )
     result = run_isolated(*FAST, "--b24-application-token", token, "-rs")
-    result.assert_outcomes(passed=11, deselected=1)
+    result.assert_outcomes(passed=11, deselected=2)
     result.stdout.fnmatch_lines(["b24-contract: 1 clause test(s) left out: it needs the install flow*"])
+    result.stdout.fnmatch_lines(
+        ["b24-contract: 1 clause test(s) left out: the handler does not declare offline use*"]
+    )
 
 
 # ---------------------------------------------------------------------------------------------- cheap import
@@ -349,8 +387,9 @@ def test_declared_events_run_the_generic_clauses_per_event(
     pytester.makepyfile(test_contract=EVENTS_MODULE.format(flaw="answers-200-to-forgery"))
     pytester.makeini("[pytest]\nb24_events = onsessionstart, ONIMCONNECTORMESSAGEADD\n")
     result = run_isolated(*FAST, "-v", "-rx")
-    # 12 OnSessionStart clauses + 9 generic ones for the connector event; 3b fails (xfail) for both events
-    result.assert_outcomes(passed=19, xfailed=2)
+    # 12 OnSessionStart clauses + 9 generic ones for the connector event; 3b fails (xfail) for both events;
+    # clause 11 is left out (no --b24-offline)
+    result.assert_outcomes(passed=19, xfailed=2, deselected=1)
     result.stdout.fnmatch_lines(
         [
             "*TestMyHandler::test_event_forged_token_refused[[]ONIMCONNECTORMESSAGEADD[]] XFAIL*",
@@ -364,7 +403,7 @@ def test_without_declared_sibling_events_the_generic_class_is_one_line(
 ) -> None:
     pytester.makepyfile(test_contract=EVENTS_MODULE.format(flaw=None))
     result = run_isolated(*FAST, "-rs", "-k", "accepts or none")
-    result.assert_outcomes(passed=1, deselected=20)
+    result.assert_outcomes(passed=1, deselected=21)
     result.stdout.fnmatch_lines(
         [
             "b24-contract: 9 clause test(s) left out: "
@@ -379,10 +418,10 @@ def test_only_a_sibling_declared_leaves_out_the_onsessionstart_class(
 ) -> None:
     pytester.makepyfile(test_contract=EVENTS_MODULE.format(flaw=None))
     result = run_isolated(*FAST, "--b24-events", "ONIMCONNECTORMESSAGEADD", "--b24-strict", "-rs")
-    result.assert_outcomes(passed=9, deselected=12)
+    result.assert_outcomes(passed=9, deselected=13)
     result.stdout.fnmatch_lines(
         [
-            "b24-contract: 12 clause test(s) left out: the handler does not declare ONSESSIONSTART "
+            "b24-contract: 13 clause test(s) left out: the handler does not declare ONSESSIONSTART "
             "(declared: ONIMCONNECTORMESSAGEADD)"
         ]
     )
@@ -426,7 +465,7 @@ def test_an_app_at_its_own_paths_fails_loudly_until_given_them(
     pytester.makepyfile(test_routed=ROUTED_MODULE)
     lost = run_isolated(*FAST)
     # a 404 at / never passes anything (clause 5 least of all): the install fails, and says what to do
-    lost.assert_outcomes(failed=12)
+    lost.assert_outcomes(failed=12, deselected=1)
     lost.stdout.fnmatch_lines(
         [
             "*the handler did not accept its installation: ONAPPINSTALL to the handler URL*answered 404*",
@@ -436,13 +475,13 @@ def test_an_app_at_its_own_paths_fails_loudly_until_given_them(
     found = run_isolated(
         *FAST, "--b24-event-path", "/bitrix/events", "--b24-install-path", "/bitrix/install", "--b24-strict"
     )
-    found.assert_outcomes(passed=12)
+    found.assert_outcomes(passed=12, deselected=1)
 
 
 def test_event_and_install_paths_in_ini(pytester: pytest.Pytester, run_isolated: Any) -> None:
     pytester.makepyfile(test_routed=ROUTED_MODULE)
     pytester.makeini("[pytest]\nb24_event_path = /bitrix/events\nb24_install_path = /bitrix/install\n")
-    run_isolated(*FAST, "-k", "accepts or forged").assert_outcomes(passed=3, deselected=9)
+    run_isolated(*FAST, "-k", "accepts or forged").assert_outcomes(passed=3, deselected=10)
 
 
 @pytest.mark.parametrize(
@@ -465,6 +504,116 @@ def test_bad_paths_and_clause_modules_are_usage_errors(
     result.stderr.fnmatch_lines([f"*{message}*"])
 
 
+FLASK_MODULE = """
+import hmac
+import re
+
+import pytest
+import requests
+from flask import Flask, request
+
+from contract_tests import InProcessApp, OnSessionStartContract
+
+app = Flask(__name__)
+app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+installs = {}  # member_id -> (application_token, access_token)
+CHAT_ID = re.compile(r"data\\[DATA\\](\\[\\d+\\])?\\[chat\\]\\[(chat_)?id\\]")
+
+
+@app.post("/install")
+def install():
+    form = request.form
+    if form.get("event") != "ONAPPINSTALL" or not form.get("auth[application_token]"):
+        return {"error": "not an installation"}, 400
+    installs[form["auth[member_id]"]] = (form["auth[application_token]"], form.get("auth[access_token]"))
+    return {"status": "ok"}
+
+
+@app.post("/events")
+def events():
+    form = request.form
+    known = installs.get(form.get("auth[member_id]", ""))
+    if known is None or not hmac.compare_digest(known[0], form.get("auth[application_token]", "")):
+        return {"error": "unknown portal or wrong application_token"}, 403
+    if form.get("event") == "ONSESSIONSTART":
+        token = form.get("auth[access_token]") or known[1]  # system mode: the token stored at install
+        for key, chat_id in form.items():
+            if CHAT_ID.fullmatch(key):
+                requests.post(
+                    form["auth[client_endpoint]"] + "im.message.add.json",
+                    data={"auth": token, "DIALOG_ID": f"chat{chat_id}", "MESSAGE": "Hello"},
+                    timeout=10,
+                )
+    return {"status": "ok"}
+
+
+@pytest.fixture
+def b24_handler():
+    return InProcessApp(app, events="/events", install="/install")
+
+
+class TestFlaskHandler(OnSessionStartContract):
+    pass
+
+
+def test_fixtures_reach_the_apps_paths(b24_portal, b24_app, b24_events, b24_deliver, b24_rest_calls):
+    assert installs[b24_portal.member_id][0] == b24_app.application_token  # ONAPPINSTALL reached /install
+    assert b24_deliver(b24_events.session_start(auth="system")).status == 200
+    assert [c.method for c in b24_rest_calls(count=1)] == ["im.message.add"]
+"""
+
+
+def test_a_flask_app_at_its_own_paths_given_only_by_the_fixture(
+    pytester: pytest.Pytester, run_isolated: Any
+) -> None:
+    """``InProcessApp`` with both paths, no option or ini: the contract class and the fixtures use them (the
+    app answers 404 at ``/``, so any other path would fail the install)."""
+    pytest.importorskip("flask", reason="flask is in the test extra: pip install '.[test]'")
+    pytester.makepyfile(test_flask=FLASK_MODULE)
+    result = run_isolated(*FAST, "-v", "-k", "accepts_every_shape or forged_token_no_side or fixtures")
+    result.assert_outcomes(passed=3)
+
+
+BAD_PATHS_MODULE = """
+import pytest
+from contract_tests import InProcessApp, OnSessionStartContract
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Length", "0")])
+    return [b""]
+
+
+class TestNoSlash(OnSessionStartContract):
+    @pytest.fixture
+    def b24_handler(self):
+        return InProcessApp(app, events="b24/events")
+
+
+class TestTwoPaths(OnSessionStartContract):
+    @pytest.fixture
+    def b24_handler(self):
+        return InProcessApp(app, events="/b24/events")
+"""
+
+
+def test_a_bad_or_disputed_in_process_path_is_one_line(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    pytester.makepyfile(test_paths=BAD_PATHS_MODULE)
+    result = run_isolated("--b24-event-path", "/events", "-k", "accepts_every_shape")
+    result.assert_outcomes(errors=2)
+    text = result.stdout.str()
+    lines = text.splitlines()
+    for message in (
+        "b24-contract: InProcessApp: events must be a path starting with '/' (such as '/events'), "
+        "got 'b24/events'",
+        "the event path is given twice and differs: '/b24/events' by InProcessApp(events=...) and '/events' "
+        "by --b24-event-path (or b24_event_path in ini); give it in one place",
+    ):
+        assert message in lines, text
+    assert "Traceback" not in text, text
+    assert "def b24_handler" not in text, text
+
+
 # ---------------------------------------------------------------------------------------------- own clauses
 
 
@@ -474,7 +623,7 @@ def test_own_clauses_from_a_conftest_run_as_tests(pytester: pytest.Pytester, run
     result = run_isolated(
         *FAST, "--b24-events", "ONSESSIONSTART,ONIMCONNECTORMESSAGEADD", "--b24-strict", "-v"
     )
-    result.assert_outcomes(passed=12 + 9 + 2)
+    result.assert_outcomes(passed=12 + 9 + 2, deselected=1)
     result.stdout.fnmatch_lines(
         [
             "*TestMyHandler::test_own_clause[[]greets-in-own-chat[]] PASSED*",
@@ -488,7 +637,7 @@ def test_an_own_clause_about_an_undeclared_event_is_left_out(
 ) -> None:
     pytester.makepyfile(test_contract=HANDLER_MODULE.format(flaw=None))
     result = run_isolated(*FAST, "--b24-clauses", "examples.own_clauses", "-k", "own_clause")
-    result.assert_outcomes(passed=1, deselected=13)
+    result.assert_outcomes(passed=1, deselected=14)
     result.stdout.fnmatch_lines(
         ["b24-contract: 1 clause test(s) left out: confirms-delivery: it is about ONIMCONNECTORMESSAGEADD*"]
     )
@@ -519,7 +668,7 @@ def test_a_failing_own_clause_reads_like_a_built_in_one(pytester: pytest.Pyteste
     )
     pytester.makepyfile(test_contract=HANDLER_MODULE.format(flaw=None))
     result = run_isolated(*FAST, "-k", "own_clause")
-    result.assert_outcomes(failed=1, deselected=12)
+    result.assert_outcomes(failed=1, deselected=13)
     result.stdout.fnmatch_lines(
         [
             "*clause greets-with-the-line-name [[]MUST[]] FAIL: "

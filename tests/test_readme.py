@@ -47,7 +47,8 @@ def _is_test_command(block: Block) -> bool:
 
 
 def _is_template(block: Block) -> bool:
-    return "from myapp import" in block.code  # the user's own app: compiled, not run
+    # the user's own app (`from myapp import app`, `from myapp.wsgi import ...`): compiled, not run
+    return re.search(r"^from myapp(\.\w+)* import ", block.code, re.MULTILINE) is not None
 
 
 def test_readme_has_the_two_quick_start_commands() -> None:

@@ -193,7 +193,8 @@ def test_every_error_is_an_envelope_with_its_status(env) -> None:
         ("crm.deal.get", (("id", 77),)): (400, ""),
         ("crm.deal.update", (("id", "x"),)): (400, ""),
         ("crm.deal.add", ()): (400, ""),
-        ("crm.deal.details.configuration.get", ()): (404, "ERROR_METHOD_NOT_FOUND"),
+        ("crm.quote.fields", ()): (400, "ERROR_METHOD_NOT_SIMULATED"),
+        ("crm.deal.nosuch.get", ()): (404, "ERROR_METHOD_NOT_FOUND"),
     }
     for (method, params), (status, code) in cases.items():
         answer = _call(portal, method, token, **dict(params))

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DECLARABLE_EVENTS",
     "DEFAULT_EVENTS",
+    "OFFLINE_NOT_DECLARED",
     "REGISTRY",
     "Clause",
     "ClauseRegistry",
@@ -40,6 +41,11 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 DEFAULT_EVENTS: tuple[str, ...] = (_SESSION_START,)
 """What a handler declares unless told otherwise."""
+
+OFFLINE_NOT_DECLARED = (
+    "the handler does not declare offline use (mock-portal verify --offline, pytest --b24-offline)"
+)
+"""Why a clause about offline events does not apply: the one line reports and the plugin show."""
 
 _FAMILY_EVENTS: tuple[str, ...] = (
     "ONSESSIONSTART",
@@ -84,10 +90,12 @@ class Clause:
     ``id`` is stable (``-k``, ``--clause``, JUnit and JSON reports use it); ``number`` is for people (built-in
     clauses only). ``events``: the events the clause is about (``None``: every declared event, once each).
     ``install_flow``: the clause needs the handler to learn its token through ONAPPINSTALL (with a configured
-    token it is skipped). ``last``: judged after every other clause, because it judges the deliveries the
-    others made (or, for fuzzing, so that a handler it brings down disturbs no other verdict). ``option``:
-    the :class:`~contract_tests.config.ContractConfig` setting that turns the clause on (``"fuzz"``); while
-    it is off (0) the clause is no part of a run or its reports. ``judge`` is the registered function;
+    token it is skipped). ``offline``: the clause is about handlers that declare offline use (skipped unless
+    the configuration says the handler does: ``ContractConfig(offline=True)``). ``last``: judged after every
+    other clause, because it judges the deliveries the others made (or, for fuzzing, so that a handler it
+    brings down disturbs no other verdict). ``option``: the :class:`~contract_tests.config.ContractConfig`
+    setting that turns the clause on (``"fuzz"``); while it is off (0) the clause is no part of a run or its
+    reports. ``judge`` is the registered function;
     ``module`` where it was defined.
     """
 
@@ -101,6 +109,7 @@ class Clause:
     number: str = ""
     events: tuple[str, ...] | None = None
     install_flow: bool = False
+    offline: bool = False
     last: bool = False
     builtin: bool = False
     module: str = ""
@@ -122,8 +131,13 @@ class Clause:
             return tuple(declared)
         return tuple(e for e in declared if e in self.events)
 
-    def not_applicable(self, declared: Sequence[str], install_flow: bool) -> str | None:
-        """Why the configuration makes this clause not apply (``None``: it applies)."""
+    def not_applicable(
+        self, declared: Sequence[str], install_flow: bool, *, offline: bool = False
+    ) -> str | None:
+        """Why the configuration makes this clause not apply (``None``: it applies). ``offline``: the handler
+        declares offline use."""
+        if self.offline and not offline:
+            return OFFLINE_NOT_DECLARED
         if not self.verdict_events(declared):
             about = ", ".join(self.events or ())
             return (
@@ -242,6 +256,7 @@ def clause(
     doc: str,
     events: Iterable[str] | None = None,
     install_flow: bool = False,
+    offline: bool = False,
     last: bool = False,
     number: str = "",
     registry: ClauseRegistry | None = None,
@@ -267,6 +282,7 @@ def clause(
             ...
 
     ``events`` limits it to those events (default: every event the handler declares, one verdict each).
+    ``offline=True``: the clause is about handlers that declare offline use, and runs only for them.
     The function gets a :class:`~contract_tests.judging.ClauseContext`; it passes by returning (a string
     return value is the reason shown), fails with ``ctx.fail(...)`` or a failed ``assert``, and is
     inconclusive with ``ctx.inconclusive(...)``.
@@ -287,6 +303,7 @@ def clause(
             number=number,
             events=names,
             install_flow=install_flow,
+            offline=offline,
             last=last,
             builtin=_builtin,
             module=f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}",

@@ -98,7 +98,7 @@ def answers_quickly(ctx: ClauseContext) -> str:
 
     Evidence: answer 200 at once and queue the work; slow handlers get lower priority (facts §1,
     performance/queue.md). Never measured on the burst: concurrent deliveries time the machine, not the
-    handler as a portal meets it.
+    handler as a portal meets it. Inconclusive when no valid event was answered 2xx (nothing to time).
     """
     valid = _samples(ctx)
     if not valid:

@@ -7,7 +7,9 @@ at the event's own ``client_endpoint``), so a failure can only come from the fla
 
 It handles ONSESSIONSTART (``im.message.add`` to each new session's chat) and ONIMCONNECTORMESSAGEADD
 (``imconnector.send.status.delivery`` for each operator message), with the same flaw on both, so each generic
-clause fails for its flaw whichever declared event it is judged with.
+clause fails for its flaw whichever declared event it is judged with. It uses offline events too: on
+ONOFFLINEEVENT it takes the queue with ``event.offline.get`` (``clear=0``) until it is empty, and confirms
+each batch with ``event.offline.clear`` (checked with ``offline=True``).
 
 Every flaw is a mistake seen in real handlers, kept as small as possible. The latent ones pass every fixed
 clause: only events fuzzing generates (a non-numeric id, an id past 32 bits, a data error) trip them. Drive
@@ -18,7 +20,6 @@ callable (:meth:`ContractHandler.callable`), or serve it: ``python -m examples.b
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -50,6 +51,7 @@ FLAWS: dict[str, str] = {
     "calls-first-install-endpoint": "keeps-portals-apart",
     "echoes-auth": "never-echoes-secrets",
     "busy-under-load": "survives-bursts",
+    "never-clears-offline": "catches-up-offline",
     # latent flaws: no fixed clause sends what trips them, events generated from the schemas do
     "crashes-on-non-numeric-id": "survives-fuzzing",
     "crashes-on-large-ids": "survives-fuzzing",
@@ -59,6 +61,8 @@ FLAWS: dict[str, str] = {
 
 _FORM = "application/x-www-form-urlencoded"
 _HANDLED = ("ONSESSIONSTART", "ONIMCONNECTORMESSAGEADD")
+_NOTICE = "ONOFFLINEEVENT"
+_MAX_BATCHES = 100
 _MAX_BODY = 1 << 20
 _NUMERIC_IDS = frozenset({"id", "chat_id", "line_id", "user_id", "session_id", "parent_id", "message_id"})
 _DATA_ERRORS = frozenset({"no_data", "bad_item", "no_chat_id", "no_messages", "bad_message"})
@@ -119,6 +123,7 @@ class ContractHandler:
         self.first_endpoint: str | None = None
         self._seen: set[bytes] = set()
         self._lock = threading.Lock()
+        self._offline_lock = threading.Lock()
         self._in_flight = 0
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="broken-handler")
         self._http = threading.local()
@@ -212,6 +217,12 @@ class ContractHandler:
                 self.installations[member_id] = Installation(token, _text(auth.get("access_token")), endpoint)
                 if self.first_endpoint is None:
                     self.first_endpoint = endpoint
+            return {"status": "ok"}
+        if event.upper() == _NOTICE:
+            # the offline queue changed: catch up from a worker, with the notice's own portal and token
+            installation = self._authenticate(member_id, token, auth)
+            endpoint = _text(auth.get("client_endpoint")) or installation.client_endpoint
+            self._pool.submit(self._catch_up, endpoint, _text(auth.get("access_token")))
             return {"status": "ok"}
         if event.upper() not in _HANDLED:
             raise _Reject(400, "unsupported_event")
@@ -361,10 +372,27 @@ class ContractHandler:
             with self._lock:
                 self._in_flight -= 1
 
-    def _post(self, endpoint: str, method: str, params: dict[str, str], token: str | None) -> None:
+    def _catch_up(self, endpoint: str, token: str | None) -> None:
+        # take a batch (reserved under a process_id), process it, confirm it; until the queue is empty
+        with self._offline_lock:
+            for _ in range(_MAX_BATCHES):
+                answer = self._post(endpoint, "event.offline.get", {"clear": "0", "limit": "50"}, token)
+                result = answer.get("result") if isinstance(answer, dict) else None
+                if not isinstance(result, dict) or not result.get("events"):
+                    return
+                # a real app fetches here the objects the records name, and passes them on
+                if self.flaw != "never-clears-offline":
+                    self._post(
+                        endpoint, "event.offline.clear", {"process_id": str(result["process_id"])}, token
+                    )
+
+    def _post(self, endpoint: str, method: str, params: dict[str, str], token: str | None) -> Any:
         session = getattr(self._http, "session", None)
         if session is None:
             session = self._http.session = requests.Session()
         base = endpoint if endpoint.endswith("/") else endpoint + "/"
-        with contextlib.suppress(requests.RequestException):  # a failed call is the portal's record to show
-            session.post(base + method + ".json", data={**params, "auth": token or ""}, timeout=10)
+        try:
+            answer = session.post(base + method + ".json", data={**params, "auth": token or ""}, timeout=10)
+            return answer.json()
+        except (requests.RequestException, ValueError):  # a failed call is the portal's record to show
+            return None

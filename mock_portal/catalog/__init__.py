@@ -11,7 +11,9 @@ Every schema in ``schemas/`` that comes from a doc page is written by this packa
    (``_overlay``);
 3. every event page the overlay declares nothing for is generated too, with the patches every event gets;
 4. mechanical companions follow: ``*.strict.json`` key whitelists and ``any.json`` unions;
-5. the event table, ``index.json``, is generated from all of it and the declared facts (``_table``).
+5. the event table, ``index.json``, is generated from all of it and the declared facts (``_table``);
+6. the method specs (``methods/``) and the seeded dataset of the documented read methods
+   (``seeded/dataset.json``, ``_seeded``) come from the method pages and the docs' simulator.
 
 The output is written with sorted keys (two-space indent for the files the overlay declares, one line for the
 bulk of derived events), so ``generate(docs)[path]`` equals the committed file byte for byte while the docs
@@ -30,12 +32,14 @@ from mock_portal._resources import data_dir
 from mock_portal.catalog._drift import Difference, drift
 from mock_portal.catalog._generate import INDEX_FILE, METHODS_FOLDER, build_all, event_folder, locate
 from mock_portal.catalog._overlay import EVIDENCE_ORDER, OVERLAY_FILE, SCHEMA_BASE, Overlay, load_overlay
+from mock_portal.catalog._seeded import SEEDED_FILE
 
 __all__ = [
     "EVIDENCE_ORDER",
     "INDEX_FILE",
     "OVERLAY_FILE",
     "SCHEMA_BASE",
+    "SEEDED_FILE",
     "Difference",
     "Overlay",
     "drift",
@@ -109,6 +113,8 @@ def _default_generated() -> frozenset[str]:
 def _generated(folder: Path) -> frozenset[str]:
     files = {target.file for target in load_overlay(folder / OVERLAY_FILE).targets}
     files |= {p.relative_to(folder).as_posix() for p in (folder / METHODS_FOLDER).glob("*.json")}
+    if (folder / SEEDED_FILE).is_file():
+        files.add(SEEDED_FILE)
     index = folder / INDEX_FILE
     if index.is_file():
         files.add(INDEX_FILE)

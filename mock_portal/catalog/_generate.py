@@ -333,6 +333,7 @@ def build_all(
     ``events`` limits the build to those events' files and the shared ones (``common/``); the event table,
     which needs every event, is then left out.
     """
+    from mock_portal.catalog._seeded import SEEDED_FILE, seeded_file
     from mock_portal.catalog._table import index_schema
 
     docs = _docs_folder(docs_root)
@@ -354,6 +355,10 @@ def build_all(
         for file, schema in method_files(docs).items():
             build.schemas[file] = schema
             build.compact.add(file)
+        seeded = seeded_file(docs)
+        if seeded is not None:
+            build.schemas[SEEDED_FILE] = seeded
+            build.compact.add(SEEDED_FILE)
     return build
 
 

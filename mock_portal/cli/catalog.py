@@ -2,8 +2,10 @@
 
 Events: kind, scope, schema (derived from its page, or the envelope only), whether the English page agrees
 with the canonical Russian one, overlay corrections, real captures validating, builder (hand or derived),
-and what makes the mock portal send it. Methods: scope, read or write, documented parameters, and whether
-the docs' simulator reads the page the same way. Both lists end with their counts. Exit 0.
+and what makes the mock portal send it. Methods: scope, read or write, documented parameters, whether the
+docs' simulator reads the page the same way, and how the mock portal answers it (``implemented`` with state
+of its own, ``seeded`` from the seeded dataset, ``honest-error``: a documented error, never a fake success).
+Both lists end with their counts. Exit 0.
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from mock_portal import inventory
 
     events = inventory.event_rows() if not args.methods else None
-    methods = inventory.method_rows() if not args.events else None
+    methods = None
+    if not args.events:
+        from mock_portal.rest.unsimulated import status_of
+
+        methods = inventory.method_rows(status_of)
     counts = inventory.summary(events, methods)
     if args.json:
         document: dict[str, object] = {"summary": counts}
@@ -80,16 +86,16 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write("\n")
         _table(
             out,
-            ("METHOD", "SCOPE", "KIND", "PARAMS", "SIMULATOR", "DEPRECATED"),
+            ("METHOD", "SCOPE", "KIND", "PARAMS", "SIMULATOR", "MOCK", "DEPRECATED"),
             [
-                (m.name, m.scope, m.kind, str(m.params), m.simulator, "yes" if m.deprecated else "")
+                (m.name, m.scope, m.kind, str(m.params), m.simulator, m.mock, "yes" if m.deprecated else "")
                 for m in methods
             ],
         )
         s = counts["methods"]
         out.write(
             f"{s['total']} methods: {_pairs(s['kind'])}; simulator {_pairs(s['simulator'])}; "
-            f"{s['deprecated']} deprecated\n"
+            f"mock portal {_pairs(s['mock'])}; {s['deprecated']} deprecated\n"
         )
     return EXIT_OK
 

@@ -7,6 +7,7 @@
     mock-portal verify URL --install-url /install --junit report.xml --report-json report.json
     mock-portal verify URL --events ONSESSIONSTART,ONIMCONNECTORMESSAGEADD --clauses my_app.clauses
     mock-portal verify URL --clause forged-token-no-side-effect --save-bodies ./failing
+    mock-portal verify URL --offline            # the handler reads its events with event.offline.get
     mock-portal verify URL --fuzz 200 --save-bodies ./failing
 
 Exit codes: 0 when every MUST clause passed (every clause with ``--strict``), 1 otherwise, 2 on a usage or
@@ -85,6 +86,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help="comma-separated events the handler declares it handles (default: ONSESSIONSTART); "
         "the generic clauses run for each",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="the handler declares offline use (binds its events with event_type=offline and reads them with "
+        "event.offline.get): the clauses about offline events run too",
     )
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per delivery (10)")
     parser.add_argument(
@@ -170,6 +177,7 @@ def build_config(args: argparse.Namespace, handler: object | None = None) -> Con
         settle=DEFAULT_SETTLE if args.settle is None else args.settle,
         strict=args.strict,
         bodies_dir=getattr(args, "save_bodies", None),
+        offline=bool(getattr(args, "offline", False)),
         fuzz=getattr(args, "fuzz", 0),
         fuzz_seed=getattr(args, "fuzz_seed", 0),
     )
@@ -239,6 +247,8 @@ def rerun_command(args: argparse.Namespace) -> Callable[[str], str]:
         parts += ["--clauses", module]
     if getattr(args, "tls", False):
         parts.append("--tls")
+    if getattr(args, "offline", False):
+        parts.append("--offline")
     if args.strict:
         parts.append("--strict")
     prefix = " ".join(shlex.quote(p) for p in parts)

@@ -4,7 +4,9 @@ One engine, four kinds of target:
 
 * a real ``http://`` / ``https://`` URL (a plain ``str`` or :class:`UrlTarget`), through ``aiohttp``, over
   a connection of its own per attempt;
-* an ASGI app (:class:`AsgiTarget`), driven through ``httpx.ASGITransport`` on the delivery loop;
+* an ASGI app (:class:`AsgiTarget`), driven through ``httpx.ASGITransport`` on the delivery loop, with its
+  lifespan run as a server runs it (startup before its first request, the state in every request's scope,
+  shutdown when the deliverer closes);
 * a WSGI app (:class:`WsgiTarget`), driven through ``httpx.WSGITransport`` in a handler thread;
 * a Python callable (:class:`CallableTarget`), sync (in a handler thread) or async (on the loop).
 

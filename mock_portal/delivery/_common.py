@@ -87,6 +87,29 @@ def cut_to(data: bytes, limit: int) -> tuple[bytes, bool]:
     return (data[:limit], True) if len(data) > limit else (data, False)
 
 
+_EXCERPT_WINDOW = 16 * EXCERPT_BYTES
+"""How much of a response is masked for its excerpt: far more than the excerpt, so the text that masking
+removes never pulls text from past the window into the excerpt."""
+
+# a secret whose JSON value is still open where the text ends (the window, or the response as read, cut it):
+# key-based masking knows a JSON value by its closing quote, so the part before the end would escape it
+_OPEN_SECRET = re.compile(
+    r"(?P<key>(?P<q>[\"'])(?:access_token|refresh_token|application_token|client_secret)(?P=q)\s*:\s*"
+    r"(?P<vq>[\"']))(?!\*\*\*(?P=vq))(?P<value>(?:(?!(?P=vq))[\s\S])*)\Z",
+    re.IGNORECASE,
+)
+
+
+def response_excerpt(data: bytes, limit: int = EXCERPT_BYTES) -> str:
+    """The first ``limit`` characters of a response, secrets masked: masked first, then cut, so a token that
+    crosses the cut (or the end of what was read) never leaves a fragment."""
+    if not data:
+        return ""
+    text = redact_text(data[:_EXCERPT_WINDOW].decode("utf-8", "replace"))
+    text = _OPEN_SECRET.sub(lambda m: f"{m['key']}***", text)
+    return text[:limit]
+
+
 def one_line(text: str, limit: int = 300) -> str:
     # error texts go into one-line messages and log lines: collapse whitespace, bound the length
     text = " ".join(text.split())

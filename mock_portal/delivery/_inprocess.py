@@ -38,8 +38,9 @@ class AsgiRun:
         self.exc: BaseException | None = None
         self.data = bytearray()
 
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        """The app, with its ``send`` capped and its behaviour recorded on this object."""
+    def wrap(self, app: ASGIApp, state: dict[str, Any] | None = None) -> ASGIApp:
+        """The app, with its ``send`` capped and its behaviour recorded on this object; ``state`` (the
+        lifespan state, copied for this request as a server does) goes into the scope."""
 
         async def capped_app(
             scope: MutableMapping[str, Any],
@@ -70,6 +71,8 @@ class AsgiRun:
                     self.complete = self.cut = True
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+            if state is not None:
+                scope["state"] = state
             try:
                 await app(scope, receive, capped_send)
             except ClientGone:

@@ -19,16 +19,17 @@ from mock_portal.delivery._common import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
     DEFAULT_USER_AGENT,
-    EXCERPT_BYTES,
     Outcome,
     Result,
     cut_to,
     event_name,
     exc_text,
     one_line,
+    response_excerpt,
     status_outcome,
 )
 from mock_portal.delivery._inprocess import AsgiRun, status_from_handler
+from mock_portal.delivery._lifespan import Lifespan
 from mock_portal.delivery._threads import HandlerThreads, NeverStarted
 from mock_portal.delivery.records import Attempt, Delivery, DeliveryLog, next_id
 from mock_portal.delivery.targets import (
@@ -121,6 +122,7 @@ class AsyncDeliverer:
         self._limit: asyncio.Semaphore | None = None
         self._aiohttp: Any = None
         self._threads = HandlerThreads(handler_threads, "mock-portal-handler")
+        self._lifespans: dict[int, Lifespan] = {}
         self._closed = False
 
     @staticmethod
@@ -198,8 +200,12 @@ class AsyncDeliverer:
         return attempt
 
     async def aclose(self) -> None:
-        """Close the HTTP client and the handler threads; later deliveries raise :class:`UsageError`."""
+        """Shut down the lifespans of the ASGI apps called, close the handler threads; later deliveries raise
+        :class:`UsageError`."""
         self._closed = True
+        lifespans, self._lifespans = list(self._lifespans.values()), {}
+        for lifespan in lifespans:
+            await lifespan.close(self._timeout)
         self._threads.close()
 
     async def __aenter__(self) -> AsyncDeliverer:
@@ -257,12 +263,20 @@ class AsyncDeliverer:
                 self._import()
         else:
             _import_httpx()
+        lifespan = None
+        if isinstance(target, AsgiTarget):
+            # as a server does, before the app's first request (its startup time is no attempt's latency)
+            lifespan = self._lifespans.get(id(target.app))
+            if lifespan is None or lifespan.app is not target.app:
+                lifespan = self._lifespans[id(target.app)] = Lifespan(target.app)
+            await lifespan.start(job.timeout)
         started_at = time.time()
         t0 = time.perf_counter()
         if isinstance(target, UrlTarget):
             result = await self._post(target.url, job.body, job.timeout)
         elif isinstance(target, AsgiTarget):
-            result = await self._asgi(target, job.body, job.timeout)
+            assert lifespan is not None
+            result = await self._asgi(target, lifespan, job.body, job.timeout)
         elif isinstance(target, WsgiTarget):
             result = await self._wsgi(target, job.body, job.timeout)
         else:
@@ -282,7 +296,7 @@ class AsyncDeliverer:
             timeout_s=job.timeout,
             error=result.error,
             response_bytes=len(data),
-            response_excerpt=redact_text(data[:EXCERPT_BYTES].decode("utf-8", "replace")) if data else "",
+            response_excerpt=response_excerpt(data),
             response_truncated=result.truncated,
             response=data if self.keep_responses else b"",
         )
@@ -403,10 +417,17 @@ class AsyncDeliverer:
             "Content-Length": str(len(body)),
         }
 
-    async def _asgi(self, target: AsgiTarget, body: bytes, seconds: float) -> Result:
+    async def _asgi(self, target: AsgiTarget, lifespan: Lifespan, body: bytes, seconds: float) -> Result:
+        if lifespan.timed_out:
+            # a server waits for the startup before it serves: no answer comes
+            return Result("timeout", None, f"{self._timeout_error(seconds, None)}; {lifespan.failure}")
+        if lifespan.failure is not None:
+            # a server whose app fails its startup exits: nothing answers
+            return Result("refused", None, redact_text(f"the ASGI app is not serving: {lifespan.failure}"))
         httpx_mod = _import_httpx()
         run = AsgiRun(self.max_response_bytes)
-        transport = httpx_mod.ASGITransport(app=run.wrap(target.app), raise_app_exceptions=False)
+        app = run.wrap(target.app, lifespan.request_state())
+        transport = httpx_mod.ASGITransport(app=app, raise_app_exceptions=False)
         request = httpx_mod.Request(
             "POST", target.url, headers=self._inprocess_headers(target.url, body), content=body
         )

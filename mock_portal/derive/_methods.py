@@ -15,9 +15,12 @@ A spec is a small JSON object (never the page's prose)::
      "params": [{"name": "fields", "type": "object", "required": "unknown",
                  "fields": [{"name": "TITLE", "type": "string", "required": "unknown"}, ...]}]}
 
-``kind`` is ``read`` when the method's last name part is a reading verb (``get``, ``list``, ``fields``,
-``search``, ``getFields``, ``getById``...), else ``write``: a method that changes nothing is safe to answer
-from a dataset, one that does must never fake a success.
+``missing`` (when the page's error table has them) lists the page's own answers to a call without a required
+parameter (:mod:`mock_portal.derive._errors`): code, HTTP status, the parameters it is about, its message.
+
+``kind`` is ``read`` when the method's last name part is a reading verb or noun (``get``, ``list``,
+``fields``, ``search``, ``getFields``, ``getById``, ``items``, ``current``...), else ``write``: a method that
+changes nothing is safe to answer from a dataset, one that does must never fake a success.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mock_portal.derive._editions import RU, is_handler_page, page_facts
+from mock_portal.derive._editions import EN, RU, is_handler_page, page_facts
+from mock_portal.derive._errors import missing_param_errors
 from mock_portal.derive._fields import Field
 from mock_portal.derive._schema import ParsedPage, Section, parse_page
 from mock_portal.errors import DeriveError
@@ -45,6 +49,8 @@ _NO_PARAMS = re.compile(
 )
 _DEPRECATED = re.compile(r'\{%\s*note\s+warning\s+"DEPRECATED"|Развитие метода остановлено', re.IGNORECASE)
 _READ_VERBS = ("get", "list", "fields", "search", "count", "info", "version", "status", "check", "find")
+# nouns and questions that only read: crm.status.entity.items / .types, user.current, server.time, isOffers
+_READ_NOUNS = ("items", "types", "current", "time", "is")
 _MAX_PARAM_DEPTH = 6
 _MAX_PAGE = 1_000_000
 
@@ -97,7 +103,7 @@ def _method_pages(docs_root: str) -> tuple[tuple[str, MethodPage], ...]:
 def method_kind(name: str) -> str:
     """``read`` when the method's last name part starts with a reading verb, else ``write``."""
     last = name.rsplit(".", 1)[-1].lower()
-    return "read" if last.startswith(_READ_VERBS) else "write"
+    return "read" if last.startswith(_READ_VERBS + _READ_NOUNS) else "write"
 
 
 # ---------------------------------------------------------------------------------------------- params
@@ -185,8 +191,11 @@ def _param_sections(parsed: ParsedPage) -> Iterator[Section]:
             yield section
 
 
-def derive_method(path: str | Path, name: str, page: str) -> dict[str, Any]:
-    """The spec of the method ``name`` from its page (``page`` is its path in the docs tree).
+def derive_method(
+    path: str | Path, name: str, page: str, english: str | Path | None = None
+) -> dict[str, Any]:
+    """The spec of the method ``name`` from its page (``page`` is its path in the docs tree); ``english`` is
+    the English edition's page, read for the messages of the page's error table (``missing``).
 
     Raises :class:`~mock_portal.errors.DeriveError` only when the page as a whole cannot be read.
     """
@@ -209,6 +218,9 @@ def derive_method(path: str | Path, name: str, page: str) -> dict[str, Any]:
         spec["params_unknown"] = True  # no parameters section and no "takes none": not stated
     if parsed.skipped:
         spec["skipped_tables"] = len(parsed.skipped)
+    missing = missing_param_errors(file, Path(english) if english is not None else None)
+    if missing:
+        spec["missing"] = missing  # the page's own answer to a call without a required parameter
     return spec
 
 
@@ -219,7 +231,7 @@ def derive_methods(docs_root: str | Path) -> tuple[dict[str, dict[str, Any]], li
     failed: list[DeriveError] = []
     for name, found in method_pages(root).items():
         try:
-            specs[name] = derive_method(root / RU / found.page, name, found.page)
+            specs[name] = derive_method(root / RU / found.page, name, found.page, root / EN / found.page)
         except DeriveError as exc:
             failed.append(exc)
             text = (root / RU / found.page).read_text(encoding="utf-8", errors="replace")

@@ -160,6 +160,36 @@ DECLARED: dict[str, Declared] = {
 }
 """Events with facts of their own, by code."""
 
+# the entities the portal keeps state for: each write through their REST methods fires its event
+# (mock_portal.portal.crm, tasks, bots)
+DECLARED.update(
+    {
+        f"ONCRM{entity.upper()}{change.upper()}": Declared(trigger=f"crm.{entity}.{change}")
+        for entity in ("deal", "lead", "contact", "company")
+        for change in ("add", "update", "delete")
+    }
+)
+DECLARED.update(
+    {
+        f"ONTASK{change.upper()}": Declared(trigger=f"tasks.task.{change}")
+        for change in ("add", "update", "delete")
+    }
+)
+DECLARED.update(
+    {
+        "ONIMBOTMESSAGEADD": Declared(
+            kind="chat-bot",
+            receivers="bot-owner",
+            trigger="im.message.add to the bot, imconnector.send.messages into its open-line chat, "
+            "or POST /_portal/bots/<id>/messages",
+        ),
+        "ONIMBOTJOINCHAT": Declared(
+            kind="chat-bot", receivers="bot-owner", trigger="POST /_portal/bots/<id>/join"
+        ),
+        "ONIMBOTDELETE": Declared(kind="chat-bot", receivers="bot-owner", trigger="imbot.unregister"),
+    }
+)
+
 FAMILIES: tuple[tuple[str, Declared], ...] = (
     # "who can subscribe: a user of the app that registered the chat bot" (the chat-bot pages); the bot's own
     # tokens ride in data[BOT][<bot id>] (pages, captures/ONIMBOT*), the top-level auth in either mode

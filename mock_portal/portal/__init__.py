@@ -18,6 +18,8 @@ The package, one concern per module:
 - :mod:`~mock_portal.portal.tokens`: OAuth tokens and webhooks;
 - :mod:`~mock_portal.portal.lifecycle`: install, installFinish, bind, unbind, update, uninstall;
 - :mod:`~mock_portal.portal.openlines`: lines, connectors, chats, sessions, messages;
+- :mod:`~mock_portal.portal.crm`, :mod:`~mock_portal.portal.tasks`, :mod:`~mock_portal.portal.bots` (with
+  :mod:`~mock_portal.portal.botdata`): CRM items, tasks and chat bots, and the events their writes fire;
 - :mod:`~mock_portal.portal.triggers`: which events fire at which moment, planned;
 - :mod:`~mock_portal.portal.outbox`: the queue, its worker, and sending a plan;
 - :mod:`~mock_portal.portal.records`: recorded REST calls and delivery attempts, and waiting for them;

@@ -5,18 +5,24 @@ It owns the lock, its identity and endpoints, and the collaborators: the :class:
 :class:`Outbox` (sending the plans once the lock is released, or queueing them inside a REST call) and
 :class:`Records` (REST calls and delivery attempts). The operations grouped by concern come from
 :class:`Lifecycle` (apps, bindings), :class:`OpenLines` (lines, connectors, chats, sessions, messages),
-:class:`Crm` (deals, leads, contacts, companies) and :class:`Users` (the user directory).
+:class:`Crm` (deals, leads, contacts, companies), :class:`Tasks`, :class:`Bots` (chat bots) and
+:class:`Users` (the user directory).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mock_portal.errors import UsageError
+from mock_portal.portal.bots import Bots, BotStore
 from mock_portal.portal.crm import Crm, CrmStore
+from mock_portal.portal.crm_links import CrmLinks
+from mock_portal.portal.crm_recurring import RecurringDeals, RecurringStore
 from mock_portal.portal.ids import RandomIds
+from mock_portal.portal.im import ImStore, Messenger
 from mock_portal.portal.lifecycle import Lifecycle
 from mock_portal.portal.model import (
     DEFAULT_OAUTH_URL,
@@ -34,14 +40,17 @@ from mock_portal.portal.model import (
     Session,
     Token,
 )
+from mock_portal.portal.notify import Notifications, NotifyStore
 from mock_portal.portal.offline import OfflineEvents
 from mock_portal.portal.openlines import OpenLines
 from mock_portal.portal.outbox import Outbox
 from mock_portal.portal.records import Records
 from mock_portal.portal.state import PortalState
+from mock_portal.portal.tasks import Tasks, TaskStore
 from mock_portal.portal.tokens import Tokens
 from mock_portal.portal.triggers import Triggers
-from mock_portal.portal.users import Users, new_user
+from mock_portal.portal.userfields import UserfieldTable
+from mock_portal.portal.users import Users, new_user, root_department
 from mock_portal.records import CALLS, PortalRecords
 from mock_portal.restkit.limits import MethodBudget, Plan, RateLimiter
 
@@ -51,7 +60,9 @@ if TYPE_CHECKING:
     from mock_portal.delivery import Attempt, DeliveryLog, Target
 
 
-class Portal(Lifecycle, OpenLines, Crm, Users):
+class Portal(
+    Lifecycle, OpenLines, Crm, CrmLinks, RecurringDeals, Tasks, Bots, Users, Messenger, Notifications
+):
     """One mock Bitrix24 portal (domain, member_id, OAuth tokens, apps, bindings, open lines, CRM).
 
     ``rate_plan`` (``"standard"``: 50 requests, draining 2/s; ``"enterprise"``: 250, 5/s; or a
@@ -108,8 +119,14 @@ class Portal(Lifecycle, OpenLines, Crm, Users):
         self.method_budget = MethodBudget(now=self.clock.now, costs=method_costs)
         """The per-method time budget of each app and webhook (``costs``, ``charge``, ``reset``)."""
         self._state = PortalState()
-        self._crm = CrmStore()
-        self._users = {1: new_user(1)}
+        self._userfield_ids = itertools.count(1)  # one table of userfields: CRM and users share the ids
+        self._crm = CrmStore(lambda: next(self._userfield_ids))
+        self._recurring = RecurringStore()
+        self._tasks = TaskStore()
+        self._bots = BotStore()
+        self._im = ImStore()
+        self._notify = NotifyStore()
+        self._reset_users()
         self._tokens = Tokens(self._state, self.clock, self._ids, lambda: self.token_lifetime)
         self._records = Records(
             self._lock,
@@ -190,10 +207,22 @@ class Portal(Lifecycle, OpenLines, Crm, Users):
             self._state.clear()
             self.offline.clear()
             self._crm.clear()
-            self._users = {1: new_user(1)}
+            self._recurring.clear()
+            self._tasks.clear()
+            self._bots.clear()
+            self._im.clear()
+            self._notify.clear()
+            self._reset_users()
             self._records.clear()
             self.rate_limiter.reset()
             self.method_budget.reset()
+
+    def _reset_users(self) -> None:
+        self._users = {1: new_user(1, now=self.clock.now())}
+        self._departments = root_department()
+        self._user_fields = UserfieldTable("USER", "UF_USR_", lambda: next(self._userfield_ids))
+        self._app_options: dict[str, dict[str, Any]] = {}
+        self._user_options: dict[tuple[str, int], dict[str, Any]] = {}
 
     @property
     def key(self) -> str:

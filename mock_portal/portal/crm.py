@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mock_portal.portal._parts import PortalParts
+from mock_portal.portal.crm_fields import FIELDS, Field
+from mock_portal.portal.crm_links import LINK_FIELDS, LINKS, CrmLinkStore
 from mock_portal.portal.model import AuthMode, Clock, PortalError
+from mock_portal.portal.userfields import MAX_NAME, UserfieldTable
 
 if TYPE_CHECKING:
     from mock_portal.delivery import Attempt
@@ -32,136 +35,123 @@ if TYPE_CHECKING:
 __all__ = ["ENTITIES", "Crm", "CrmStore", "Entity", "not_found"]
 
 USERFIELD_PREFIX = "UF_CRM_"
-_UF_NAME = re.compile(r"^UF_CRM_[A-Z0-9_]{1,40}$")
-_MULTIFIELDS = ("PHONE", "EMAIL", "WEB", "IM")
+_UF_CHARS = re.compile(r"^[A-Z0-9_]+$")
 
 
 @dataclass(frozen=True)
 class Entity:
-    """One CRM entity: its name in method names (``deal``), in event names (``DEAL``), its system fields
-    (name -> (type, read-only, multiple, title)) and what a new item gets when the caller leaves it out."""
+    """One CRM entity: its name in method names (``deal``), in event names (``DEAL``), its ``entityTypeId``,
+    its system fields (:data:`~mock_portal.portal.crm_fields.FIELDS`) and what a new item gets when the caller
+    leaves a field out."""
 
     name: str
     event_name: str
-    fields: Mapping[str, tuple[str, bool, bool, str]]
-    defaults: Mapping[str, str]
-    required: tuple[str, ...] = ()
+    type_id: int
+    defaults: Mapping[str, Any]
+
+    @property
+    def fields(self) -> Mapping[str, Field]:
+        return FIELDS[self.name]
+
+    @property
+    def multifields(self) -> tuple[str, ...]:
+        """The multiple communication fields (``PHONE``, ``EMAIL``...), returned only when selected."""
+        return tuple(name for name, f in self.fields.items() if f.type == "crm_multifield")
+
+    @property
+    def userfield_entity(self) -> str:
+        """The ``ENTITY_ID`` of the entity's userfields (``CRM_DEAL``)."""
+        return f"CRM_{self.event_name}"
 
     def event(self, change: str) -> str:
         """``ONCRMDEALADD`` for ``change`` ``ADD``."""
         return f"ONCRM{self.event_name}{change}"
 
 
-def _common(
-    owner: str,
-) -> dict[str, tuple[str, bool, bool, str]]:
-    return {
-        "ID": ("integer", True, False, "ID"),
-        "ASSIGNED_BY_ID": ("user", False, False, "Responsible person"),
-        "CREATED_BY_ID": ("user", True, False, "Created by"),
-        "MODIFY_BY_ID": ("user", True, False, "Modified by"),
-        "DATE_CREATE": ("datetime", True, False, "Created on"),
-        "DATE_MODIFY": ("datetime", True, False, "Modified on"),
-        "OPENED": ("char", False, False, "Available to everyone"),
-        "COMMENTS": ("string", False, False, "Comment"),
-        "SOURCE_ID": ("crm_status", False, False, "Source"),
-        "ORIGINATOR_ID": ("string", False, False, "External source"),
-        "ORIGIN_ID": ("string", False, False, f"{owner} ID in the external source"),
-    }
-
-
-_CONTACTS = {
-    "PHONE": ("crm_multifield", False, True, "Phone"),
-    "EMAIL": ("crm_multifield", False, True, "E-mail"),
-    "WEB": ("crm_multifield", False, True, "Website"),
-    "IM": ("crm_multifield", False, True, "Messenger"),
-}
-
 ENTITIES: Mapping[str, Entity] = {
-    "deal": Entity(
-        "deal",
-        "DEAL",
-        {
-            **_common("Deal"),
-            "TITLE": ("string", False, False, "Name"),
-            "TYPE_ID": ("crm_status", False, False, "Type"),
-            "CATEGORY_ID": ("crm_category", False, False, "Pipeline"),
-            "STAGE_ID": ("crm_status", False, False, "Stage"),
-            "PROBABILITY": ("integer", False, False, "Probability"),
-            "CURRENCY_ID": ("crm_currency", False, False, "Currency"),
-            "OPPORTUNITY": ("double", False, False, "Amount"),
-            "COMPANY_ID": ("crm_company", False, False, "Company"),
-            "CONTACT_ID": ("crm_contact", False, False, "Contact"),
-            "BEGINDATE": ("date", False, False, "Start date"),
-            "CLOSEDATE": ("date", False, False, "End date"),
-            "CLOSED": ("char", False, False, "Closed"),
-            "LEAD_ID": ("crm_lead", True, False, "Lead"),
-        },
-        {
-            "TITLE": "",
-            "STAGE_ID": "NEW",
-            "CATEGORY_ID": "0",
-            "CURRENCY_ID": "USD",
-            "OPPORTUNITY": "0.00",
-            "CLOSED": "N",
-            "OPENED": "Y",
-            "TYPE_ID": "SALE",
-            "PROBABILITY": "",
-        },
-    ),
     "lead": Entity(
         "lead",
         "LEAD",
+        1,
         {
-            **_common("Lead"),
-            **_CONTACTS,
-            "TITLE": ("string", False, False, "Lead name"),
-            "NAME": ("string", False, False, "First name"),
-            "SECOND_NAME": ("string", False, False, "Second name"),
-            "LAST_NAME": ("string", False, False, "Last name"),
-            "COMPANY_TITLE": ("string", False, False, "Company name"),
-            "STATUS_ID": ("crm_status", False, False, "Stage"),
-            "CURRENCY_ID": ("crm_currency", False, False, "Currency"),
-            "OPPORTUNITY": ("double", False, False, "Amount"),
-            "POST": ("string", False, False, "Position"),
-            "COMPANY_ID": ("crm_company", False, False, "Company"),
-            "CONTACT_ID": ("crm_contact", False, False, "Contact"),
+            "TITLE": "",
+            "STATUS_ID": "NEW",
+            "STATUS_SEMANTIC_ID": "P",
+            "CURRENCY_ID": "USD",
+            "OPPORTUNITY": "0.00",
+            "IS_MANUAL_OPPORTUNITY": "N",
+            "OPENED": "Y",
+            "HAS_PHONE": "N",
+            "HAS_EMAIL": "N",
+            "HAS_IMOL": "N",
+            "IS_RETURN_CUSTOMER": "N",
         },
-        {"TITLE": "", "STATUS_ID": "NEW", "CURRENCY_ID": "USD", "OPPORTUNITY": "0.00", "OPENED": "Y"},
+    ),
+    "deal": Entity(
+        "deal",
+        "DEAL",
+        2,
+        {
+            "TITLE": "",
+            "TYPE_ID": "SALE",
+            "CATEGORY_ID": "0",
+            "STAGE_ID": "NEW",
+            "STAGE_SEMANTIC_ID": "P",
+            "IS_NEW": "Y",
+            "IS_RECURRING": "N",
+            "IS_RETURN_CUSTOMER": "N",
+            "IS_REPEATED_APPROACH": "N",
+            "PROBABILITY": None,
+            "CURRENCY_ID": "USD",
+            "OPPORTUNITY": "0.00",
+            "IS_MANUAL_OPPORTUNITY": "N",
+            "TAX_VALUE": "0.00",
+            "COMPANY_ID": "0",
+            "CLOSED": "N",
+            "OPENED": "Y",
+        },
     ),
     "contact": Entity(
         "contact",
         "CONTACT",
+        3,
         {
-            **_common("Contact"),
-            **_CONTACTS,
-            "NAME": ("string", False, False, "First name"),
-            "SECOND_NAME": ("string", False, False, "Second name"),
-            "LAST_NAME": ("string", False, False, "Last name"),
-            "POST": ("string", False, False, "Position"),
-            "TYPE_ID": ("crm_status", False, False, "Contact type"),
-            "COMPANY_ID": ("crm_company", False, False, "Company"),
-            "BIRTHDATE": ("date", False, False, "Date of birth"),
+            "NAME": "",
+            "TYPE_ID": "CLIENT",
+            "OPENED": "Y",
+            "EXPORT": "Y",
+            "HAS_PHONE": "N",
+            "HAS_EMAIL": "N",
+            "HAS_IMOL": "N",
         },
-        {"NAME": "", "TYPE_ID": "CLIENT", "OPENED": "Y"},
     ),
     "company": Entity(
         "company",
         "COMPANY",
+        4,
         {
-            **_common("Company"),
-            **_CONTACTS,
-            "TITLE": ("string", False, False, "Company name"),
-            "COMPANY_TYPE": ("crm_status", False, False, "Company type"),
-            "INDUSTRY": ("crm_status", False, False, "Industry"),
-            "REVENUE": ("double", False, False, "Annual revenue"),
-            "CURRENCY_ID": ("crm_currency", False, False, "Currency"),
-            "EMPLOYEES": ("crm_status", False, False, "Employees"),
+            "TITLE": "",
+            "COMPANY_TYPE": "CUSTOMER",
+            "CURRENCY_ID": "USD",
+            "REVENUE": "0.00",
+            "OPENED": "Y",
+            "IS_MY_COMPANY": "N",
+            "HAS_PHONE": "N",
+            "HAS_EMAIL": "N",
+            "HAS_IMOL": "N",
         },
-        {"TITLE": "", "COMPANY_TYPE": "CUSTOMER", "CURRENCY_ID": "USD", "OPENED": "Y"},
     ),
 }
 """The CRM entities the portal keeps, by the name methods use (``crm.<name>.*``)."""
+
+# the stage groups a stage belongs to: won, lost, or in progress (STAGE_SEMANTIC_ID, STATUS_SEMANTIC_ID)
+_SUCCESS_STAGES = frozenset({"WON", "CONVERTED"})
+_FAILURE_STAGES = frozenset({"LOSE", "JUNK"})
+
+
+def _semantic(stage: object) -> str:
+    code = str(stage or "").rsplit(":", 1)[-1].upper()
+    return "S" if code in _SUCCESS_STAGES else "F" if code in _FAILURE_STAGES else "P"
 
 
 def not_found() -> PortalError:
@@ -173,26 +163,31 @@ def not_found() -> PortalError:
 @dataclass
 class _Table:
     items: dict[int, dict[str, Any]] = field(default_factory=dict)
-    userfields: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class CrmStore:
-    """The items and userfields of each entity; ids count up per entity as the portal's do."""
+    """The items, userfields and links of each entity; ids count up per entity as the portal's do.
 
-    def __init__(self) -> None:
+    ``userfield_ids`` draws the ids of every userfield of the portal (users' included): one table, one
+    counter."""
+
+    def __init__(self, userfield_ids: Callable[[], int] | None = None) -> None:
+        counter = itertools.count(1)
+        self._userfield_ids = userfield_ids or (lambda: next(counter))
         self.clear()
 
     def clear(self) -> None:
-        """Forget every item and userfield."""
+        """Forget every item, userfield and link."""
         self.tables: dict[str, _Table] = {name: _Table() for name in ENTITIES}
         self._ids = {name: itertools.count(1) for name in ENTITIES}
-        self._userfield_ids = itertools.count(1)
+        self.userfields: dict[str, UserfieldTable] = {
+            name: UserfieldTable(entity.userfield_entity, USERFIELD_PREFIX, self._userfield_ids)
+            for name, entity in ENTITIES.items()
+        }
+        self.links = CrmLinkStore()
 
     def next_id(self, entity: str) -> int:
         return next(self._ids[entity])
-
-    def next_userfield_id(self) -> int:
-        return next(self._userfield_ids)
 
 
 def _text(value: Any) -> Any:
@@ -245,25 +240,43 @@ class Crm(PortalParts):
         moment = datetime.fromtimestamp(self.clock.now(), tz=timezone.utc)
         return moment.isoformat(timespec="seconds")
 
-    def _accept(self, entity: Entity, fields: Mapping[str, Any], item: dict[str, Any]) -> None:
+    def _accept(
+        self, entity: Entity, fields: Mapping[str, Any], item: dict[str, Any], *, adding: bool
+    ) -> None:
         multi_ids = itertools.count(len(item) * 1000 + 1)
-        table = self._crm.tables[entity.name]
+        userfields = self._crm.userfields[entity.name]
+        link_fields = {name for name in LINK_FIELDS[entity.name] if name is not None}
         for raw_name, value in fields.items():
             name = str(raw_name).strip().upper()
             if name.startswith(USERFIELD_PREFIX):
-                if not _UF_NAME.match(name):
+                if len(name) > MAX_NAME or not _UF_CHARS.match(name):
                     raise PortalError("ERROR_ARGUMENT", f"invalid userfield name {str(raw_name)[:60]!r}")
-                if table.userfields.get(name, {}).get("MULTIPLE") == "Y" and not isinstance(value, list):
+                declared = userfields.by_name(name)
+                if declared is not None and declared["MULTIPLE"] == "Y" and not isinstance(value, list):
                     value = list(value.values()) if isinstance(value, dict) else [value]
                 item[name] = [_text(v) for v in value] if isinstance(value, list) else _text(value)
                 continue
+            if name in link_fields:
+                continue  # links, kept by the link store
             spec = entity.fields.get(name)
-            if spec is None or spec[1]:
-                continue  # the portal ignores unknown and read-only fields
-            if name in _MULTIFIELDS:
+            if spec is None or spec.read_only or ("i" in spec.flags and not adding):
+                continue  # the portal ignores unknown and read-only fields, and immutable ones on update
+            if spec.multiple and spec.type == "crm_multifield":
                 item[name] = _multifield(name, value, multi_ids)
+            elif spec.multiple:
+                item[name] = [_text(v) for v in (value if isinstance(value, list) else [value])]
             else:
                 item[name] = _text(value)
+        for stage, semantic in (("STAGE_ID", "STAGE_SEMANTIC_ID"), ("STATUS_ID", "STATUS_SEMANTIC_ID")):
+            if stage in item and semantic in entity.fields:
+                item[semantic] = _semantic(item[stage])
+        for multi, flag in (("PHONE", "HAS_PHONE"), ("EMAIL", "HAS_EMAIL"), ("IM", "HAS_IMOL")):
+            if flag in entity.fields and multi in item:
+                item[flag] = "Y" if item[multi] else "N"
+
+    def _accept_links(self, entity: Entity, item_id: int, fields: Mapping[str, Any]) -> None:
+        targets = self._crm.tables[LINKS[entity.name]].items
+        self._crm.links.accept_item_links(entity.name, item_id, fields, lambda i: i in targets)
 
     def crm_add(
         self,
@@ -287,19 +300,28 @@ class Crm(PortalParts):
                 DATE_CREATE=now,
                 DATE_MODIFY=now,
             )
-            self._accept(entity, fields, item)
+            if "MOVED_TIME" in entity.fields:
+                item.update(MOVED_BY_ID=str(user_id), MOVED_TIME=now)
+            self._accept(entity, fields, item, adding=True)
             self._crm.tables[entity.name].items[new_id] = item
+            self._accept_links(entity, new_id, fields)
             plan = self._triggers.crm_changed(entity.event("ADD"), new_id, user_id=user_id, auth=auth)
         return new_id, self._outbox.execute(plan, timeout)
 
     def crm_get(self, entity_name: str, item_id: int) -> dict[str, Any]:
-        """A copy of the item with every field it has (userfields included), or ``Not found``."""
+        """A copy of the item with every field it has (userfields and links included), or ``Not found``."""
         entity = self._entity(entity_name)
         with self._lock:
             item = self._crm.tables[entity.name].items.get(item_id)
             if item is None:
                 raise not_found()
-            return _copy(item)
+            return self._crm.links.decorate(entity.name, item_id, _copy(item))
+
+    def crm_has(self, entity_name: str, item_id: int) -> bool:
+        """Whether the item exists."""
+        entity = self._entity(entity_name)
+        with self._lock:
+            return item_id in self._crm.tables[entity.name].items
 
     def crm_update(
         self,
@@ -317,8 +339,13 @@ class Crm(PortalParts):
             item = self._crm.tables[entity.name].items.get(item_id)
             if item is None:
                 raise not_found()
-            self._accept(entity, fields, item)
-            item.update(MODIFY_BY_ID=str(user_id), DATE_MODIFY=self._stamp())
+            before = item.get("STAGE_ID", item.get("STATUS_ID"))
+            self._accept(entity, fields, item, adding=False)
+            now = self._stamp()
+            item.update(MODIFY_BY_ID=str(user_id), DATE_MODIFY=now)
+            if "MOVED_TIME" in entity.fields and item.get("STAGE_ID", item.get("STATUS_ID")) != before:
+                item.update(MOVED_BY_ID=str(user_id), MOVED_TIME=now)
+            self._accept_links(entity, item_id, fields)
             plan = self._triggers.crm_changed(entity.event("UPDATE"), item_id, user_id=user_id, auth=auth)
         return self._outbox.execute(plan, timeout)
 
@@ -331,11 +358,12 @@ class Crm(PortalParts):
         auth: AuthMode = "user",
         timeout: float | None = None,
     ) -> list[Attempt]:
-        """Delete an item; fire ``ONCRM<ENTITY>DELETE``."""
+        """Delete an item (and its links); fire ``ONCRM<ENTITY>DELETE``."""
         entity = self._entity(entity_name)
         with self._lock:
             if self._crm.tables[entity.name].items.pop(item_id, None) is None:
                 raise not_found()
+            self._crm.links.forget_item(entity.name, item_id)
             plan = self._triggers.crm_changed(entity.event("DELETE"), item_id, user_id=user_id, auth=auth)
         return self._outbox.execute(plan, timeout)
 
@@ -343,24 +371,19 @@ class Crm(PortalParts):
         """Copies of every item, oldest first."""
         entity = self._entity(entity_name)
         with self._lock:
-            return [_copy(item) for item in self._crm.tables[entity.name].items.values()]
+            links = self._crm.links
+            return [
+                links.decorate(entity.name, item_id, _copy(item))
+                for item_id, item in self._crm.tables[entity.name].items.items()
+            ]
 
     def crm_fields(self, entity_name: str) -> dict[str, dict[str, Any]]:
         """The entity's field descriptions, declared userfields included."""
         entity = self._entity(entity_name)
-        out: dict[str, dict[str, Any]] = {}
-        for name, (kind, read_only, multiple, title) in entity.fields.items():
-            out[name] = {
-                "type": kind,
-                "isRequired": name in entity.required,
-                "isReadOnly": read_only,
-                "isImmutable": False,
-                "isMultiple": multiple,
-                "isDynamic": False,
-                "title": title,
-            }
+        out = {name: spec.describe() for name, spec in entity.fields.items()}
         with self._lock:
-            for name, userfield in self._crm.tables[entity.name].userfields.items():
+            for userfield in self._crm.userfields[entity.name].rows():
+                name = userfield["FIELD_NAME"]
                 out[name] = {
                     "type": userfield["USER_TYPE_ID"],
                     "isRequired": userfield["MANDATORY"] == "Y",
@@ -369,56 +392,50 @@ class Crm(PortalParts):
                     "isMultiple": userfield["MULTIPLE"] == "Y",
                     "isDynamic": True,
                     "title": name,
-                    "listLabel": userfield.get("LIST_COLUMN_LABEL") or name,
-                    "formLabel": userfield.get("EDIT_FORM_LABEL") or name,
-                    "filterLabel": userfield.get("LIST_FILTER_LABEL") or name,
+                    "listLabel": _label(userfield.get("LIST_COLUMN_LABEL")) or name,
+                    "formLabel": _label(userfield.get("EDIT_FORM_LABEL")) or name,
+                    "filterLabel": _label(userfield.get("LIST_FILTER_LABEL")) or name,
                 }
         return out
 
+    # ----------------------------------------------------------------- userfields
     def crm_userfield_add(self, entity_name: str, fields: Mapping[str, Any]) -> int:
-        """Declare a userfield (``FIELD_NAME`` gets the ``UF_CRM_`` prefix if it lacks it); return its id."""
+        """Declare a userfield (``FIELD_NAME`` gets the ``UF_CRM_`` prefix, ``UF_`` becomes ``UF_CRM_``);
+        return its id."""
         entity = self._entity(entity_name)
-        raw = fields.get("FIELD_NAME")
-        kind = fields.get("USER_TYPE_ID")
-        if not isinstance(raw, str) or not raw.strip():
-            raise PortalError("ERROR_ARGUMENT", "FIELD_NAME is not defined")
-        if not isinstance(kind, str) or not kind.strip():
-            raise PortalError("ERROR_ARGUMENT", "USER_TYPE_ID is not defined")
-        name = raw.strip().upper()
-        if not name.startswith(USERFIELD_PREFIX):
-            name = USERFIELD_PREFIX + name
-        if not _UF_NAME.match(name):
-            raise PortalError("ERROR_ARGUMENT", f"invalid FIELD_NAME {raw[:60]!r}")
         with self._lock:
-            table = self._crm.tables[entity.name]
-            if name in table.userfields:
-                raise PortalError("ERROR_CORE", f"A field with the name {name} already exists")
-            userfield_id = self._crm.next_userfield_id()
-            table.userfields[name] = {
-                "ID": str(userfield_id),
-                "ENTITY_ID": f"CRM_{entity.event_name}",
-                "FIELD_NAME": name,
-                "USER_TYPE_ID": kind.strip(),
-                "MULTIPLE": "Y" if str(fields.get("MULTIPLE", "N")).upper() in ("Y", "1", "TRUE") else "N",
-                "MANDATORY": "Y" if str(fields.get("MANDATORY", "N")).upper() in ("Y", "1", "TRUE") else "N",
-                "XML_ID": _text(fields.get("XML_ID")),
-                "SORT": _text(fields.get("SORT") or 100),
-                "EDIT_FORM_LABEL": _label(fields.get("EDIT_FORM_LABEL")),
-                "LIST_COLUMN_LABEL": _label(fields.get("LIST_COLUMN_LABEL")),
-                "LIST_FILTER_LABEL": _label(fields.get("LIST_FILTER_LABEL")),
-            }
-            return userfield_id
+            return self._crm.userfields[entity.name].add(fields)
+
+    def crm_userfield(self, entity_name: str, userfield_id: int) -> dict[str, Any]:
+        """The userfield with ``userfield_id``, or ``ERROR_NOT_FOUND``."""
+        entity = self._entity(entity_name)
+        with self._lock:
+            return self._crm.userfields[entity.name].get(userfield_id)
+
+    def crm_userfield_update(self, entity_name: str, userfield_id: int, fields: Mapping[str, Any]) -> None:
+        """Change a userfield (its code and type stay)."""
+        entity = self._entity(entity_name)
+        with self._lock:
+            self._crm.userfields[entity.name].update(userfield_id, fields)
+
+    def crm_userfield_delete(self, entity_name: str, userfield_id: int) -> None:
+        """Remove a userfield and its values from every item."""
+        entity = self._entity(entity_name)
+        with self._lock:
+            row = self._crm.userfields[entity.name].delete(userfield_id)
+            for item in self._crm.tables[entity.name].items.values():
+                item.pop(row["FIELD_NAME"], None)
 
     def crm_userfields(self, entity_name: str) -> list[dict[str, Any]]:
         """The declared userfields, oldest first."""
         entity = self._entity(entity_name)
         with self._lock:
-            return [dict(u) for u in self._crm.tables[entity.name].userfields.values()]
+            return self._crm.userfields[entity.name].rows()
 
 
 def _label(value: Any) -> str:
     if isinstance(value, dict):  # per language: {"en": "..."}
-        value = value.get("en") or next(iter(value.values()), "")
+        value = value.get("en") or next((v for v in value.values() if v), "")
     return "" if value is None else str(value)
 
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from mock_portal.errors import UsageError
 from mock_portal.portal._parts import PortalParts
 from mock_portal.portal.model import (
-    EVENT_SCOPES,
     App,
     Binding,
     PortalError,
     Token,
     check_handler_url,
+    event_scopes,
     normalize_scopes,
 )
 from mock_portal.portal.offline import OFFLINE_TARGET
@@ -162,10 +162,10 @@ class Lifecycle(PortalParts):
         state = self._state
         with self._lock:
             app = self.app(client_id)
-            if name not in EVENT_SCOPES:
+            scopes = event_scopes(name)
+            if scopes is None:
                 raise PortalError("ERROR_EVENT_NOT_FOUND", "Event not found")
-            scope = EVENT_SCOPES[name]
-            if scope is not None and scope not in app.scopes:
+            if scopes and not any(scope in app.scopes for scope in scopes):
                 # an event outside the app's scopes is as unknown as a misspelt one (facts §5)
                 raise PortalError("ERROR_EVENT_NOT_FOUND", "Event not found")
             url = check_handler_url(handler) if event_type == "online" else OFFLINE_TARGET

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -25,34 +25,48 @@ AUTH_MODES: tuple[str, ...] = ("user", "system")
 DEFAULT_SCOPES: tuple[str, ...] = ("imopenlines", "imconnector", "im")
 """Scopes an app gets when none are asked for: what an Open Lines connector app needs."""
 
-# The scope an event belongs to; event.bind refuses events outside the app's scopes (facts §5,
-# ERROR_EVENT_NOT_FOUND). None: any app may bind it (application lifecycle events).
-EVENT_SCOPES: dict[str, str | None] = {
-    "ONAPPINSTALL": None,
-    "ONAPPUNINSTALL": None,
-    "ONAPPUPDATE": None,
-    "ONAPPTEST": None,
-    "ONOFFLINEEVENT": None,
-    "ONSESSIONSTART": "imopenlines",
-    "ONSESSIONFINISH": "imopenlines",
-    "ONOPENLINEMESSAGEADD": "imopenlines",
-    "ONOPENLINEMESSAGEUPDATE": "imopenlines",
-    "ONOPENLINEMESSAGEDELETE": "imopenlines",
-    "ONIMCONNECTORMESSAGEADD": "imopenlines",
-    "ONIMCONNECTORMESSAGEUPDATE": "imopenlines",
-    "ONIMCONNECTORMESSAGEDELETE": "imopenlines",
-    "ONIMCONNECTORDIALOGSTART": "imopenlines",
-    "ONIMCONNECTORDIALOGFINISH": "imopenlines",
-    "ONIMCONNECTORSTATUSDELETE": "imopenlines",
-    "ONIMCONNECTORLINEDELETE": "imopenlines",
-    "ONIMBOTMESSAGEADD": "imbot",
-    "ONIMBOTJOINCHAT": "imbot",
-    **{
-        f"ONCRM{entity}{change}": "crm"
-        for entity in ("LEAD", "DEAL", "CONTACT", "COMPANY")
-        for change in ("ADD", "UPDATE", "DELETE")
-    },
-}
+
+def event_scopes(event: str) -> tuple[str, ...] | None:
+    """The scopes that let an app bind ``event`` (upper case), from the event table: the scope its doc page
+    names (``()``: the basic scope, any app may bind it), or None for an event the docs do not have.
+
+    ``event.bind`` refuses an event outside the app's scopes as it refuses an unknown one (facts §5,
+    ``ERROR_EVENT_NOT_FOUND``). The ONIMCONNECTOR* events need ``imconnector``: each of their seven pages
+    says so (RU and EN); only the section's overview lists ``imconnector, imopenlines``, the scopes of the
+    connector section as a whole.
+    """
+    from mock_portal import eventtable
+    from mock_portal.errors import UnknownNameError
+
+    try:
+        return eventtable.entry(event).scope
+    except UnknownNameError:
+        return None
+
+
+class _EventScopes(Mapping[str, tuple[str, ...]]):
+    """Every documented event and its scopes (:func:`event_scopes`), read from the event table when used."""
+
+    def _rows(self) -> dict[str, tuple[str, ...]]:
+        from mock_portal import eventtable
+
+        return {entry.name: entry.scope for entry in eventtable.entries()}
+
+    def __getitem__(self, event: str) -> tuple[str, ...]:
+        scopes = event_scopes(event) if isinstance(event, str) and event == event.strip().upper() else None
+        if scopes is None:
+            raise KeyError(event)
+        return scopes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+
+EVENT_SCOPES: Mapping[str, tuple[str, ...]] = _EventScopes()
+"""The scopes of every documented event, by code, from the event table (``()``: the basic scope)."""
 
 # events whose delivery the module source limits to the app that registered the connector (facts §3)
 OWNER_FILTERED_PREFIX = "ONIMCONNECTOR"
@@ -247,6 +261,11 @@ class Message:
     text: str
     client_id: str | None = None
     external_id: str | None = None
+    at: float = 0.0
+    """When it was posted (portal clock; 0 when the poster did not say)."""
+    likes: list[int] = field(default_factory=list)
+    """Who liked it (``im.message.like``), in order."""
+    edited: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ Starting a session creates the chat and the session and fires OnSessionStart to 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 class OpenLines(PortalParts):
     """The Open Lines operations of :class:`~mock_portal.portal.Portal`."""
+
+    im_chat_of: Callable[[int], Any]
+    im_post: Callable[..., Message]
 
     # ----------------------------------------------------------------- connectors and lines
     def add_line(self, name: str | None = None, *, line_id: int | None = None) -> Line:
@@ -243,7 +246,8 @@ class OpenLines(PortalParts):
             chat = state.find_chat(connector_id, line_id, ext_chat_id, ext_user_id)
             if chat is None:
                 chat = self._new_chat(line, connector_id, None, ext_chat_id, ext_user_id)
-                chat.name = str(external_chat.get("name", "") or "")
+                named = state.chat_names.get((connector_id, line_id, ext_chat_id), "")
+                chat.name = str(external_chat.get("name", "") or "") or named
             message = state.add_message(
                 chat.id,
                 chat.user_id,
@@ -260,10 +264,69 @@ class OpenLines(PortalParts):
             started = replace(started, attempts=tuple(self._outbox.execute(plan, timeout)))
         return chat, session, message, started
 
+    def _connector_line(self, client_id: str, connector_id: str, line_id: int) -> None:
+        connector = self._state.connectors.get(connector_id)
+        if connector is None or connector.client_id != client_id:
+            raise PortalError(
+                "IMCONNECTOR_NO_CORRECT_PROVIDER", "Failed to find a suitable provider for the connector"
+            )
+        line = self._state.lines.get(line_id)
+        if line is None or connector_id not in line.active_connectors:
+            raise PortalError("NOT_ACTIVE_LINE", "The line with this ID is inactive or does not exist")
+
+    def change_external_message(
+        self,
+        client_id: str,
+        connector_id: str,
+        line_id: int,
+        *,
+        external_user_id: str,
+        external_chat_id: str,
+        external_message_id: str,
+        text: str | None,
+        delete: bool = False,
+    ) -> Message | None:
+        """``imconnector.update.messages`` / ``delete.messages``: the client edited or deleted a message in
+        the channel. The message the channel knows by that id changes (None: the chat or message is not
+        there); no event goes out, the change comes from the connector itself."""
+        state = self._state
+        with self._lock:
+            self._connector_line(client_id, connector_id, line_id)
+            chat = state.find_chat(connector_id, line_id, external_chat_id, external_user_id)
+            message = state.external_message(chat.id, external_message_id) if chat is not None else None
+            if message is None:
+                return None
+            if delete:
+                state.remove_message(message)
+            elif text is not None:
+                message.text = text
+                message.edited = True
+            return message
+
+    def name_external_chat(
+        self, client_id: str, connector_id: str, line_id: int, external_chat_id: str, name: str
+    ) -> int:
+        """``imconnector.chat.name.set``: rename the line's chats of that external chat, or keep the name for
+        the chat the channel's first message opens; return how many chats were renamed."""
+        state = self._state
+        with self._lock:
+            self._connector_line(client_id, connector_id, line_id)
+            chats = [
+                c
+                for c in state.chats.values()
+                if (c.connector_id, c.line_id, c.external_chat_id)
+                == (connector_id, line_id, external_chat_id)
+            ]
+            for chat in chats:
+                chat.name = name
+            state.chat_names[(connector_id, line_id, external_chat_id)] = name
+            return len(chats)
+
     def add_message(
         self, client_id: str | None, dialog_id: object, text: object, *, author_id: int = 1
     ) -> Message:
-        """``im.message.add``: post to ``chat<ID>`` (the chat must exist) or to a user's dialog (a number)."""
+        """``im.message.add``: post to ``chat<ID>`` (an Open Lines chat, or a messenger chat the author is in)
+        or to a user's private dialog (a number)."""
         if not isinstance(dialog_id, str) or not dialog_id.strip():
             raise PortalError("DIALOG_ID_EMPTY", "Dialog ID can't be empty")
         if not isinstance(text, str) or not text.strip():
@@ -273,15 +336,14 @@ class OpenLines(PortalParts):
             if dialog.lower().startswith("chat"):
                 raw = dialog[4:]
                 chat = self._state.chats.get(int(raw)) if raw.isdigit() else None
-                if chat is None:
+                if chat is not None:
+                    return self._state.add_message(chat.id, author_id, text, client_id=client_id)
+                if not raw.isdigit() or self.im_chat_of(int(raw)) is None:
                     raise PortalError("ACCESS_ERROR", f"You don't have access to this chat: {dialog[:60]!r}")
-                chat_id = chat.id
-            elif dialog.isdigit() and int(dialog) > 0:
-                # a private dialog with a user: negative ids keep them apart from chats
-                chat_id = -int(dialog)
-            else:
+            elif not (dialog.isdigit() and int(dialog) > 0):
                 raise PortalError("DIALOG_ID_EMPTY", f"Dialog ID is not valid: {dialog[:60]!r}")
-            return self._state.add_message(chat_id, author_id, text, client_id=client_id)
+            # a messenger chat or a private dialog with a user
+            return self.im_post(author_id, dialog, text, client_id)
 
     def send_operator_message(
         self,

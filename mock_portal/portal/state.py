@@ -50,6 +50,8 @@ class PortalState:
         self._chat_by_external: dict[tuple[str, int, str, str], Chat] = {}
         self._chat_by_user_code: dict[str, Chat] = {}
         self._message_by_id: dict[object, Message] = {}  # any key equal to an id finds it, as == did
+        self._message_by_external: dict[tuple[int, str], Message] = {}  # (chat, the channel's message id)
+        self.chat_names: dict[tuple[str, int, str], str] = {}  # names set before the chat opens
         self.webhooks: dict[str, tuple[int, tuple[str, ...]]] = {}
         self.binding_ids = itertools.count(1)
         self.chat_ids = itertools.count(1001)
@@ -171,7 +173,13 @@ class PortalState:
         message = Message(next(self.message_ids), chat_id, author_id, text, client_id, external_id)
         self.messages.append(message)
         self._message_by_id[message.id] = message
+        if external_id:
+            self._message_by_external[(chat_id, external_id)] = message
         return message
+
+    def external_message(self, chat_id: int, external_id: str) -> Message | None:
+        """The chat's message the external channel knows as ``external_id``."""
+        return self._message_by_external.get((chat_id, external_id))
 
     def message(self, message_id: object) -> Message | None:
         """The message with ``message_id``, if it exists."""
@@ -184,6 +192,8 @@ class PortalState:
         """Delete ``message`` (a scan of the messages: deleting is rare, posting is not)."""
         self.messages.remove(message)
         del self._message_by_id[message.id]
+        if message.external_id:
+            self._message_by_external.pop((message.chat_id, message.external_id), None)
 
 
 def user_code(chat: Chat) -> str:

@@ -202,8 +202,13 @@ class Triggers:
 
     def crm_changed(self, event: str, item_id: int, *, user_id: int, auth: AuthMode) -> list[Planned]:
         """``ONCRM<ENTITY><ADD|UPDATE|DELETE>`` to every app bound to it, with ``data[FIELDS][ID]`` (the real
-        CRM captures). User mode carries a token of the user who made the change, or of the user the binding
-        names in ``auth_type`` (facts §2); system mode carries none."""
+        CRM captures)."""
+        return self.entity_changed(event, {"FIELDS": {"ID": item_id}}, user_id=user_id, auth=auth)
+
+    def entity_changed(self, event: str, data: Any, *, user_id: int, auth: AuthMode) -> list[Planned]:
+        """An entity the portal keeps (a CRM item, a task) changed: ``event`` with ``data`` to every app bound
+        to it. User mode carries a token of the user who made the change, or of the user the binding names in
+        ``auth_type`` (facts §2); system mode carries none."""
         if auth not in AUTH_MODES:
             raise UsageError(f"auth must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
         plan: list[Planned] = []
@@ -214,9 +219,7 @@ class Triggers:
             token = None
             if auth == "user":
                 token = self._tokens.issue(app, user_id=binding.auth_type or user_id, refresh=False)
-            body = self.event_payload(
-                event, app, binding=binding, auth=auth, token=token, data={"FIELDS": {"ID": item_id}}
-            )
+            body = self.event_payload(event, app, binding=binding, auth=auth, token=token, data=data)
             plan.append(Planned(event, binding.handler, body, app.client_id, _drop_reason(app)))
         return plan
 
@@ -364,8 +367,11 @@ class Triggers:
         auth: AuthMode,
         token: Token | None,
         context: Mapping[str, Any],
+        overrides: Mapping[str, Any] | None = None,
     ) -> Body:
-        """Build an event with ``mock_portal.events`` from the portal's real ids, tokens and endpoints."""
+        """Build an event with ``mock_portal.events`` from the portal's real ids, tokens and endpoints
+        (``overrides``: values laid over the built payload by path, as :func:`mock_portal.events.build_event`
+        takes them)."""
         from mock_portal import events
 
         full = {**context, **self.event_context(app, token=token)}
@@ -378,6 +384,7 @@ class Triggers:
             context=full,
             seed=self._ids.randrange(2**31),
             event_handler_id=binding is not None,
+            overrides=overrides,
         )
         return Body(built.body("form"), built.wire_payload)
 

@@ -7,10 +7,12 @@ from typing import Any
 from mock_portal.rest.registry import Caller, method
 
 
-@method("app.info", app_only=True)
+@method("app.info")
 def app_info(caller: Caller, params: dict[str, Any]) -> Any:
-    assert caller.client_id is not None
     portal = caller.portal
+    if caller.client_id is None:
+        # an incoming webhook: its scopes and the plan (the page's webhook example; the PHP SDK reads SCOPE)
+        return {"SCOPE": list(caller.scopes), "LICENSE": "en_project"}
     app = portal.app(caller.client_id)
     return {
         "ID": list(portal.apps).index(app.client_id) + 1,

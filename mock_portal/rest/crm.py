@@ -19,14 +19,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mock_portal.portal.crm import _MULTIFIELDS, ENTITIES, USERFIELD_PREFIX, Entity
+from mock_portal.portal.crm import ENTITIES, USERFIELD_PREFIX, Entity
 from mock_portal.portal.model import PortalError
 from mock_portal.rest.params import as_list, error, param
 from mock_portal.rest.registry import METHODS, Caller, Handler, Method
 from mock_portal.restkit import page
 
 CRM_SCOPES = ("crm",)
-USER_SCOPES = ("user", "user_basic", "user_brief")
 _INTEGER = re.compile(r"^\s*\d+\s*$")
 
 
@@ -140,7 +139,8 @@ def select_items(
 
 def _project(entity: Entity, item: Mapping[str, Any], select: Any) -> dict[str, Any]:
     names = [str(s).strip().upper() for s in as_list(select, "select")] if select not in (None, "") else []
-    system = [n for n in entity.fields if n not in _MULTIFIELDS]
+    multifields = entity.multifields
+    system = [n for n in entity.fields if n not in multifields]
     wanted: list[str] = []
     for name in names or ["*"]:
         if name == "*":
@@ -153,7 +153,7 @@ def _project(entity: Entity, item: Mapping[str, Any], select: Any) -> dict[str, 
     for name in wanted:
         if name in item:
             out[name] = item[name]
-        elif name in entity.fields and name not in _MULTIFIELDS:
+        elif name in entity.fields and name not in multifields:
             out[name] = None
     return out
 
@@ -241,40 +241,4 @@ for _entity in ENTITIES.values():
         METHODS.add(Method(f"crm.{_entity.name}.{_unit}", _make(_entity), CRM_SCOPES, False))
 
 
-# ----------------------------------------------------------------------------------------- users
-def _user_filter(params: Mapping[str, Any]) -> dict[str, Any]:
-    conditions = dict(_mapping(params, "filter"))
-    # user.get also takes the filter's keys at the top level (user-get.md)
-    for key, value in params.items():
-        if isinstance(key, str) and key.upper() in (
-            "ID",
-            "ACTIVE",
-            "NAME",
-            "LAST_NAME",
-            "EMAIL",
-            "USER_TYPE",
-        ):
-            conditions.setdefault(key.upper(), value)
-    return conditions
-
-
-def user_get(caller: Caller, params: dict[str, Any]) -> Any:
-    caller.portal.user(caller.user_id)  # the caller is a user of the portal
-    conditions = _user_filter(params)
-    users = [
-        u
-        for u in caller.portal.users()
-        if all(_matches(u, str(k), v) for k, v in conditions.items() if str(k).strip())
-    ]
-    order = {"order": {str(param(params, "sort") or "ID"): param(params, "order") or "ASC"}}
-    return page(select_items(users, order), param(params, "start"))
-
-
-def user_current(caller: Caller, params: dict[str, Any]) -> Any:
-    return caller.portal.user(caller.user_id)
-
-
-METHODS.add(Method("user.get", user_get, USER_SCOPES, False))
-METHODS.add(Method("user.current", user_current, USER_SCOPES, False))
-
-__all__ = ["CRM_SCOPES", "UNITS", "USER_SCOPES", "PortalError", "select_items"]
+__all__ = ["CRM_SCOPES", "UNITS", "PortalError", "select_items"]

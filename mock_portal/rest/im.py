@@ -17,6 +17,7 @@ def message_add(caller: Caller, params: dict[str, Any]) -> Any:
         message, _ = caller.portal.send_operator_message(
             dialog, text, author_id=caller.user_id, client_id=caller.client_id
         )
-        return message.id
-    message = caller.portal.add_message(caller.client_id, dialog, text, author_id=caller.user_id)
+    else:
+        message = caller.portal.add_message(caller.client_id, dialog, text, author_id=caller.user_id)
+    caller.portal.notify_bots(str(dialog), message)  # ONIMBOTMESSAGEADD to the bots it reaches
     return message.id

@@ -116,6 +116,8 @@ def send_messages(caller: Caller, params: dict[str, Any]) -> Any:
             external_message=item["message"],
             external_chat=item["chat"],
         )
+        # a client's message reaches the open-line bots in the chat (ONIMBOTMESSAGEADD, system mode)
+        caller.portal.notify_bots(chat.dialog_id, message, external=True)
         results.append(
             {
                 "user": str(chat.user_id),
@@ -133,22 +135,102 @@ def send_messages(caller: Caller, params: dict[str, Any]) -> Any:
     return {"SUCCESS": True, "DATA": {"RESULT": results}}
 
 
+def _statuses(caller: Caller, params: dict[str, Any]) -> list[dict[str, Any]]:
+    _owned_connector(caller, required(params, "CONNECTOR"))
+    integer(required(params, "LINE"), "LINE")
+    messages = as_list(required(params, "MESSAGES"), "MESSAGES")
+    if not all(isinstance(item, dict) for item in messages):
+        raise error("ERROR_ARGUMENT", "The MESSAGES parameter must be an array of messages (arrays)")
+    return messages
+
+
 @method("imconnector.send.status.delivery", scopes=CONNECTOR_SCOPES, app_only=True)
 def send_status_delivery(caller: Caller, params: dict[str, Any]) -> Any:
     # the connector confirms it delivered operator messages to the external channel (example-connector.md,
-    # step 5): MESSAGES[n]{im{chat_id, message_id}, message{id[]}, chat{id}}, by the connector's owner only
-    connector_id = _owned_connector(caller, required(params, "CONNECTOR"))
+    # step 5): MESSAGES[n]{im{chat_id, message_id}, message{id[]}, chat{id}}, by the connector's owner only;
+    # the answer is SUCCESS with an empty DATA (imconnector-send-status-delivery.md), whatever the ids name
+    _statuses(caller, params)
+    return {"SUCCESS": True, "DATA": []}
+
+
+@method("imconnector.send.status.reading", scopes=CONNECTOR_SCOPES, app_only=True)
+def send_status_reading(caller: Caller, params: dict[str, Any]) -> Any:
+    # the client read the operator's messages in the channel (imconnector-send-status-reading.md)
+    _statuses(caller, params)
+    return {"SUCCESS": True, "DATA": []}
+
+
+def _changed_messages(caller: Caller, params: dict[str, Any], *, delete: bool) -> dict[str, Any]:
+    assert caller.client_id is not None
+    connector_id = str(required(params, "CONNECTOR"))
     line_id = integer(required(params, "LINE"), "LINE")
     messages = as_list(required(params, "MESSAGES"), "MESSAGES")
+    for item in messages:
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), dict) for k in ("user", "message", "chat")
+        ):
+            raise error("ERROR_ARGUMENT", "The incorrect structure of a message inside MESSAGES parameter")
     results = []
     for item in messages:
-        im = item.get("im") if isinstance(item, dict) else None
-        if not isinstance(im, dict):
-            raise error("ERROR_ARGUMENT", "The incorrect structure of a message inside MESSAGES parameter")
-        chat_id = integer(required(im, "chat_id"), "im[chat_id]")
-        message_id = integer(required(im, "message_id"), "im[message_id]")
-        chat = caller.portal.chats.get(chat_id)
-        if chat is None or chat.connector_id != connector_id or chat.line_id != line_id:
-            raise error("ERROR_ARGUMENT", f"chat {chat_id} is not of {connector_id} on line {line_id}")
-        results.append({"SUCCESS": True, "im": {"chat_id": chat_id, "message_id": message_id}})
+        external = item["message"]
+        text = external.get("text")
+        changed = caller.portal.change_external_message(
+            caller.client_id,
+            connector_id,
+            line_id,
+            external_user_id=str(item["user"].get("id", "")),
+            external_chat_id=str(item["chat"].get("id", "")),
+            external_message_id=str(external.get("id", "")),
+            text=None if text is None else str(text),
+            delete=delete,
+        )
+        row: dict[str, Any] = {
+            "user": str(caller.portal.chats[changed.chat_id].user_id) if changed is not None else "",
+            "message": {"id": str(external.get("id", ""))},
+            "chat": {"id": str(item["chat"].get("id", ""))},
+            "SUCCESS": changed is not None,
+        }
+        if not delete:
+            row["message"].update(date=external.get("date", {}), text=str(text or ""))
+        results.append(row)
     return {"SUCCESS": True, "DATA": {"RESULT": results}}
+
+
+@method("imconnector.update.messages", scopes=CONNECTOR_SCOPES, app_only=True)
+def update_messages(caller: Caller, params: dict[str, Any]) -> Any:
+    return _changed_messages(caller, params, delete=False)
+
+
+@method("imconnector.delete.messages", scopes=CONNECTOR_SCOPES, app_only=True)
+def delete_messages(caller: Caller, params: dict[str, Any]) -> Any:
+    return _changed_messages(caller, params, delete=True)
+
+
+@method("imconnector.chat.name.set", scopes=("imconnector",), app_only=True)
+def chat_name_set(caller: Caller, params: dict[str, Any]) -> Any:
+    assert caller.client_id is not None
+    names = {name: param(params, name) for name in ("CONNECTOR", "LINE", "CHAT_ID", "NAME")}
+    if any(value in (None, "") for value in names.values()):
+        raise error(
+            "ERROR_ARGUMENT",
+            "Required parameters `NAME`, `CHAT_ID`, `USER_ID`, `CONNECTOR`, or `LINE` are missing",
+        )
+    caller.portal.name_external_chat(
+        caller.client_id,
+        str(names["CONNECTOR"]),
+        integer(names["LINE"], "LINE"),
+        str(names["CHAT_ID"]),
+        str(names["NAME"]),
+    )
+    return {"SUCCESS": True, "DATA": {"RESULT": {}}}
+
+
+BUILT_IN_CONNECTORS = {"livechat": "Live chat"}
+"""The channels a portal has without any app: its own web chat (where sessions start by default)."""
+
+
+@method("imconnector.list", scopes=CONNECTOR_SCOPES, app_only=True)
+def connector_list(caller: Caller, params: dict[str, Any]) -> Any:
+    out = dict(BUILT_IN_CONNECTORS)
+    out.update({c.id: c.name for c in caller.portal.connectors.values()})
+    return out

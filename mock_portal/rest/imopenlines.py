@@ -53,3 +53,43 @@ def dialog_get(caller: Caller, params: dict[str, Any]) -> Any:
         "line_id": chat.line_id,
         "session_id": session.id if session else 0,
     }
+
+
+@method("imopenlines.config.list.get", scopes=OPENLINES_SCOPES)
+def config_list_get(caller: Caller, params: dict[str, Any]) -> Any:
+    """The portal's open lines (https://apidocs.bitrix24.com/api-reference/imopenlines/openlines/
+    imopenlines-config-list-get.html): ``PARAMS`` takes ``select``, ``order``, ``filter``, ``limit`` and
+    ``offset``; the queue is the portal's administrator, who answers every line."""
+    from mock_portal.rest.crm import select_items
+
+    options = param(params, "PARAMS")
+    options = options if isinstance(options, dict) else {}
+    admin = caller.portal.user(1)
+    queue_fields = {
+        "1": {
+            "USER_NAME": f"{admin['NAME']} {admin['LAST_NAME']}".strip(),
+            "USER_WORK_POSITION": admin.get("WORK_POSITION") or None,
+            "USER_AVATAR": "",
+            "USER_AVATAR_ID": None,
+        }
+    }
+    rows = [
+        {
+            "ID": str(line.id),
+            "LINE_NAME": line.name,
+            "ACTIVE": "Y",
+            "QUEUE": [1],
+            "QUEUE_USERS_FIELDS": queue_fields,
+            "CONFIG_QUEUE": [],
+        }
+        for line in sorted(caller.portal.lines.values(), key=lambda line: line.id)
+    ]
+    rows = select_items(rows, options)
+    offset = max(0, integer(param(options, "offset") or 0, "offset"))
+    limit = param(options, "limit")
+    rows = rows[offset : offset + integer(limit, "limit")] if limit not in (None, "") else rows[offset:]
+    select = param(options, "select")
+    if isinstance(select, (list, dict)) and select:
+        names = [str(s).upper() for s in (select.values() if isinstance(select, dict) else select)]
+        rows = [{k: v for k, v in row.items() if k in names} for row in rows]
+    return rows

@@ -42,7 +42,8 @@ def parse_start(value: Any) -> int:
 class Page:
     """A page: its items, the next page's offset (None on the last) and the count (None for start=-1)."""
 
-    result: list[Any]
+    result: Any
+    """The items (a list; a few methods page an object keyed by id)."""
     next: int | None
     total: int | None
 

@@ -402,6 +402,16 @@
     }),
   );
 
+  $("write-bot").addEventListener("click", (event) =>
+    act(event.currentTarget, async () => {
+      const bot = positive("bot-id", "the bot");
+      const text = $("bot-text").value;
+      if (!text.trim()) throw new Error("the text must not be empty");
+      const { data } = await api("POST", `/bots/${bot}/messages`, {}, { portal: state.portal || undefined, text });
+      return `message ${data.message_id} written to bot ${data.bot_id}; ${summary(data.deliveries)}`;
+    }),
+  );
+
   // ------------------------------------------------------------------ start
 
   let filterTimer = null;

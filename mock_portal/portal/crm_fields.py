@@ -1,0 +1,271 @@
+"""The system fields of the four CRM entities, as ``crm.<entity>.fields`` describes them.
+
+Generated from the field tables of the docs' ``crm.deal.fields``, ``crm.lead.fields``, ``crm.contact.fields``
+and ``crm.company.fields`` pages (https://apidocs.bitrix24.com/api-reference/crm/deals/crm-deal-fields.html
+and siblings): each field's type, title and flags, and ``statusType`` / ``settings`` where the page gives
+them. A portal's own links (``PARENT_ID_<n>`` to smart processes) and userfields are not system fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FIELDS", "Field"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field: its type, title, and flags (``r`` read-only, ``i`` immutable, ``m`` multiple, ``q``
+    required, ``d`` deprecated), plus ``statusType`` / ``settings``."""
+
+    type: str
+    title: str
+    flags: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def read_only(self) -> bool:
+        return "r" in self.flags
+
+    @property
+    def multiple(self) -> bool:
+        return "m" in self.flags
+
+    def describe(self) -> dict[str, Any]:
+        """The field as ``crm.<entity>.fields`` answers it."""
+        out: dict[str, Any] = {
+            "type": self.type,
+            "isRequired": "q" in self.flags,
+            "isReadOnly": "r" in self.flags,
+            "isImmutable": "i" in self.flags,
+            "isMultiple": "m" in self.flags,
+            "isDynamic": False,
+        }
+        if "d" in self.flags:
+            out["isDeprecated"] = True
+        for key, value in self.extra.items():
+            out[key] = dict(value) if isinstance(value, Mapping) else value
+        out["title"] = self.title
+        return out
+
+
+FIELDS: Mapping[str, Mapping[str, Field]] = {
+    "deal": {
+        "ID": Field("integer", "ID", "r"),
+        "TITLE": Field("string", "Title", ""),
+        "TYPE_ID": Field("crm_status", "Type", "", {"statusType": "DEAL_TYPE"}),
+        "CATEGORY_ID": Field("crm_category", "Sales Funnel", "i"),
+        "STAGE_ID": Field("crm_status", "Deal Stage", "", {"statusType": "DEAL_STAGE"}),
+        "STAGE_SEMANTIC_ID": Field("string", "Stage Group", "r"),
+        "IS_NEW": Field("char", "New Deal", "r"),
+        "IS_RECURRING": Field("char", "Recurring Deal", ""),
+        "IS_RETURN_CUSTOMER": Field("char", "Repeat Deal", ""),
+        "IS_REPEATED_APPROACH": Field("char", "Repeated Approach", ""),
+        "PROBABILITY": Field("integer", "Probability", ""),
+        "CURRENCY_ID": Field("crm_currency", "Currency", ""),
+        "OPPORTUNITY": Field("double", "Amount", ""),
+        "IS_MANUAL_OPPORTUNITY": Field("char", "IS_MANUAL_OPPORTUNITY", ""),
+        "TAX_VALUE": Field("double", "Tax Rate", ""),
+        "COMPANY_ID": Field("crm_company", "Company", "", {"settings": {"parentEntityTypeId": 4}}),
+        "CONTACT_ID": Field("crm_contact", "Contact", "d"),
+        "CONTACT_IDS": Field("crm_contact", "Contacts", "m"),
+        "QUOTE_ID": Field("crm_quote", "Estimate", "r", {"settings": {"parentEntityTypeId": 7}}),
+        "BEGINDATE": Field("date", "Start Date", ""),
+        "CLOSEDATE": Field("date", "Close Date", ""),
+        "OPENED": Field("char", "Available to All", ""),
+        "CLOSED": Field("char", "Closed", ""),
+        "COMMENTS": Field("string", "Comment", ""),
+        "ASSIGNED_BY_ID": Field("user", "Responsible", ""),
+        "CREATED_BY_ID": Field("user", "Created By", "r"),
+        "MODIFY_BY_ID": Field("user", "Modified By", "r"),
+        "MOVED_BY_ID": Field("user", "MOVED_BY_ID", "r"),
+        "DATE_CREATE": Field("datetime", "Creation Date", "r"),
+        "DATE_MODIFY": Field("datetime", "Modification Date", "r"),
+        "MOVED_TIME": Field("datetime", "MOVED_TIME", "r"),
+        "SOURCE_ID": Field("crm_status", "Source", "", {"statusType": "SOURCE"}),
+        "SOURCE_DESCRIPTION": Field("string", "Additional Info about Source", ""),
+        "LEAD_ID": Field("crm_lead", "Lead", "r", {"settings": {"parentEntityTypeId": 1}}),
+        "ADDITIONAL_INFO": Field("string", "Additional Information", ""),
+        "LOCATION_ID": Field("location", "Location", ""),
+        "ORIGINATOR_ID": Field("string", "External Source", ""),
+        "ORIGIN_ID": Field("string", "Identifier in External Source", ""),
+        "UTM_SOURCE": Field("string", "Advertising System", ""),
+        "UTM_MEDIUM": Field("string", "Traffic Type", ""),
+        "UTM_CAMPAIGN": Field("string", "Campaign Identifier", ""),
+        "UTM_CONTENT": Field("string", "Campaign Content", ""),
+        "UTM_TERM": Field("string", "Campaign Search Condition", ""),
+        "LAST_ACTIVITY_TIME": Field("datetime", "LAST_ACTIVITY_TIME", "r"),
+        "LAST_ACTIVITY_BY": Field("user", "LAST_ACTIVITY_BY", "r"),
+    },
+    "lead": {
+        "ID": Field("integer", "ID", "r"),
+        "TITLE": Field("string", "Lead Title", ""),
+        "HONORIFIC": Field("crm_status", "Salutation", "", {"statusType": "HONORIFIC"}),
+        "NAME": Field("string", "First Name", ""),
+        "SECOND_NAME": Field("string", "Middle Name", ""),
+        "LAST_NAME": Field("string", "Last Name", ""),
+        "BIRTHDATE": Field("date", "Birthdate", ""),
+        "COMPANY_TITLE": Field("string", "Company Name", ""),
+        "SOURCE_ID": Field("crm_status", "Source", "", {"statusType": "SOURCE"}),
+        "SOURCE_DESCRIPTION": Field("string", "Source Description", ""),
+        "STATUS_ID": Field("crm_status", "Stage", "", {"statusType": "STATUS"}),
+        "STATUS_DESCRIPTION": Field("string", "Stage Description", ""),
+        "STATUS_SEMANTIC_ID": Field("string", "Status Semantic", "r"),
+        "POST": Field("string", "Position", ""),
+        "ADDRESS": Field("string", "Address", ""),
+        "ADDRESS_2": Field("string", "Address (Line 2)", ""),
+        "ADDRESS_CITY": Field("string", "City", ""),
+        "ADDRESS_POSTAL_CODE": Field("string", "Postal Code", ""),
+        "ADDRESS_REGION": Field("string", "Region", ""),
+        "ADDRESS_PROVINCE": Field("string", "Province", ""),
+        "ADDRESS_COUNTRY": Field("string", "Country", ""),
+        "ADDRESS_COUNTRY_CODE": Field("string", "Country Code", ""),
+        "ADDRESS_LOC_ADDR_ID": Field("integer", "Location Address ID", ""),
+        "CURRENCY_ID": Field("crm_currency", "Currency", ""),
+        "OPPORTUNITY": Field("double", "Amount", ""),
+        "IS_MANUAL_OPPORTUNITY": Field("char", "IS_MANUAL_OPPORTUNITY", ""),
+        "OPENED": Field("char", "Available to All", ""),
+        "COMMENTS": Field("string", "Comments", ""),
+        "HAS_PHONE": Field("char", "Phone Provided", "r"),
+        "HAS_EMAIL": Field("char", "Email Provided", "r"),
+        "HAS_IMOL": Field("char", "Open Line Assigned", "r"),
+        "ASSIGNED_BY_ID": Field("user", "Responsible User", ""),
+        "CREATED_BY_ID": Field("user", "Created By", "r"),
+        "MODIFY_BY_ID": Field("user", "Modified By", "r"),
+        "MOVED_BY_ID": Field("user", "MOVED_BY_ID", "r"),
+        "DATE_CREATE": Field("datetime", "Creation Date", "r"),
+        "DATE_MODIFY": Field("datetime", "Modification Date", "r"),
+        "MOVED_TIME": Field("datetime", "MOVED_TIME", "r"),
+        "COMPANY_ID": Field("crm_company", "Company", "", {"settings": {"parentEntityTypeId": 4}}),
+        "CONTACT_ID": Field("crm_contact", "Contact", "d"),
+        "CONTACT_IDS": Field("crm_contact", "CONTACT_IDS", "m"),
+        "IS_RETURN_CUSTOMER": Field("char", "Returning Lead", "r"),
+        "DATE_CLOSED": Field("datetime", "Closing Date", "r"),
+        "ORIGINATOR_ID": Field("string", "External Source", ""),
+        "ORIGIN_ID": Field("string", "Identifier in External Source", ""),
+        "UTM_SOURCE": Field("string", "Advertising System", ""),
+        "UTM_MEDIUM": Field("string", "Traffic Type", ""),
+        "UTM_CAMPAIGN": Field("string", "Campaign Identifier", ""),
+        "UTM_CONTENT": Field("string", "Campaign Content", ""),
+        "UTM_TERM": Field("string", "Campaign Search Term", ""),
+        "LAST_ACTIVITY_TIME": Field("datetime", "LAST_ACTIVITY_TIME", "r"),
+        "LAST_ACTIVITY_BY": Field("user", "LAST_ACTIVITY_BY", "r"),
+        "PHONE": Field("crm_multifield", "Phone", "m"),
+        "EMAIL": Field("crm_multifield", "E-mail", "m"),
+        "WEB": Field("crm_multifield", "Website", "m"),
+        "IM": Field("crm_multifield", "Messenger", "m"),
+        "LINK": Field("crm_multifield", "LINK", "m"),
+    },
+    "contact": {
+        "ID": Field("integer", "ID", "r"),
+        "HONORIFIC": Field("crm_status", "Salutation", "", {"statusType": "HONORIFIC"}),
+        "NAME": Field("string", "First Name", "q"),
+        "SECOND_NAME": Field("string", "Middle Name", "q"),
+        "LAST_NAME": Field("string", "Last Name", "q"),
+        "PHOTO": Field("file", "Photo", ""),
+        "BIRTHDATE": Field("date", "Birthdate", ""),
+        "TYPE_ID": Field("crm_status", "Contact Type", "", {"statusType": "CONTACT_TYPE"}),
+        "SOURCE_ID": Field("crm_status", "Source", "", {"statusType": "SOURCE"}),
+        "SOURCE_DESCRIPTION": Field("string", "Additional Source Information", ""),
+        "POST": Field("string", "Position", ""),
+        "ADDRESS": Field("string", "Address", ""),
+        "ADDRESS_2": Field("string", "Address (Line 2)", ""),
+        "ADDRESS_CITY": Field("string", "City", ""),
+        "ADDRESS_POSTAL_CODE": Field("string", "Postal Code", ""),
+        "ADDRESS_REGION": Field("string", "Region", ""),
+        "ADDRESS_PROVINCE": Field("string", "Province", ""),
+        "ADDRESS_COUNTRY": Field("string", "Country", ""),
+        "ADDRESS_COUNTRY_CODE": Field("string", "Country Code", ""),
+        "ADDRESS_LOC_ADDR_ID": Field("integer", "Location Address ID", ""),
+        "COMMENTS": Field("string", "Comment", ""),
+        "OPENED": Field("char", "Available to All", ""),
+        "EXPORT": Field("char", "Participates in Contact Export", ""),
+        "HAS_PHONE": Field("char", "Phone Set", "r"),
+        "HAS_EMAIL": Field("char", "E-mail Set", "r"),
+        "HAS_IMOL": Field("char", "Open Line Set", "r"),
+        "ASSIGNED_BY_ID": Field("user", "Responsible Person", ""),
+        "CREATED_BY_ID": Field("user", "Created By", "r"),
+        "MODIFY_BY_ID": Field("user", "Modified By", "r"),
+        "DATE_CREATE": Field("datetime", "Creation Date", "r"),
+        "DATE_MODIFY": Field("datetime", "Modification Date", "r"),
+        "COMPANY_ID": Field("crm_company", "Company", "d"),
+        "COMPANY_IDS": Field("crm_company", "COMPANY_IDS", "m"),
+        "LEAD_ID": Field("crm_lead", "Lead", "r", {"settings": {"parentEntityTypeId": 1}}),
+        "ORIGINATOR_ID": Field("string", "External Source", ""),
+        "ORIGIN_ID": Field("string", "Identifier in External Source", ""),
+        "ORIGIN_VERSION": Field("string", "Original Version", ""),
+        "UTM_SOURCE": Field("string", "Advertising System", ""),
+        "UTM_MEDIUM": Field("string", "Traffic Type", ""),
+        "UTM_CAMPAIGN": Field("string", "Campaign Identifier", ""),
+        "UTM_CONTENT": Field("string", "Campaign Content", ""),
+        "UTM_TERM": Field("string", "Campaign Search Condition", ""),
+        "LAST_ACTIVITY_TIME": Field("datetime", "Last Activity", "r"),
+        "LAST_ACTIVITY_BY": Field("user", "Last Activity By", "r"),
+        "PHONE": Field("crm_multifield", "Phone", "m"),
+        "EMAIL": Field("crm_multifield", "E-mail", "m"),
+        "WEB": Field("crm_multifield", "Website", "m"),
+        "IM": Field("crm_multifield", "Messenger", "m"),
+        "LINK": Field("crm_multifield", "LINK", "m"),
+    },
+    "company": {
+        "ID": Field("integer", "ID", "r"),
+        "TITLE": Field("string", "Company Name", "q"),
+        "COMPANY_TYPE": Field("crm_status", "Company Type", "", {"statusType": "COMPANY_TYPE"}),
+        "LOGO": Field("file", "Logo", ""),
+        "ADDRESS": Field("string", "Physical Address", ""),
+        "ADDRESS_2": Field("string", "Address (line 2)", ""),
+        "ADDRESS_CITY": Field("string", "City", ""),
+        "ADDRESS_POSTAL_CODE": Field("string", "Postal Code", ""),
+        "ADDRESS_REGION": Field("string", "Region", ""),
+        "ADDRESS_PROVINCE": Field("string", "Province", ""),
+        "ADDRESS_COUNTRY": Field("string", "Country", ""),
+        "ADDRESS_COUNTRY_CODE": Field("string", "Country Code", ""),
+        "ADDRESS_LOC_ADDR_ID": Field("integer", "Location Address ID", ""),
+        "ADDRESS_LEGAL": Field("string", "Legal Address", ""),
+        "REG_ADDRESS": Field("string", "Legal Address", ""),
+        "REG_ADDRESS_2": Field("string", "Legal Address (line 2)", ""),
+        "REG_ADDRESS_CITY": Field("string", "Legal Address City", ""),
+        "REG_ADDRESS_POSTAL_CODE": Field("string", "Legal Address Postal Code", ""),
+        "REG_ADDRESS_REGION": Field("string", "Legal Address Region", ""),
+        "REG_ADDRESS_PROVINCE": Field("string", "Legal Address Province", ""),
+        "REG_ADDRESS_COUNTRY": Field("string", "Legal Address Country", ""),
+        "REG_ADDRESS_COUNTRY_CODE": Field("string", "Legal Address Country Code", ""),
+        "REG_ADDRESS_LOC_ADDR_ID": Field("integer", "Legal Address Location ID", ""),
+        "BANKING_DETAILS": Field("string", "Banking Details", ""),
+        "INDUSTRY": Field("crm_status", "Industry", "", {"statusType": "INDUSTRY"}),
+        "EMPLOYEES": Field("crm_status", "Number of Employees", "", {"statusType": "EMPLOYEES"}),
+        "CURRENCY_ID": Field("crm_currency", "Currency", ""),
+        "REVENUE": Field("double", "Annual Revenue", ""),
+        "OPENED": Field("char", "Available to Everyone", ""),
+        "COMMENTS": Field("string", "Comment", ""),
+        "HAS_PHONE": Field("char", "Phone Set", "r"),
+        "HAS_EMAIL": Field("char", "E-mail Set", "r"),
+        "HAS_IMOL": Field("char", "Open Line Set", "r"),
+        "IS_MY_COMPANY": Field("char", "My Company", ""),
+        "ASSIGNED_BY_ID": Field("user", "Responsible Person", ""),
+        "CREATED_BY_ID": Field("user", "Created By", "r"),
+        "MODIFY_BY_ID": Field("user", "Modified By", "r"),
+        "DATE_CREATE": Field("datetime", "Creation Date", "r"),
+        "DATE_MODIFY": Field("datetime", "Modification Date", "r"),
+        "CONTACT_ID": Field("crm_contact", "Contact", "m"),
+        "LEAD_ID": Field("crm_lead", "Lead", "r", {"settings": {"parentEntityTypeId": 1}}),
+        "ORIGINATOR_ID": Field("string", "External Source", ""),
+        "ORIGIN_ID": Field("string", "Identifier in External Source", ""),
+        "ORIGIN_VERSION": Field("string", "Original Version", ""),
+        "UTM_SOURCE": Field("string", "Advertising System", ""),
+        "UTM_MEDIUM": Field("string", "Traffic Type", ""),
+        "UTM_CAMPAIGN": Field("string", "Campaign Identifier", ""),
+        "UTM_CONTENT": Field("string", "Campaign Content", ""),
+        "UTM_TERM": Field("string", "Campaign Search Term", ""),
+        "LAST_ACTIVITY_TIME": Field("datetime", "Last Activity Time", ""),
+        "LAST_ACTIVITY_BY": Field("user", "Last Activity Author", ""),
+        "LAST_COMMUNICATION_TIME": Field("string", "Last Communication Date", "r"),
+        "PHONE": Field("crm_multifield", "Phone", "m"),
+        "EMAIL": Field("crm_multifield", "E-mail", "m"),
+        "WEB": Field("crm_multifield", "Website", "m"),
+        "IM": Field("crm_multifield", "Messenger", "m"),
+        "LINK": Field("crm_multifield", "LINK", "m"),
+    },
+}
