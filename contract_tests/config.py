@@ -38,6 +38,9 @@ handler's measured work latency)."""
 DEFAULT_BURST = 32
 DEFAULT_OVERSIZE = 9 * 1024 * 1024
 """Clause 5's oversized body: past PHP's default post_max_size (8M)."""
+DEFAULT_FUZZ_SEED = 0
+"""The seed fuzzing generates events from unless told otherwise: the same events in every run."""
+MAX_FUZZ = 10_000
 SHAPES = ("source-2024", "docs-2024", "docs-2026")
 INPROCESS_BASE = "http://handler.b24-contract.invalid"
 """The scheme and host an in-process handler is called with (only the path reaches the app)."""
@@ -82,7 +85,9 @@ class ContractConfig:
     ONSESSIONSTART). ``bodies_dir``: keep the exact bodies of failing exchanges there (files only you can
     read) so a curl line can replay them without the run's secrets appearing in any output. ``offline``: the
     handler declares offline use (it reads its events from the portal's offline queue with
-    ``event.offline.get``); the clauses about offline events run only then.
+    ``event.offline.get``); the clauses about offline events run only then. ``fuzz``: generate that many
+    events per declared event from the schemas and deliver them (the ``survives-fuzzing`` clause; 0, the
+    default, leaves it out); ``fuzz_seed``: the seed they are generated from (the same seed, the same events).
     """
 
     handler: Any
@@ -99,6 +104,8 @@ class ContractConfig:
     event_path: str | None = None
     bodies_dir: str | None = None
     offline: bool = False
+    fuzz: int = 0
+    fuzz_seed: int = DEFAULT_FUZZ_SEED
 
     def __post_init__(self) -> None:
         if self.event_path is not None:
@@ -140,6 +147,11 @@ class ContractConfig:
             raise UsageError(f"offline must be True or False, got {self.offline!r}")
         if not isinstance(self.oversize_bytes, int) or not 1024 <= self.oversize_bytes <= 64 << 20:
             raise UsageError(f"oversize_bytes must be from 1 KiB to 64 MiB, got {self.oversize_bytes!r}")
+        if isinstance(self.fuzz, bool) or not isinstance(self.fuzz, int) or not 0 <= self.fuzz <= MAX_FUZZ:
+            raise UsageError(f"fuzz must be a number of events from 0 (off) to {MAX_FUZZ}, got {self.fuzz!r}")
+        seed = self.fuzz_seed
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise UsageError(f"the fuzz seed must be an integer from 0 to 2**64-1, got {seed!r}")
 
     @property
     def install_flow(self) -> bool:

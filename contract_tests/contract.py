@@ -24,6 +24,8 @@ absence of one proves nothing) is skipped with the reason. Clauses the configura
 event not declared, two portals with one configured token, offline events without ``--b24-offline``) are left
 out at collection and summarised in one line. Clauses you register yourself (``contract_tests.clause``, from a
 conftest or ``--b24-clauses MODULE``) run as ``test_own_clause[<id>]`` in :class:`OnSessionStartContract`.
+With ``--b24-fuzz N`` (``b24_fuzz`` in ini), ``test_survives_fuzzing`` delivers N events generated from the
+schemas per declared event; without it, the test is not collected at all.
 """
 
 from __future__ import annotations
@@ -135,6 +137,12 @@ class OnSessionStartContract:
         """7b (SHOULD): valid events answered with a p95 within 1 s."""
         judge(b24_contract, "answers-quickly")
 
+    @pytest.mark.b24_contract("survives-fuzzing")
+    def test_survives_fuzzing(self, b24_contract: ContractRun) -> None:
+        """With ``--b24-fuzz N`` (MUST): N events generated from the schemas, valid and near-valid: no 5xx,
+        hang, crash or echoed secret; a failure is shrunk to a minimal event."""
+        judge(b24_contract, "survives-fuzzing")
+
     def test_own_clause(self, b24_contract: ContractRun, b24_clause: str) -> None:
         """Each clause you registered (``b24_clause``: its verdict id, ``clause[EVENT]`` for other events)."""
         name, _, event = b24_clause.partition("[")
@@ -189,3 +197,8 @@ class DeclaredEventsContract:
     def test_event_answers_quickly(self, b24_contract: ContractRun, b24_event: str) -> None:
         """7b (SHOULD): valid events of this event answered with a p95 within 1 s."""
         judge(b24_contract, "answers-quickly", b24_event)
+
+    @pytest.mark.b24_contract("survives-fuzzing")
+    def test_event_survives_fuzzing(self, b24_contract: ContractRun, b24_event: str) -> None:
+        """With ``--b24-fuzz N`` (MUST): N generated events of this event: no 5xx, hang, crash or leak."""
+        judge(b24_contract, "survives-fuzzing", b24_event)

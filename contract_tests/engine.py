@@ -187,12 +187,27 @@ class ContractRun:
         handler declares none of them)."""
         out: list[tuple[Clause, str]] = []
         for item in REGISTRY:
+            if not self.enabled(item):
+                continue
             events = item.verdict_events(self.config.events)
             if events:
                 out.extend((item, e) for e in events)
             else:
                 out.append((item, (item.events or (_SESSION_START,))[0]))
         return out
+
+    def enabled(self, item: Clause) -> bool:
+        """Whether the run judges ``item``: a clause with an ``option`` only when that setting is on."""
+        return not item.option or bool(getattr(self.config, item.option, None))
+
+    def _enabled_or_raise(self, item: Clause) -> Clause:
+        if not self.enabled(item):
+            flag = item.option.replace("_", "-")
+            raise UsageError(
+                f"clause {item.id} runs only when {item.option} is on: mock-portal verify --{flag} N, "
+                f"pytest --b24-{flag} N, or ContractConfig({item.option}=N)"
+            )
+        return item
 
     def _resolve(self, clause_id: str, event: str | None) -> tuple[Clause, str]:
         name = clause_id.strip()
@@ -201,7 +216,7 @@ class ContractRun:
             if event is not None and event.upper() != given.upper():
                 raise UsageError(f"two events for one verdict: {clause_id!r} and event={event!r}")
             event = given
-        wanted = REGISTRY.get(name.strip())
+        wanted = self._enabled_or_raise(REGISTRY.get(name.strip()))
         planned = [e for c, e in self.plan() if c.id == wanted.id]
         if event is None:
             return wanted, planned[0]
@@ -236,7 +251,7 @@ class ContractRun:
                     found, event = self._resolve(name, None)
                     picked.add((found.id, event))
                 else:
-                    found = REGISTRY.get(name.strip())
+                    found = self._enabled_or_raise(REGISTRY.get(name.strip()))
                     picked.update((c.id, e) for c, e in plan if c.id == found.id)
             plan = [(c, e) for c, e in plan if (c.id, e) in picked]
         else:

@@ -144,6 +144,9 @@ class Site:
     """``token_id`` of an access token an event here carried -> the serial of that delivery."""
     marks: dict[int, int] = field(default_factory=dict)
     """Delivery serial -> the last call id recorded at this portal before it."""
+    generated: bool = False
+    """Its events are generated from the schemas (fuzzing): their made-up values (a mangled access token, a
+    chat the portal never held) are no evidence for the other clauses, so its calls are left out of them."""
 
     @property
     def domain(self) -> str:
@@ -263,8 +266,9 @@ class ClauseContext:
     ) -> Exchange:
         """POST ``body`` (an event, or raw form text/bytes) to the handler once, on a fresh connection, as the
         portal does; return the :class:`~contract_tests.verdicts.Exchange` (masked). ``kind``: ``valid``,
-        ``forged``, ``repeat``, ``unknown-portal``, ``malformed`` or ``probe`` (what clause 7 and the
-        reports count it as). ``focus``: the ``data`` paths the report shows (``data.DATA.0.line.name``)."""
+        ``forged``, ``repeat``, ``unknown-portal``, ``malformed``, ``probe`` or ``fuzz`` (a generated
+        event): what clause 7 and the reports count it as. ``focus``: the ``data`` paths the report shows
+        (``data.DATA.0.line.name``)."""
         return self._run.deliver(
             self,
             site,
@@ -329,8 +333,15 @@ class ClauseContext:
         return self._run.control(self, self.event)
 
     def misrouted_calls(self) -> list[RestCall]:
-        """Every call of the run, at any portal, that carried a token the portal it reached never issued."""
-        return [c for site in self._run.sites for c in site.portal.calls() if carries_foreign_token(c)]
+        """Every call of the run, at any portal, that carried a token the portal it reached never issued (the
+        portals of generated events left out: their tokens may be mangled on purpose)."""
+        return [
+            c
+            for site in self._run.sites
+            if not site.generated
+            for c in site.portal.calls()
+            if carries_foreign_token(c)
+        ]
 
     def exchanges(
         self, *, kinds: Iterable[str] | None = None, concurrent: bool | None = None
@@ -357,6 +368,11 @@ class ClauseContext:
     def secrets_in(self, data: bytes | str) -> list[str]:
         """The run's secrets found in ``data`` in any encoding (raw, hex, percent-encoded, base64)."""
         return self._run.masker.found_in(data)
+
+    def mask(self, text: str) -> str:
+        """``text`` with every secret of the run masked, in any encoding (mask whole texts, then cut them:
+        a token cut in half escapes the masker)."""
+        return self._run.masker(text)
 
     def secret_kind(self, secret: str) -> str:
         """What ``secret`` is: an access, refresh or application token, or a client secret."""

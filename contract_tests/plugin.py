@@ -21,6 +21,10 @@ Options (each also an ini setting, ``b24_handler_url`` and so on)::
     --b24-offline                the handler declares offline use (reads its events with event.offline.get):
                                  the clauses about offline events run too
     --b24-clauses MODULES        import these modules first: the clauses they register run too
+    --b24-fuzz N                 generate N events per declared event from the schemas and deliver them:
+                                 the ``survives-fuzzing`` clause (no 5xx, hang, crash or echoed secret);
+                                 0, the default, leaves it out (needs hypothesis)
+    --b24-fuzz-seed S            the seed they are generated from (default 0: the same events every run)
 
 Clause tests the configuration makes irrelevant (no handler given, an event not declared, two portals with a
 configured token, offline events without ``--b24-offline``) are left out at collection and summarised in one
@@ -84,6 +88,13 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
         "work latency (default 0.05)",
     ),
     ("clauses", "MODULES", "comma-separated modules to import first: the clauses they register run too"),
+    (
+        "fuzz",
+        "N",
+        "generate N events per declared event from the schemas and deliver them: the survives-fuzzing clause "
+        "(no 5xx, hang, crash or echoed secret); default 0: off",
+    ),
+    ("fuzz_seed", "SEED", "the seed fuzzing generates its events from (default 0: the same events each run)"),
 )
 
 
@@ -103,6 +114,8 @@ class B24Options:
     strict: bool = False
     clauses: tuple[str, ...] = ()
     offline: bool = False
+    fuzz: int = 0
+    fuzz_seed: int = 0
 
 
 _OFFLINE_HELP = (
@@ -177,6 +190,15 @@ def _seconds(value: Any, flag: str, default: float, low: float) -> float:
     return number
 
 
+def _count(value: Any, flag: str, high: int) -> int:
+    if value in (None, ""):
+        return 0
+    text = str(value).strip()
+    if not text.isdigit() or int(text) > high:
+        raise pytest.UsageError(f"{flag}: expected a whole number from 0 to {high}, got {value!r}")
+    return int(text)
+
+
 def _events(value: Any) -> tuple[str, ...]:
     if value in (None, ""):
         return DEFAULT_EVENTS
@@ -229,6 +251,14 @@ def options_from(config: pytest.Config) -> B24Options:
     strict = config.getoption("b24_strict")
     offline = config.getoption("b24_offline")
     clauses = tuple(m.strip() for m in str(_raw(config, "clauses") or "").split(",") if m.strip())
+    fuzz = _count(_raw(config, "fuzz"), "--b24-fuzz", 10_000)
+    if fuzz:
+        from mock_portal._extras import MissingExtraError, require
+
+        try:
+            require("fuzz", what="--b24-fuzz")
+        except MissingExtraError as exc:
+            raise pytest.UsageError(str(exc)) from None
     return B24Options(
         handler_url=_url(_raw(config, "handler_url"), "--b24-handler-url"),
         event_path=_path(_raw(config, "event_path"), "--b24-event-path"),
@@ -242,6 +272,8 @@ def options_from(config: pytest.Config) -> B24Options:
         strict=bool(config.getini("b24_strict")) if strict is None else bool(strict),
         clauses=clauses,
         offline=bool(config.getini("b24_offline")) if offline is None else bool(offline),
+        fuzz=fuzz,
+        fuzz_seed=_count(_raw(config, "fuzz_seed"), "--b24-fuzz-seed", 2**64 - 1),
     )
 
 
@@ -306,10 +338,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def _why_left_out(item: pytest.Item, options: B24Options) -> str | None:
     """Why the configuration makes ``item`` (a contract test) irrelevant (``""``: drop it silently, it is
     only a placeholder), or ``None``."""
+    from contract_tests.clauses import REGISTRY
+
+    clause_mark = item.get_closest_marker(MARKER)
+    name = str(clause_mark.args[0]) if clause_mark is not None and clause_mark.args else ""
+    option = REGISTRY.get(name).option if name in REGISTRY else ""
+    if option and not getattr(options, option, 0):
+        return ""  # a clause a setting turns on (fuzzing), and it is off: no trace of it in the run
     marker = item.get_closest_marker(_NOT_APPLICABLE)
     if marker is not None:
         return str(marker.args[0]) if marker.args else ""
-    clause_mark = item.get_closest_marker(MARKER)
     if clause_mark is None:
         return None
     info = getattr(item, "_fixtureinfo", None)
@@ -322,11 +360,9 @@ def _why_left_out(item: pytest.Item, options: B24Options) -> str | None:
     # a test of OnSessionStartContract judges its clause for ONSESSIONSTART
     if "ONSESSIONSTART" not in options.events:
         return f"the handler does not declare ONSESSIONSTART (declared: {', '.join(options.events)})"
-    from contract_tests.clauses import REGISTRY
-
-    if not clause_mark.args or str(clause_mark.args[0]) not in REGISTRY:
+    if name not in REGISTRY:
         return None
-    found = REGISTRY.get(str(clause_mark.args[0]))
+    found = REGISTRY.get(name)
     return found.not_applicable(options.events, options.application_token is None, offline=options.offline)
 
 
@@ -580,6 +616,8 @@ def b24_contract(
         settle=b24_options.settle,
         strict=b24_options.strict,
         offline=b24_options.offline,
+        fuzz=b24_options.fuzz,
+        fuzz_seed=b24_options.fuzz_seed,
     )
     run = ContractRun(config, server=b24_portal_server, rerun=_rerun_line(request))
     _b24_contract_runs[key] = (b24_handler, run)

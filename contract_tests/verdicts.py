@@ -25,7 +25,8 @@ class Exchange:
 
     ``sent`` is the part of the body that matters (the event, the ``auth`` block and the ``data`` paths the
     clause is about), ``response`` a masked excerpt of the answer. ``kind`` says what was sent: ``valid``,
-    ``forged``, ``repeat``, ``unknown-portal``, ``malformed``, ``install`` or ``probe``. ``concurrent``: part
+    ``forged``, ``repeat``, ``unknown-portal``, ``malformed``, ``install``, ``probe`` or ``fuzz`` (generated
+    from the schemas). ``concurrent``: part
     of a burst (never timed by clause 7). ``reproduce`` is a curl line (secrets masked, so a token check will
     refuse it) or, with ``bodies_dir``, one that replays the exact body from ``body_file``.
     """

@@ -21,6 +21,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "fast": ("jsonschema_rs",),
     # Locust for distributed load, matplotlib for `mock-portal load`'s histogram
     "load": ("locust", "matplotlib"),
+    # hypothesis, which generates the events of `verify --fuzz` and the plugin's --b24-fuzz
+    "fuzz": ("hypothesis",),
 }
 """Each optional extra of the distribution and the import names of the modules it brings."""
 

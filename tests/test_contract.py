@@ -121,7 +121,11 @@ def _broken_options(flaw: str) -> dict[str, Any]:
     return options
 
 
-@pytest.mark.parametrize("flaw", sorted(FLAWS))
+# the latent flaws fail only survives-fuzzing, which runs with --fuzz: tests/test_fuzzing.py covers them
+FIXED_FLAWS = sorted(f for f, c in FLAWS.items() if c in CLAUSE_IDS)
+
+
+@pytest.mark.parametrize("flaw", FIXED_FLAWS)
 def test_broken_handler_fails_exactly_its_clause(flaw: str) -> None:
     handler = ContractHandler(flaw, hang=3.0)
     try:
@@ -140,7 +144,9 @@ def test_broken_handler_fails_exactly_its_clause(flaw: str) -> None:
 
 
 def test_every_clause_has_a_broken_handler() -> None:
-    assert set(FLAWS.values()) == set(CLAUSE_IDS)
+    from contract_tests.clauses import REGISTRY
+
+    assert set(FLAWS.values()) == {*CLAUSE_IDS, *(c.id for c in REGISTRY.optional())}
 
 
 @pytest.mark.parametrize("clause_id", CLAUSE_IDS)

@@ -1,11 +1,11 @@
 """The clauses of the contract, each a small function registered with its id, level, evidence and doc page.
 
 The built-in clauses live in one module per concern (shapes, tokens, bodies, repeats, timing, portals,
-secrets, bursts, offline); your own are registered the same way, with :func:`clause`, from a conftest or a
-module (``mock-portal verify --clauses my_app.clauses``), and judge with the same helpers
-(:class:`~contract_tests.judging.ClauseContext`). Importing this package is cheap: the pytest plugin does it
-in every run. The numbers follow the issue that defined the contract; clauses 3 and 7 mix a MUST and a SHOULD,
-so each is split in two (``3a``/``3b``, ``7a``/``7b``) with one level apiece.
+secrets, bursts, offline; and fuzzing, judged only when a run asks for it); your own are registered the same
+way, with :func:`clause`, from a conftest or a module (``mock-portal verify --clauses my_app.clauses``), and
+judge with the same helpers (:class:`~contract_tests.judging.ClauseContext`). Importing this package is cheap:
+the pytest plugin does it in every run. The numbers follow the issue that defined the contract; clauses 3 and
+7 mix a MUST and a SHOULD, so each is split in two (``3a``/``3b``, ``7a``/``7b``) with one level apiece.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from contract_tests.clauses import (
     bodies,
     bursts,
+    fuzzing,
     offline,
     portals,
     repeats,
@@ -50,7 +51,7 @@ __all__ = [
     "verdict_id",
 ]
 
-_MODULES = (shapes, tokens, bodies, repeats, timing, portals, secrets, bursts, offline)
+_MODULES = (shapes, tokens, bodies, repeats, timing, portals, secrets, bursts, offline, fuzzing)
 
 CLAUSES: tuple[Clause, ...] = REGISTRY.builtins()
 """The built-in clauses, in the order reports list them."""

@@ -92,7 +92,10 @@ class Clause:
     ``install_flow``: the clause needs the handler to learn its token through ONAPPINSTALL (with a configured
     token it is skipped). ``offline``: the clause is about handlers that declare offline use (skipped unless
     the configuration says the handler does: ``ContractConfig(offline=True)``). ``last``: judged after every
-    other clause, because it judges the deliveries the others made. ``judge`` is the registered function;
+    other clause, because it judges the deliveries the others made (or, for fuzzing, so that a handler it
+    brings down disturbs no other verdict). ``option``: the :class:`~contract_tests.config.ContractConfig`
+    setting that turns the clause on (``"fuzz"``); while it is off (0) the clause is no part of a run or its
+    reports. ``judge`` is the registered function;
     ``module`` where it was defined.
     """
 
@@ -110,6 +113,7 @@ class Clause:
     last: bool = False
     builtin: bool = False
     module: str = ""
+    option: str = ""
 
     def __str__(self) -> str:
         name = f"{self.number} {self.id}" if self.number else self.id
@@ -195,8 +199,9 @@ class ClauseRegistry:
         raise UnknownNameError("clause", clause_id, tuple(self._clauses))
 
     def __iter__(self) -> Iterator[Clause]:
-        """The built-in clauses by number (1, 2, 3a, 3b, ... 10), then yours in registration order."""
-        return iter([*self.builtins(), *self.own()])
+        """The built-in clauses by number (1, 2, 3a, 3b, ... 10), the built-in ones a setting turns on
+        (fuzzing), then yours in registration order."""
+        return iter([*self.builtins(), *self.optional(), *self.own()])
 
     def __len__(self) -> int:
         return len(self._clauses)
@@ -209,8 +214,14 @@ class ClauseRegistry:
         return tuple(self._clauses)
 
     def builtins(self) -> tuple[Clause, ...]:
-        """The contract's own clauses, by number."""
-        return tuple(sorted((c for c in self._clauses.values() if c.builtin), key=_number_key))
+        """The contract's own clauses that every run judges, by number."""
+        return tuple(
+            sorted((c for c in self._clauses.values() if c.builtin and not c.option), key=_number_key)
+        )
+
+    def optional(self) -> tuple[Clause, ...]:
+        """The contract's own clauses that run only when a setting turns them on (``survives-fuzzing``)."""
+        return tuple(c for c in self._clauses.values() if c.builtin and c.option)
 
     def own(self) -> tuple[Clause, ...]:
         """The clauses registered by users (everything that is not built in)."""
@@ -250,6 +261,7 @@ def clause(
     number: str = "",
     registry: ClauseRegistry | None = None,
     _builtin: bool = False,
+    _option: str = "",
 ) -> Callable[[F], F]:
     """Register the decorated function as a clause.
 
@@ -295,6 +307,7 @@ def clause(
             last=last,
             builtin=_builtin,
             module=f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', '?')}",
+            option=_option,
         )
         (registry or REGISTRY).register(item)
         return func

@@ -43,7 +43,8 @@ def never_echoes_secrets(ctx: ClauseContext) -> str:
     ]
     for label, body in probes:
         ctx.deliver(site, body, label=f"echo probe: {label}", kind="probe", focus=("data",))
-    answers = ctx.exchanges()
+    # generated events (fuzzing) are judged by their own clause, whichever order the verdicts come in
+    answers = [ex for ex in ctx.exchanges() if ex.kind != "fuzz"]
     if ctx.config.events[0] == ctx.event:
         answers = ctx.installs() + answers
     leaks: list[str] = []

@@ -11,9 +11,11 @@ clause fails for its flaw whichever declared event it is judged with. It uses of
 ONOFFLINEEVENT it takes the queue with ``event.offline.get`` (``clear=0``) until it is empty, and confirms
 each batch with ``event.offline.clear`` (checked with ``offline=True``).
 
-Every flaw is a mistake seen in real handlers, kept as small as possible. Drive a handler as WSGI
-(``handler(environ, start_response)``), as ASGI (:meth:`ContractHandler.asgi`), as a plain callable
-(:meth:`ContractHandler.callable`), or serve it: ``python -m examples.broken --flaw echoes-auth --port 8080``.
+Every flaw is a mistake seen in real handlers, kept as small as possible. The latent ones pass every fixed
+clause: only events fuzzing generates (a non-numeric id, an id past 32 bits, a data error) trip them. Drive
+a handler as WSGI (``handler(environ, start_response)``), as ASGI (:meth:`ContractHandler.asgi`), as a plain
+callable (:meth:`ContractHandler.callable`), or serve it: ``python -m examples.broken --flaw echoes-auth
+--port 8080``.
 """
 
 from __future__ import annotations
@@ -50,14 +52,20 @@ FLAWS: dict[str, str] = {
     "echoes-auth": "never-echoes-secrets",
     "busy-under-load": "survives-bursts",
     "never-clears-offline": "catches-up-offline",
+    # latent flaws: no fixed clause sends what trips them, events generated from the schemas do
+    "crashes-on-non-numeric-id": "survives-fuzzing",
+    "crashes-on-large-ids": "survives-fuzzing",
+    "echoes-body-on-error": "survives-fuzzing",
 }
-"""flaw -> the one clause it breaks."""
+"""flaw -> the one clause it breaks (``survives-fuzzing`` is judged only when a run fuzzes)."""
 
 _FORM = "application/x-www-form-urlencoded"
 _HANDLED = ("ONSESSIONSTART", "ONIMCONNECTORMESSAGEADD")
 _NOTICE = "ONOFFLINEEVENT"
 _MAX_BATCHES = 100
 _MAX_BODY = 1 << 20
+_NUMERIC_IDS = frozenset({"id", "chat_id", "line_id", "user_id", "session_id", "parent_id", "message_id"})
+_DATA_ERRORS = frozenset({"no_data", "bad_item", "no_chat_id", "no_messages", "bad_message"})
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed", 413: "Too Large"}
 
 
@@ -68,6 +76,18 @@ class Installation:
     application_token: str
     access_token: str | None
     client_endpoint: str
+
+
+def _leaves(value: Any, name: str = "") -> Iterable[tuple[str, str]]:
+    """Every string in ``value`` with the key it sits under."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, str(key))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item, name)
+    elif isinstance(value, str):
+        yield name, value
 
 
 def _text(value: Any) -> str | None:
@@ -166,7 +186,12 @@ class ContractHandler:
         try:
             answer = self._handle(body, content_type)
         except _Reject as rejection:
-            return rejection.status, json.dumps({"status": "error", "error": rejection.error}).encode()
+            error: dict[str, Any] = {"status": "error", "error": rejection.error}
+            if self.flaw == "echoes-body-on-error" and rejection.error in _DATA_ERRORS:
+                error["received"] = body.decode("utf-8", "replace")  # "to help debugging", tokens and all
+            return rejection.status, json.dumps(error).encode()
+        except (ValueError, OverflowError):  # what the latent flaws raise: the server's error page
+            return 500, b'{"status":"error","error":"internal_error"}'
         return 200, json.dumps(answer).encode()
 
     def _handle(self, body: bytes, content_type: str | None) -> dict[str, Any]:
@@ -289,6 +314,7 @@ class ContractHandler:
                 raise _Reject(400, "bad_item")
             if self.flaw == "rejects-docs-2026" and "session" in item:
                 raise _Reject(400, "unknown_shape")
+            self._latent(item)
             chat = item.get("chat")
             chat_id = _text(chat.get("id")) or _text(chat.get("chat_id")) if isinstance(chat, dict) else None
             if chat_id is None or not chat_id.isdigit():
@@ -309,6 +335,7 @@ class ContractHandler:
             im = item.get("im") if isinstance(item, dict) else None
             if connector is None or line is None or not isinstance(im, dict):
                 raise _Reject(400, "bad_message")
+            self._latent(item)
             params = {
                 "CONNECTOR": connector,
                 "LINE": line,
@@ -317,6 +344,20 @@ class ContractHandler:
             }
             work.append(("imconnector.send.status.delivery", params))
         return work
+
+    def _latent(self, item: Any) -> None:
+        """The latent flaws, on one ``DATA`` or ``MESSAGES`` item (a ValueError or OverflowError is a 500)."""
+        if self.flaw == "crashes-on-non-numeric-id":
+            # checks the item's numeric ids (chat, line, user, session, message) and raises on a bad one where
+            # it should refuse the event: unhandled, so the server answers 500 instead of 400
+            for name, value in _leaves(item):
+                if name in _NUMERIC_IDS and not (value.isascii() and value.isdigit()):
+                    raise ValueError(f"{name} is not a number")
+        elif self.flaw == "crashes-on-large-ids":
+            # the item's numeric ids into 32-bit integer columns: a valid id past 2**31-1 overflows, unhandled
+            for name, value in _leaves(item):
+                if name in _NUMERIC_IDS and value.isascii() and value.isdigit() and int(value) >= 2**31:
+                    raise OverflowError(f"{name} {value} does not fit a 32-bit column")
 
     def _busy_check(self) -> None:
         # one event at a time, and each takes a moment: a second concurrent delivery is turned away

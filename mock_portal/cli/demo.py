@@ -31,6 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="SHOULD clauses fail the run too")
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--report-json", metavar="FILE", help="write the report as JSON")
+    from mock_portal.cli.verify import add_fuzz_options
+
+    add_fuzz_options(parser)
 
 
 def reference_handler() -> ModuleType:
@@ -78,8 +81,9 @@ class _Tail(logging.Handler):
 def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``mock-portal demo``."""
     from contract_tests.engine import ContractConfig
-    from mock_portal.cli.verify import run_contract
+    from mock_portal.cli.verify import require_fuzzing, run_contract
 
+    require_fuzzing(args.fuzz)
     module = reference_handler()
     app: Any = module.HandlerApp(module.HandlerConfig()).start()
     server: Any = module.make_server(app, "127.0.0.1", 0)
@@ -95,7 +99,7 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(f"reference Python handler listening on {url}\n")
     try:
         code = run_contract(
-            ContractConfig(url, strict=args.strict),
+            ContractConfig(url, strict=args.strict, fuzz=args.fuzz, fuzz_seed=args.fuzz_seed),
             out,
             err,
             log_tail=tail.text,

@@ -8,6 +8,7 @@
     mock-portal verify URL --events ONSESSIONSTART,ONIMCONNECTORMESSAGEADD --clauses my_app.clauses
     mock-portal verify URL --clause forged-token-no-side-effect --save-bodies ./failing
     mock-portal verify URL --offline            # the handler reads its events with event.offline.get
+    mock-portal verify URL --fuzz 200 --save-bodies ./failing
 
 Exit codes: 0 when every MUST clause passed (every clause with ``--strict``), 1 otherwise, 2 on a usage or
 environment error (nothing answers at the URL, the ``--start`` command died or never opened its port, the
@@ -121,8 +122,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="keep the exact body of every failing delivery in DIR (files only you can read) and print curl "
         "lines that replay them, so the run's tokens never appear in the output",
     )
+    add_fuzz_options(parser)
     parser.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--report-json", metavar="FILE", help="write the report as JSON")
+
+
+def add_fuzz_options(parser: argparse.ArgumentParser) -> None:
+    """``--fuzz N`` and ``--fuzz-seed S`` (verify and demo)."""
+    parser.add_argument(
+        "--fuzz",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="also deliver N events per declared event generated from the schemas (valid ones with every "
+        "optional field on and off, boundary ids, unicode, several DATA items; near-valid ones): the "
+        "survives-fuzzing clause fails on a 5xx, a hang, a crash or an echoed secret and shows the event "
+        "shrunk to a minimal one (needs hypothesis: pip install 'b24-contract[fuzz]')",
+    )
+    parser.add_argument(
+        "--fuzz-seed",
+        type=_count,
+        default=0,
+        metavar="S",
+        help="the seed the events are generated from (0): the same seed sends the same events",
+    )
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(text)
 
 
 def _shapes(text: str | None) -> tuple[str, ...]:
@@ -149,6 +178,8 @@ def build_config(args: argparse.Namespace, handler: object | None = None) -> Con
         strict=args.strict,
         bodies_dir=getattr(args, "save_bodies", None),
         offline=bool(getattr(args, "offline", False)),
+        fuzz=getattr(args, "fuzz", 0),
+        fuzz_seed=getattr(args, "fuzz_seed", 0),
     )
 
 
@@ -210,6 +241,8 @@ def rerun_command(args: argparse.Namespace) -> Callable[[str], str]:
             parts += [flag, value]
     if args.timeout != 10.0:
         parts += ["--timeout", f"{args.timeout:g}"]
+    if getattr(args, "fuzz", 0):
+        parts += ["--fuzz", str(args.fuzz), "--fuzz-seed", str(args.fuzz_seed)]
     for module in getattr(args, "clause_modules", None) or ():
         parts += ["--clauses", module]
     if getattr(args, "tls", False):
@@ -383,10 +416,19 @@ def _write_reports(report: ContractReport, junit: str | None, report_json: str |
             raise UsageError(f"cannot write the report {path!r}: {exc.strerror}") from None
 
 
+def require_fuzzing(count: int) -> None:
+    """With ``--fuzz``, check that hypothesis is installed before anything starts (a one-line hint)."""
+    if count:
+        from mock_portal._extras import require
+
+        require("fuzz", what="--fuzz")
+
+
 def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``mock-portal verify``."""
     load_clause_modules(getattr(args, "clause_modules", None))
     config = build_config(args)
+    require_fuzzing(config.fuzz)
     clauses = selected_clauses(args)
     host, port = _host_port(handler_url(args))
     if not 0 < args.start_timeout <= 600:

@@ -143,6 +143,8 @@ def subjects() -> list[Subject]:
             options["timeout"] = 2.0
         if flaw == "calls-first-install-endpoint":
             unsure = frozenset(_MISROUTED_UNSURE)
+        if clause_id == "survives-fuzzing":
+            options["fuzz"] = 200  # a latent flaw: only generated events trip it, and 200 always do
         out.append(Subject(flaw, _broken(flaw), frozenset({clause_id}), unsure, options))
     return out
 
