@@ -182,6 +182,7 @@ def test_fixtures_same_verdicts_and_error_locations(shape: str, strict: bool) ->
 
 
 @pytest.mark.timeout(0 if GENERATED > _NO_TIMEOUT_ABOVE else 120)
+@pytest.mark.slow
 def test_generated_payloads_agree() -> None:
     validators = [_pair(shape, strict) for shape, strict in SCHEMAS]
     verdicts = {True: 0, False: 0}
@@ -265,6 +266,7 @@ def test_public_validate_gives_the_reference_reports_on_fixtures(strict: bool) -
     assert oks == {True, False}
 
 
+@pytest.mark.slow
 def test_public_validate_agrees_with_the_reference_on_generated_payloads() -> None:
     # verdicts and matched shapes on every schema; full reports (the slow explanation) on a sample
     count = min(GENERATED, 600)

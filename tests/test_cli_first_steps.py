@@ -181,6 +181,7 @@ def test_help_texts_cite_doc_urls_never_the_facts_file(command: str) -> None:
             assert re.fullmatch(r"https://apidocs\.bitrix24\.com/[\w./-]+\.html(#[\w-]+)?[,;)]?", url), url
 
 
+@pytest.mark.slow
 def test_the_project_pytest_settings_stay_out_of_a_users_run() -> None:
     """The README's plugin command, run from the checkout by a user without the project's test tools: the
     suite's settings (`timeout` with --strict-config) would stop it with "Unknown config option"."""

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from tests.conftest import REPO_ROOT
 
@@ -19,6 +20,7 @@ print(json.dumps([r.status_code, r.json()]))
 """
 
 
+@pytest.mark.slow
 def test_serve_tls_prints_the_env_a_handler_needs() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "mock_portal", "serve", "--port", "0", "--portal", "p1.bitrix24.com", "--tls"],

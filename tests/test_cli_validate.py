@@ -183,6 +183,7 @@ def test_secrets_do_not_reach_the_output() -> None:
         assert "51856731" not in out + err
 
 
+@pytest.mark.slow
 def test_console_script_in_a_subprocess() -> None:
     script = shutil.which("mock-portal") or str(Path(sys.executable).with_name("mock-portal"))
     if not Path(script).exists():

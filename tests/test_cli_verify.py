@@ -68,6 +68,7 @@ def _python(module: str, *args: str) -> str:
     return " ".join([sys.executable, "-m", module, *args])
 
 
+@pytest.mark.slow
 def test_verify_starts_the_python_handler_and_writes_reports(tmp_path: Path) -> None:
     port = _free_port()
     junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
@@ -105,6 +106,7 @@ def test_verify_starts_the_python_handler_and_writes_reports(tmp_path: Path) -> 
         pass
 
 
+@pytest.mark.slow
 def test_verify_runs_the_generic_clauses_for_every_declared_event(tmp_path: Path) -> None:
     port = _free_port()
     report = tmp_path / "report.json"
@@ -131,6 +133,7 @@ def test_verify_runs_the_generic_clauses_for_every_declared_event(tmp_path: Path
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.slow
 def test_verify_starts_the_node_handler() -> None:
     port = _free_port()
     code, out, err = _verify(
@@ -184,6 +187,7 @@ def test_verify_offline_fails_a_handler_that_never_clears_what_it_took_under_str
     assert rerun.endswith("--clause catches-up-offline")
 
 
+@pytest.mark.slow
 def test_failed_must_clause_exits_1_with_evidence_and_the_handler_log() -> None:
     port = _free_port()
     code, out, _ = _verify(
@@ -211,6 +215,7 @@ def test_failed_must_clause_exits_1_with_evidence_and_the_handler_log() -> None:
     assert "FAILED: 1 fail" in again
 
 
+@pytest.mark.slow
 def test_failed_should_clause_exits_0_unless_strict() -> None:
     port = _free_port()
     argv = [

@@ -25,6 +25,7 @@ def _checkout_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
 
 
+@pytest.mark.slow
 def test_the_reference_handler_passes_the_contract_over_tls() -> None:
     port = _free_port()
     out, err = io.StringIO(), io.StringIO()

@@ -81,6 +81,7 @@ def test_reference_python_handler_passes_in_process_as_wsgi(reference_app: Any) 
     assert _outcomes(report) == REFERENCE_PASSES, report.table()
 
 
+@pytest.mark.slow
 def test_honest_handler_passes_as_asgi_and_as_callable() -> None:
     for kind in ("asgi", "callable"):
         handler = ContractHandler()
@@ -125,7 +126,15 @@ def _broken_options(flaw: str) -> dict[str, Any]:
 FIXED_FLAWS = sorted(f for f, c in FLAWS.items() if c in CLAUSE_IDS)
 
 
-@pytest.mark.parametrize("flaw", FIXED_FLAWS)
+# the flaws whose check waits out a hang or a slow handler: several seconds each
+SLOW_FLAWS = {"slow-in-system-mode", "hangs-on-repeats", "busy-under-load", "never-clears-offline"}
+
+
+def _params(flaws: list[str]) -> list[Any]:
+    return [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_FLAWS else f for f in flaws]
+
+
+@pytest.mark.parametrize("flaw", _params(FIXED_FLAWS))
 def test_broken_handler_fails_exactly_its_clause(flaw: str) -> None:
     handler = ContractHandler(flaw, hang=3.0)
     try:
@@ -353,6 +362,7 @@ CONNECTOR_MESSAGE = "ONIMCONNECTORMESSAGEADD"
 GENERIC_FLAWS = sorted(f for f, c in FLAWS.items() if c in GENERIC_CLAUSE_IDS)
 
 
+@pytest.mark.slow
 def test_reference_python_handler_passes_its_declared_connector_event(reference_app: Any) -> None:
     with serve_wsgi(reference_app) as url:
         report = run_contract(url, strict=True, events=("onsessionstart", CONNECTOR_MESSAGE), **FAST)
@@ -377,7 +387,7 @@ def test_reference_python_handler_passes_its_declared_connector_event(reference_
     assert names == expected
 
 
-@pytest.mark.parametrize("flaw", GENERIC_FLAWS)
+@pytest.mark.parametrize("flaw", _params(GENERIC_FLAWS))
 def test_broken_handler_fails_exactly_its_clause_for_a_sibling_event(flaw: str) -> None:
     handler = ContractHandler(flaw, hang=3.0)
     options: dict[str, Any] = {**_broken_options(flaw), "events": (CONNECTOR_MESSAGE,)}

@@ -149,6 +149,7 @@ def test_a_handler_that_binds_its_own_offline_events_on_install_passes(judge: Ca
     assert verdict.outcome == "pass", verdict.message()
 
 
+@pytest.mark.slow
 def test_taking_with_clear_0_and_never_confirming_fails(judge: Callable[..., Verdict]) -> None:
     # one batch per notice: the second notice's read shows the handler is done with the first batch
     verdict = judge(_once_never_confirmed)

@@ -73,6 +73,7 @@ CASES: dict[str, tuple[list[str], dict[str, str]]] = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.slow
 def test_no_token_of_the_run_in_any_output(
     case: str, run_tokens: list[set[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

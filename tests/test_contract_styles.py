@@ -42,6 +42,7 @@ STYLES: dict[str, tuple[Any, set[str]]] = {
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.slow
 def test_a_correct_handler_of_another_style_passes(style: str) -> None:
     serve, breaks = STYLES[style]
     with serve() as url:

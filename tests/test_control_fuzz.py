@@ -270,6 +270,7 @@ def _confine_urls(node: Any) -> None:
             _confine_urls(value)
 
 
+@pytest.mark.slow
 def test_schemathesis_against_the_served_openapi_document() -> None:
     schemathesis = pytest.importorskip("schemathesis")
     from schemathesis.checks import not_a_server_error

@@ -102,6 +102,7 @@ def test_a_removed_row_is_a_field_level_difference(docs_copy: Path) -> None:
     assert "--write" in lines[-1]
 
 
+@pytest.mark.slow
 def test_a_changed_type_and_a_new_row_show_old_and_new(docs_copy: Path) -> None:
     page = docs_copy / RU / OSS
     _edit(
@@ -132,6 +133,7 @@ def test_a_changed_type_and_a_new_row_show_old_and_new(docs_copy: Path) -> None:
     assert any(d["path"].endswith("operator_id") and d["aspect"] == "only-ru" for d in recorded)
 
 
+@pytest.mark.slow
 def test_an_overlay_entry_that_no_longer_applies_is_drift_not_a_crash(docs_copy: Path) -> None:
     page = docs_copy / RU / OSS
     _edit(page, _row(page, "closed"), "")
@@ -146,6 +148,7 @@ def test_an_overlay_entry_that_no_longer_applies_is_drift_not_a_crash(docs_copy:
     assert "no longer applies" in overlay[0]["derived"]
 
 
+@pytest.mark.slow
 def test_write_regenerates_and_then_there_is_no_drift(docs_copy: Path, schemas_copy: Path) -> None:
     # prose comes from the English page, laid over the canonical structure
     _edit(docs_copy / EN / OSS, "Identifier of the session", "Session identifier")

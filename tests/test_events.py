@@ -73,6 +73,7 @@ def test_app_events_pass_the_envelope_schema(event_name: str) -> None:
 
 
 @pytest.mark.parametrize("event_name", ["ONSESSIONSTART", "ONAPPINSTALL", "ONAPPUNINSTALL"])
+@pytest.mark.slow
 def test_form_body_equals_the_codec_and_decodes_to_the_wire_view(event_name: str) -> None:
     from mock_portal.events import event_spec
 
@@ -147,6 +148,7 @@ print(h.hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_bytes_are_identical_across_processes_and_hash_seeds() -> None:
     digests = set()
     for hash_seed in ("0", "1", "random"):

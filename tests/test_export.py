@@ -96,6 +96,7 @@ def test_openapi_is_valid_3_1_with_one_webhook_per_event() -> None:
     assert "source-2024, docs-2024, docs-2026" in post["description"]
 
 
+@pytest.mark.slow
 def test_schemathesis_loads_the_openapi_document() -> None:
     import schemathesis
 
@@ -213,6 +214,7 @@ def test_asyncapi_messages_describe_the_form_body() -> None:
 # ------------------------------------------------------------------------------------------------ CLI
 
 
+@pytest.mark.slow
 def test_export_prints_the_same_bytes_every_time() -> None:
     first = _run("export", "openapi")
     assert first == _run("export", "openapi")

@@ -139,6 +139,7 @@ def _serve_fastapi() -> Iterator[str]:
 
 
 @pytest.mark.parametrize("serve", [_serve_django, _serve_fastapi], ids=["django", "fastapi"])
+@pytest.mark.slow
 def test_verify_over_http(serve: Any, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     out, err = io.StringIO(), io.StringIO()

@@ -83,6 +83,7 @@ def raw_handler(answer: bytes | None) -> Iterator[_RawHandler]:
 
 
 @pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.slow
 def test_count_mode_delivers_every_body_once(loop: str) -> None:
     with counting_handler() as handler:
         result = run_load(
@@ -277,6 +278,7 @@ def test_summary_percentiles() -> None:
     assert summary["throughput_rps"] == 2.0
 
 
+@pytest.mark.slow
 def test_cli_against_the_reference_handler(tmp_path: Path) -> None:
     png = tmp_path / "latency.png"
     out, err = io.StringIO(), io.StringIO()

@@ -31,6 +31,7 @@ def _stats(stdout: str) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in entries}
 
 
+@pytest.mark.slow
 def test_headless_run_against_the_reference_handler() -> None:
     with reference_handler() as (url, context):
         completed = subprocess.run(

@@ -170,6 +170,7 @@ def test_without_a_handler_the_contract_is_left_out_in_one_line(pytester: pytest
     assert "SKIPPED" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_subclass_with_an_in_process_handler_passes_every_clause(
     pytester: pytest.Pytester, run_isolated: Any
 ) -> None:
@@ -184,6 +185,7 @@ def test_subclass_with_an_in_process_handler_passes_every_clause(
     )
 
 
+@pytest.mark.slow
 def test_broken_must_clause_fails_with_a_full_message(pytester: pytest.Pytester, run_isolated: Any) -> None:
     _contract_file(pytester, "crashes-on-json")
     result = run_isolated(*FAST)
@@ -201,6 +203,7 @@ def test_broken_must_clause_fails_with_a_full_message(pytester: pytest.Pytester,
     assert "facts §" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_broken_should_clause_xfails_unless_strict(pytester: pytest.Pytester, run_isolated: Any) -> None:
     _contract_file(pytester, "repeats-work")
     result = run_isolated(*FAST, "-rx")
@@ -219,6 +222,7 @@ def test_broken_should_clause_xfails_unless_strict(pytester: pytest.Pytester, ru
     strict.assert_outcomes(passed=11, failed=1, deselected=1)
 
 
+@pytest.mark.slow
 def test_offline_clause_xfails_for_a_handler_that_never_clears_what_it_took(
     pytester: pytest.Pytester, run_isolated: Any
 ) -> None:
@@ -230,6 +234,7 @@ def test_offline_clause_xfails_for_a_handler_that_never_clears_what_it_took(
     )
 
 
+@pytest.mark.slow
 def test_selecting_one_clause_by_name(pytester: pytest.Pytester, run_isolated: Any) -> None:
     _contract_file(pytester, "echoes-auth")
     result = run_isolated(*FAST, "--b24-strict", "-k", "echoes")
@@ -237,6 +242,7 @@ def test_selecting_one_clause_by_name(pytester: pytest.Pytester, run_isolated: A
     result.stdout.fnmatch_lines(["*clause 9 never-echoes-secrets ?SHOULD? FAIL*"])
 
 
+@pytest.mark.slow
 def test_pyargs_runs_the_contract_against_a_url(
     pytester: pytest.Pytester, run_isolated: Any, reference_url: str
 ) -> None:
@@ -262,6 +268,7 @@ def test_pyargs_runs_the_contract_against_a_url(
     declared.assert_outcomes(passed=21, deselected=1)
 
 
+@pytest.mark.slow
 def test_pyargs_against_a_url_where_nothing_listens(pytester: pytest.Pytester, run_isolated: Any) -> None:
     with serve_wsgi(object()) as url:
         pass  # closed again: connections are refused
@@ -277,6 +284,7 @@ def test_pyargs_against_a_url_where_nothing_listens(pytester: pytest.Pytester, r
 # ---------------------------------------------------------------------------------------------- fixtures
 
 
+@pytest.mark.slow
 def test_fixtures_for_a_users_own_tests(pytester: pytest.Pytester, run_isolated: Any) -> None:
     pytester.makepyfile(
         """
@@ -311,6 +319,7 @@ def test_fixtures_for_a_users_own_tests(pytester: pytest.Pytester, run_isolated:
     run_isolated(*FAST).assert_outcomes(passed=3)
 
 
+@pytest.mark.slow
 def test_configured_application_token(pytester: pytest.Pytester, run_isolated: Any) -> None:
     token = "0123456789abcdef0123456789abcdef"
     pytester.makepyfile(
@@ -397,6 +406,7 @@ class TestMyHandler(OnSessionStartContract, DeclaredEventsContract):
 """
 
 
+@pytest.mark.slow
 def test_declared_events_run_the_generic_clauses_per_event(
     pytester: pytest.Pytester, run_isolated: Any
 ) -> None:
@@ -414,6 +424,7 @@ def test_declared_events_run_the_generic_clauses_per_event(
     )
 
 
+@pytest.mark.slow
 def test_without_declared_sibling_events_the_generic_class_is_one_line(
     pytester: pytest.Pytester, run_isolated: Any
 ) -> None:
@@ -429,6 +440,7 @@ def test_without_declared_sibling_events_the_generic_class_is_one_line(
     assert "SKIPPED" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_only_a_sibling_declared_leaves_out_the_onsessionstart_class(
     pytester: pytest.Pytester, run_isolated: Any
 ) -> None:
@@ -475,6 +487,7 @@ class TestRouted(OnSessionStartContract):
 """
 
 
+@pytest.mark.slow
 def test_an_app_at_its_own_paths_fails_loudly_until_given_them(
     pytester: pytest.Pytester, run_isolated: Any
 ) -> None:
@@ -494,6 +507,7 @@ def test_an_app_at_its_own_paths_fails_loudly_until_given_them(
     found.assert_outcomes(passed=12, deselected=1)
 
 
+@pytest.mark.slow
 def test_event_and_install_paths_in_ini(pytester: pytest.Pytester, run_isolated: Any) -> None:
     pytester.makepyfile(test_routed=ROUTED_MODULE)
     pytester.makeini("[pytest]\nb24_event_path = /bitrix/events\nb24_install_path = /bitrix/install\n")
@@ -579,6 +593,7 @@ def test_fixtures_reach_the_apps_paths(b24_portal, b24_app, b24_events, b24_deli
 """
 
 
+@pytest.mark.slow
 def test_a_flask_app_at_its_own_paths_given_only_by_the_fixture(
     pytester: pytest.Pytester, run_isolated: Any
 ) -> None:
@@ -633,6 +648,7 @@ def test_a_bad_or_disputed_in_process_path_is_one_line(pytester: pytest.Pytester
 # ---------------------------------------------------------------------------------------------- own clauses
 
 
+@pytest.mark.slow
 def test_own_clauses_from_a_conftest_run_as_tests(pytester: pytest.Pytester, run_isolated: Any) -> None:
     pytester.makeconftest("import examples.own_clauses  # registers the app's own clauses\n")
     pytester.makepyfile(test_contract=EVENTS_MODULE.format(flaw=None))
@@ -659,6 +675,7 @@ def test_an_own_clause_about_an_undeclared_event_is_left_out(
     )
 
 
+@pytest.mark.slow
 def test_a_failing_own_clause_reads_like_a_built_in_one(pytester: pytest.Pytester, run_isolated: Any) -> None:
     pytester.makeconftest(
         """

@@ -239,6 +239,7 @@ def test_a_handler_that_refuses_installation_is_a_usage_error(tmp_path: Path) ->
 # ------------------------------------------------------------------------------------------------ contract
 
 
+@pytest.mark.slow
 def test_as_contract_runs_the_generic_clauses_for_the_recorded_events(reference_handler: str) -> None:
     code, out, err = _run(
         "replay",

@@ -100,7 +100,9 @@ def test_catalogue_lists_every_shape_file() -> None:
     listed = {
         uri for entry in catalogue.values() for v in entry.get("shapes", {}).values() for uri in v.values()
     }
-    event_files = [r for r in SCHEMA_FILES if not r.startswith(("common/", "methods/", "seeded/")) and "/" in r]
+    event_files = [
+        r for r in SCHEMA_FILES if not r.startswith(("common/", "methods/", "seeded/")) and "/" in r
+    ]
     on_disk = {schemas.BASE_URI + r for r in event_files}
     assert listed == on_disk
     assert schemas.known_shapes("ONSESSIONSTART") == ["any", *SHAPES]

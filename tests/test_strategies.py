@@ -73,6 +73,7 @@ def _find(strategy: st.SearchStrategy[Any], condition: Any) -> Any:
 
 
 @pytest.mark.parametrize(("event", "shape"), EVENT_SHAPES, ids=_ids(EVENT_SHAPES))
+@pytest.mark.slow
 def test_wire_payloads_validate_and_survive_the_php_codec(event: str, shape: str) -> None:
     _check_wire(event, shape, FEW)
 
@@ -207,6 +208,7 @@ def _check_json(event: str, shape: str, examples: settings) -> None:
 
 @pytest.mark.skipif(not OTHER_EVENTS, reason="B24_STRATEGIES_ALL=1 checks every event one by one")
 @pytest.mark.parametrize("part", range(4))  # four parts of every 4th event, so pytest -n spreads them
+@pytest.mark.slow
 def test_every_other_event_validates_survives_the_codec_and_has_refused_mutations(part: int) -> None:
     failures: list[str] = []
     for event in OTHER_EVENTS[part::4]:

@@ -179,12 +179,14 @@ def _deep_payloads(draw: st.DrawFn) -> dict[str, Any]:
 
 @_EXAMPLES
 @given(payload=_PAYLOADS)
+@pytest.mark.slow
 def test_encode_matches_http_build_query(php: PhpWorker, payload: dict[str, Any]) -> None:
     assert encode(payload) == php.encode(payload)
 
 
 @_EXAMPLES
 @given(payload=_PAYLOADS)
+@pytest.mark.slow
 def test_decode_of_encoded_payloads_matches_parse_str(php: PhpWorker, payload: dict[str, Any]) -> None:
     _agrees_with_php(encode(payload).encode("ascii"), php)
 
