@@ -148,7 +148,8 @@ def test_robot_runs_posts_the_documented_body_and_event_send_completes_it(env: E
     assert auth["access_token"] != token  # a fresh token of AUTH_USER_ID
     issued = env.portal.authenticate(auth["access_token"])
     assert (issued.user_id, issued.client_id, auth["user_id"]) == (1, app["client_id"], "1")
-    assert env.handler.sent == [env.handler.sent[0]] and env.handler.sent[0]["result"] is True
+    assert env.handler.sent == [env.handler.sent[0]]
+    assert env.handler.sent[0]["result"] is True
 
     runs = env.client.get(f"{env.server.url}/_portal/robots").json()["runs"]
     assert [(r["status"], r["return_values"], r["log_message"]) for r in runs] == [
@@ -176,7 +177,8 @@ def test_a_waiting_run_stays_waiting_until_event_send(env: Env) -> None:
     [got] = env.handler.got
     assert got["document_id"] == ["crm", "CCrmDocumentDeal", "DEAL_1"]
     [waiting] = env.portal.robot_runs()
-    assert waiting.status == "waiting" and waiting.return_values == {}
+    assert waiting.status == "waiting"
+    assert waiting.return_values == {}
     sent = env.rest("bizproc.event.send", token, EVENT_TOKEN=got["event_token"])
     assert sent.json()["result"] is True
     assert waiting.status == "completed"
@@ -254,7 +256,8 @@ def test_robot_handler_update_delete_and_duplicates(env: Env) -> None:
     gone = env.rest("bizproc.robot.delete", token, CODE="md5_robot")
     assert _error(gone) == (400, "ERROR_ACTIVITY_NOT_FOUND", "Activity or Robot not found!")
     unknown = env.control("/robots/md5_robot/run", {})
-    assert unknown.status_code == 404 and unknown.json()["error"] == "ROBOT_NOT_FOUND"
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "ROBOT_NOT_FOUND"
 
 
 def test_run_refuses_bad_properties_with_nothing_sent(env: Env) -> None:
@@ -262,10 +265,12 @@ def test_run_refuses_bad_properties_with_nothing_sent(env: Env) -> None:
     env.rest("bizproc.robot.add", token, HANDLER=env.url + "robot", **ROBOT).raise_for_status()
     for body in ({}, {"properties": {"unknown": 1, "inputString": "x"}}):
         reply = env.control("/robots/md5_robot/run", body)
-        assert reply.status_code == 400 and reply.json()["error"] == "BAD_PROPERTY", reply.text
+        assert reply.status_code == 400, reply.text
+        assert reply.json()["error"] == "BAD_PROPERTY"
     short = env.control("/robots/md5_robot/run", {"document_id": ["crm"], "properties": {"inputString": "x"}})
     assert short.status_code == 400
-    assert env.handler.got == [] and env.portal.robot_runs() == []
+    assert env.handler.got == []
+    assert env.portal.robot_runs() == []
 
 
 def test_a_webhook_gets_application_context_required(env: Env) -> None:

@@ -294,9 +294,7 @@ class Robots(PortalParts):
             self._robots.robots[(app, code)] = robot
             return robot
 
-    def robot_update(
-        self, client_id: str | None, user_id: int, code: object, fields: object
-    ) -> Robot:
+    def robot_update(self, client_id: str | None, user_id: int, code: object, fields: object) -> Robot:
         """``bizproc.robot.update``: the fields given replace the robot's."""
         with self._lock:
             app = self._robot_app(client_id, user_id)
@@ -397,9 +395,7 @@ class Robots(PortalParts):
 
     def _runnable(self, code: str, client_id: str | None) -> Robot:
         found = [
-            r
-            for r in self.robots()
-            if r.code == code and (client_id is None or r.client_id == client_id)
+            r for r in self.robots() if r.code == code and (client_id is None or r.client_id == client_id)
         ]
         if not found:
             raise PortalError("ROBOT_NOT_FOUND", f"no robot {code[:100]!r} is registered", 404)
