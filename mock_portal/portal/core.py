@@ -5,7 +5,8 @@ It owns the lock, its identity and endpoints, and the collaborators: the :class:
 :class:`Outbox` (sending the plans once the lock is released, or queueing them inside a REST call) and
 :class:`Records` (REST calls and delivery attempts). The operations grouped by concern come from
 :class:`Lifecycle` (apps, bindings), :class:`OpenLines` (lines, connectors, chats, sessions, messages),
-:class:`Crm` (deals, leads, contacts, companies), :class:`Tasks`, :class:`Bots` (chat bots) and
+:class:`Crm` (deals, leads, contacts, companies), :class:`Tasks`, :class:`Bots` (chat bots),
+:class:`Robots` (automation rules) and
 :class:`Users` (the user directory).
 """
 
