@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 from mock_portal import control_routes, inspector
+from mock_portal.control_robots import RobotControls
 from mock_portal.control_routes import (
     CONTROL_ROUTES,
     DEFAULT_LIMIT,
@@ -208,7 +209,7 @@ def _listing_page(items: list[Any], after: int | None, limit: int) -> tuple[list
 # ---------------------------------------------------------------------------------------------- the API
 
 
-class ControlApi:
+class ControlApi(RobotControls):
     """The control routes over a :class:`~mock_portal.server.PortalApp` (its portals, clock and workers)."""
 
     def __init__(self, app: PortalApp) -> None:

@@ -73,6 +73,13 @@ _SCOPES = {
     "description": "a comma-separated string or a list of strings",
 }
 _PORTAL = _text(253, "a portal's domain")
+_DOCUMENT = {
+    "type": "array",
+    "items": _text(200),
+    "minItems": 3,
+    "maxItems": 3,
+    "description": "three strings [module, object, document], as ['crm', 'CCrmDocumentDeal', 'DEAL_1']",
+}
 
 _LIST_QUERY: dict[str, dict[str, Any]] = {
     "portal": _PORTAL,
@@ -339,6 +346,33 @@ ROUTES: Final[tuple[Route, ...]] = (
         "to the bot's app {user_id?, chat_id?, auth?, timeout?}",
         "bot_join",
         body={"portal": _PORTAL, "user_id": _ID, "chat_id": _ID, "auth": _AUTH, "timeout": _TIMEOUT},
+    ),
+    _r("GET", "/_portal/robots", "the apps' automation rules (robots) and their runs", "list_robots"),
+    _r(
+        "POST",
+        "/_portal/robots/{code}/run",
+        "an automation runs a robot: the robot call to its handler, with a fresh event_token "
+        "{client_id?, document_id?, document_type?, properties?, timeout_duration?, timeout?}",
+        "run_robot",
+        body={
+            "portal": _PORTAL,
+            "client_id": _text(128),
+            "document_id": _DOCUMENT,
+            "document_type": _DOCUMENT,
+            "properties": {
+                "type": "object",
+                "maxProperties": 100,
+                "description": "an object {property: value}",
+            },
+            "timeout_duration": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 10**9,
+                "description": "a number of seconds >= 0",
+            },
+            "timeout": _TIMEOUT,
+        },
+        status=201,
     ),
     _r(
         "GET",

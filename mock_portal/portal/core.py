@@ -5,7 +5,8 @@ It owns the lock, its identity and endpoints, and the collaborators: the :class:
 :class:`Outbox` (sending the plans once the lock is released, or queueing them inside a REST call) and
 :class:`Records` (REST calls and delivery attempts). The operations grouped by concern come from
 :class:`Lifecycle` (apps, bindings), :class:`OpenLines` (lines, connectors, chats, sessions, messages),
-:class:`Crm` (deals, leads, contacts, companies), :class:`Tasks`, :class:`Bots` (chat bots) and
+:class:`Crm` (deals, leads, contacts, companies), :class:`Tasks`, :class:`Bots` (chat bots),
+:class:`Robots` (automation rules) and
 :class:`Users` (the user directory).
 """
 
@@ -45,6 +46,7 @@ from mock_portal.portal.offline import OfflineEvents
 from mock_portal.portal.openlines import OpenLines
 from mock_portal.portal.outbox import Outbox
 from mock_portal.portal.records import Records
+from mock_portal.portal.robots import Robots, RobotStore
 from mock_portal.portal.state import PortalState
 from mock_portal.portal.tasks import Tasks, TaskStore
 from mock_portal.portal.tokens import Tokens
@@ -61,7 +63,17 @@ if TYPE_CHECKING:
 
 
 class Portal(
-    Lifecycle, OpenLines, Crm, CrmLinks, RecurringDeals, Tasks, Bots, Users, Messenger, Notifications
+    Lifecycle,
+    OpenLines,
+    Crm,
+    CrmLinks,
+    RecurringDeals,
+    Tasks,
+    Bots,
+    Robots,
+    Users,
+    Messenger,
+    Notifications,
 ):
     """One mock Bitrix24 portal (domain, member_id, OAuth tokens, apps, bindings, open lines, CRM).
 
@@ -124,6 +136,7 @@ class Portal(
         self._recurring = RecurringStore()
         self._tasks = TaskStore()
         self._bots = BotStore()
+        self._robots = RobotStore()
         self._im = ImStore()
         self._notify = NotifyStore()
         self._reset_users()
@@ -210,6 +223,7 @@ class Portal(
             self._recurring.clear()
             self._tasks.clear()
             self._bots.clear()
+            self._robots.clear()
             self._im.clear()
             self._notify.clear()
             self._reset_users()

@@ -12,7 +12,8 @@ Envelopes follow facts §5: success ``{"result": ..., "time": {...}}``; errors `
 Each method is a small function registered in :data:`METHODS` (a registry that refuses a name twice), one
 module per scope: :mod:`~mock_portal.rest.event`, :mod:`~mock_portal.rest.app`,
 :mod:`~mock_portal.rest.imconnector`, :mod:`~mock_portal.rest.imopenlines`, :mod:`~mock_portal.rest.im`,
-:mod:`~mock_portal.rest.imbot`, :mod:`~mock_portal.rest.crm`, :mod:`~mock_portal.rest.tasks`;
+:mod:`~mock_portal.rest.imbot`, :mod:`~mock_portal.rest.bizproc`, :mod:`~mock_portal.rest.crm`,
+:mod:`~mock_portal.rest.tasks`;
 ``batch`` (:mod:`~mock_portal.rest.batch`) and the OAuth token endpoint (:mod:`~mock_portal.rest.oauth`)
 sit beside them, :mod:`~mock_portal.rest.dispatch` checks who may call what, and
 :mod:`~mock_portal.rest.transport` reads requests.
@@ -23,6 +24,7 @@ from __future__ import annotations
 # the scope modules register their methods on import
 from mock_portal.rest import (  # noqa: F401
     app,
+    bizproc,
     crm,
     crm_more,
     event,
