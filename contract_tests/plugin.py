@@ -307,10 +307,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{_NOT_APPLICABLE}(reason): a contract test the configuration leaves out (b24-contract)"
     )
     options = options_from(config)
-    if options.inspector and getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+    xdist_workers = getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")
+    if options.inspector and xdist_workers:
         raise pytest.UsageError(
-            "--b24-inspector shows the one portal server of a session, and pytest-xdist gives each worker its "
-            "own: run without -n"
+            "--b24-inspector shows the one portal server of a session, and pytest-xdist gives each worker "
+            "its own: run without -n"
         )
     config.stash[_STASH] = options
     config.stash[_LEFT_OUT] = {}

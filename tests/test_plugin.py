@@ -781,4 +781,3 @@ def test_inspector_url_is_printed_and_answers(
     assert len(printed) == 1, out
     assert printed == fetched  # the URL printed is the session server's, which the test reached
     assert out.index("b24-contract: inspector") < out.index("fetched")  # printed before the tests ran
-
