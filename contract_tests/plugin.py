@@ -25,6 +25,11 @@ Options (each also an ini setting, ``b24_handler_url`` and so on)::
                                  the ``survives-fuzzing`` clause (no 5xx, hang, crash or echoed secret);
                                  0, the default, leaves it out (needs hypothesis)
     --b24-fuzz-seed S            the seed they are generated from (default 0: the same events every run)
+    --b24-inspector              start the session's portal server at once and print its inspector page's URL
+                                 (``http://127.0.0.1:PORT/_portal/ui``) in the header: the REST calls, apps
+                                 and installs of every test's and contract run's portals, live (the events
+                                 ``b24_deliver`` and the clauses send are not on it: its deliveries are the
+                                 ones a portal sends itself)
 
 Clause tests the configuration makes irrelevant (no handler given, an event not declared, two portals with a
 configured token, offline events without ``--b24-offline``) are left out at collection and summarised in one
@@ -38,8 +43,9 @@ Fixtures: ``b24_handler`` (override it to return a URL, a WSGI or ASGI app, an `
 callable), ``b24_options``,
 ``b24_portal_server``, ``b24_portal``, ``b24_app``, ``b24_events``, ``b24_deliver``, ``b24_rest_calls``,
 ``b24_event`` (a declared event other than ONSESSIONSTART; parametrised), ``b24_clause`` (a clause you
-registered; parametrised) and ``b24_contract`` (the clause engine's run, shared by every test that checks the
-same handler).
+registered; parametrised), ``b24_contract`` (the clause engine's run, shared by every test that checks the
+same handler), ``b24_recording``, ``b24_recorded_events``, and ``b24_openapi`` / ``b24_asyncapi`` (the OpenAPI
+3.1 and AsyncAPI 3.0 documents of every event, as dicts).
 """
 
 from __future__ import annotations
@@ -116,14 +122,20 @@ class B24Options:
     offline: bool = False
     fuzz: int = 0
     fuzz_seed: int = 0
+    inspector: bool = False
 
 
 _OFFLINE_HELP = (
     "the handler declares offline use (reads its events with event.offline.get): the clauses about offline "
     "events run too"
 )
-_FLAGS = ("--b24-strict", "--b24-offline")
+_INSPECTOR_HELP = (
+    "start the session's portal server at once and print its inspector page's URL, to watch deliveries and "
+    "REST calls live while the tests run"
+)
+_FLAGS = ("--b24-strict", "--b24-offline", "--b24-inspector")
 _STASH = pytest.StashKey[B24Options]()
+_SERVER = pytest.StashKey["PortalServer"]()
 _LEFT_OUT = pytest.StashKey[dict[str, int]]()
 _NOT_APPLICABLE = "b24_not_applicable"
 
@@ -150,6 +162,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=_OFFLINE_HELP,
     )
     parser.addini("b24_offline", help=_OFFLINE_HELP, type="bool", default=False)
+    group.addoption(
+        "--b24-inspector",
+        dest="b24_inspector",
+        action="store_true",
+        default=None,
+        help=_INSPECTOR_HELP,
+    )
+    parser.addini("b24_inspector", help=_INSPECTOR_HELP, type="bool", default=False)
 
 
 def _raw(config: pytest.Config, name: str) -> Any:
@@ -250,6 +270,7 @@ def options_from(config: pytest.Config) -> B24Options:
         raise pytest.UsageError("--b24-member-id needs --b24-application-token")
     strict = config.getoption("b24_strict")
     offline = config.getoption("b24_offline")
+    inspector = config.getoption("b24_inspector")
     clauses = tuple(m.strip() for m in str(_raw(config, "clauses") or "").split(",") if m.strip())
     fuzz = _count(_raw(config, "fuzz"), "--b24-fuzz", 10_000)
     if fuzz:
@@ -274,6 +295,7 @@ def options_from(config: pytest.Config) -> B24Options:
         offline=bool(config.getini("b24_offline")) if offline is None else bool(offline),
         fuzz=fuzz,
         fuzz_seed=_count(_raw(config, "fuzz_seed"), "--b24-fuzz-seed", 2**64 - 1),
+        inspector=bool(config.getini("b24_inspector")) if inspector is None else bool(inspector),
     )
 
 
@@ -285,6 +307,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{_NOT_APPLICABLE}(reason): a contract test the configuration leaves out (b24-contract)"
     )
     options = options_from(config)
+    xdist_workers = getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")
+    if options.inspector and xdist_workers:
+        raise pytest.UsageError(
+            "--b24-inspector shows the one portal server of a session, and pytest-xdist gives each worker "
+            "its own: run without -n"
+        )
     config.stash[_STASH] = options
     config.stash[_LEFT_OUT] = {}
     if options.clauses:
@@ -402,6 +430,35 @@ def pytest_runtest_makereport(
     return report
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``--b24-inspector``, start the session's portal server now, so its page can be opened before the
+    first test; without a header (``-q``), print its URL here."""
+    config = session.config
+    if not config.stash[_STASH].inspector:
+        return
+    from mock_portal.server import PortalServer
+
+    server = PortalServer().start()  # 127.0.0.1, no control token: nothing secret in the URL
+    config.stash[_SERVER] = server
+    config.add_cleanup(server.stop)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and config.get_verbosity() < 0:
+        reporter.write_line(_inspector_line(server))
+
+
+def _inspector_line(server: PortalServer) -> str:
+    return (
+        f"b24-contract: inspector {server.url}/_portal/ui (every portal of this session, each test's "
+        "b24_portal and each contract run's: its REST calls, apps and installs; events sent with b24_deliver "
+        "or by the clauses are in the test reports)"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    server = config.stash.get(_SERVER, None)
+    return [_inspector_line(server)] if server is not None else []
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """One line per reason the configuration left contract tests out."""
     for why, count in config.stash.get(_LEFT_OUT, {}).items():
@@ -465,8 +522,13 @@ def _run_key(handler: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def b24_portal_server() -> Iterator[PortalServer]:
-    """The mock portal server (REST, OAuth, control API) on 127.0.0.1, shared by the session."""
+def b24_portal_server(pytestconfig: pytest.Config) -> Iterator[PortalServer]:
+    """The mock portal server (REST, OAuth, control API, the inspector page at ``/_portal/ui``) on
+    127.0.0.1, shared by the session; with ``--b24-inspector``, the one started with the session."""
+    started = pytestconfig.stash.get(_SERVER, None)
+    if started is not None:
+        yield started
+        return
     from mock_portal.server import PortalServer
 
     with PortalServer() as server:
@@ -643,3 +705,28 @@ def b24_recorded_events(b24_recording: Any, b24_portal: Portal, b24_app: App) ->
     from contract_tests.recorded import recorded_events
 
     return recorded_events(b24_recording, b24_portal, b24_app)
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+@pytest.fixture(scope="session")
+def b24_openapi() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every event (``mock_portal.export.openapi_document()``): one ``webhooks``
+    entry per event, keyed by its name. Built once for the session: copy it before changing it."""
+    import copy
+
+    from mock_portal.export import openapi_document
+
+    return copy.deepcopy(openapi_document())
+
+
+@pytest.fixture(scope="session")
+def b24_asyncapi() -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of every event (``mock_portal.export.asyncapi_document()``): one channel,
+    operation and message per event. Built once for the session: copy it before changing it."""
+    import copy
+
+    from mock_portal.export import asyncapi_document
+
+    return copy.deepcopy(asyncapi_document())

@@ -711,3 +711,73 @@ def test_a_failing_own_clause_reads_like_a_built_in_one(pytester: pytest.Pyteste
             "*re-run just this clause: python -m pytest *test_own_clause*",
         ]
     )
+
+
+USERS_EXPORT_TESTS = """
+import pytest
+
+
+def test_each_declared_event_has_a_webhook(b24_openapi, b24_options):
+    assert b24_openapi["openapi"] == "3.1.0"
+    for event in b24_options.events:
+        post = b24_openapi["webhooks"][event]["post"]
+        assert "application/x-www-form-urlencoded" in post["requestBody"]["content"]
+
+
+def test_asyncapi_has_a_channel_per_declared_event(b24_asyncapi, b24_options):
+    assert b24_asyncapi["asyncapi"] == "3.0.0"
+    assert set(b24_options.events) <= set(b24_asyncapi["channels"])
+
+
+def test_an_undeclared_name_is_not_invented(b24_openapi):
+    assert "ONNOSUCHEVENT" not in b24_openapi["webhooks"]
+"""
+
+
+@pytest.mark.slow
+def test_export_fixtures_in_a_users_tests(pytester: pytest.Pytester, run_isolated: Any) -> None:
+    pytester.makepyfile(test_export=USERS_EXPORT_TESTS)
+    result = run_isolated("--b24-events", "ONSESSIONSTART,ONCRMDEALADD")
+    result.assert_outcomes(passed=3)
+    assert "/_portal/ui" not in result.stdout.str()  # no inspector unless asked for
+
+
+USERS_INSPECTOR_TEST = """
+import json
+import urllib.request
+
+
+def test_the_inspector_answers_while_tests_run(b24_portal, b24_portal_server):
+    url = b24_portal_server.url + "/_portal/ui"
+    print("fetched", url)
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        assert answer.status == 200
+        assert answer.headers["content-type"].startswith("text/html")
+    # what the page reads: this test's portal is listed
+    with urllib.request.urlopen(b24_portal_server.url + "/_portal/portals?limit=100", timeout=10) as answer:
+        domains = [p["domain"] for p in json.load(answer)]
+    assert b24_portal.domain in domains
+"""
+
+_INSPECTOR_URL = r"b24-contract: inspector (http://127\.0\.0\.1:\d+/_portal/ui) "
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--b24-inspector", "-s"), ("-q", "-s", "-o", "b24_inspector=true")],
+    ids=["option-in-header", "ini-with-q"],
+)
+def test_inspector_url_is_printed_and_answers(
+    pytester: pytest.Pytester, run_isolated: Any, args: tuple[str, ...]
+) -> None:
+    import re
+
+    pytester.makepyfile(test_watch=USERS_INSPECTOR_TEST)
+    result = run_isolated(*args)
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    printed = re.findall(_INSPECTOR_URL, out)
+    fetched = re.findall(r"fetched (\S+)", out)
+    assert len(printed) == 1, out
+    assert printed == fetched  # the URL printed is the session server's, which the test reached
+    assert out.index("b24-contract: inspector") < out.index("fetched")  # printed before the tests ran
