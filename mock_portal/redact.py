@@ -11,27 +11,30 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-SECRET_KEYS = frozenset({"access_token", "refresh_token", "application_token", "client_secret", "auth"})
-"""Keys whose values are secret wherever they appear (``auth`` is the token parameter of REST calls)."""
+SECRET_KEYS = frozenset(
+    {"access_token", "refresh_token", "application_token", "client_secret", "event_token", "auth"}
+)
+"""Keys whose values are secret wherever they appear (``auth`` is the token parameter of REST calls;
+``event_token`` lets whoever holds it complete a robot's run with ``bizproc.event.send``)."""
 
 _MASK = "***"
 
 # key=value in form bodies and query strings, both plain and with PHP brackets (auth[access_token]=...,
 # auth%5Baccess_token%5D=...), and "key": "value" in JSON text.
 _FORM_SECRET = re.compile(
-    r"(?P<key>(?:access_token|refresh_token|application_token|client_secret)(?:\]|%5D)?|(?<![\w\[%])auth)"
+    r"(?P<key>(?:access_token|refresh_token|application_token|client_secret|event_token)(?:\]|%5D)?|(?<![\w\[%])auth)"
     r"(?P<eq>=)(?P<value>[^&\s\"']*)",
     re.IGNORECASE,
 )
 # "key": "value" in JSON and 'key': 'value' in Python reprs (as jsonschema quotes instances in its messages)
 _JSON_SECRET = re.compile(
-    r"(?P<key>(?P<q>[\"'])(?:access_token|refresh_token|application_token|client_secret)(?P=q)\s*:\s*)"
+    r"(?P<key>(?P<q>[\"'])(?:access_token|refresh_token|application_token|client_secret|event_token)(?P=q)\s*:\s*)"
     r"(?P<vq>[\"'])(?P<value>.*?)(?<!\\)(?P=vq)",
     re.IGNORECASE,
 )
 
 
-_TOKEN_KEYS = ("access_token", "refresh_token", "application_token", "client_secret")
+_TOKEN_KEYS = ("access_token", "refresh_token", "application_token", "client_secret", "event_token")
 _FORM_KEYS = (*_TOKEN_KEYS, "auth")
 # the only characters that re's IGNORECASE takes for an ASCII letter but str.lower() does not lower to one
 # (İ is also the only character whose lower case is two characters long; K lowers to k); a test checks every

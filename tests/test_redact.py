@@ -89,3 +89,12 @@ def test_folding_covers_every_character_ignorecase_takes_for_an_ascii_letter() -
             assert folded is not None, hex(cp)
             assert len(folded) == 1, hex(cp)
             assert re.fullmatch(folded, char, re.IGNORECASE), hex(cp)
+
+
+def test_a_robot_calls_event_token_is_a_secret() -> None:
+    """Whoever holds a robot run's ``event_token`` can complete the run (``bizproc.event.send``)."""
+    token = "via1.c2VjcmV0LXJ1bi10b2tlbg"
+    form = f"event_token={token}&workflow_id=1&code=robot"
+    assert token not in redact_text(form)
+    assert token not in redact_text(f'{{"event_token": "{token}"}}')
+    assert redact({"event_token": token, "code": "robot"}) == {"event_token": "***", "code": "robot"}
