@@ -35,16 +35,36 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import gevent
+import locust.runners
 from locust import FastHttpUser, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from mock_portal.errors import MockPortalError, UsageError
 from mock_portal.events import AUTH_MODES, EventStream, event_spec
+from mock_portal.schemas import known_events
 
 __all__ = ["B24EventUser", "OnSessionStartUser"]
 
 _CONTENT_TYPE = "application/x-www-form-urlencoded"
 _IDLE_SECONDS = 1.0
+
+
+def _load_event_data() -> None:
+    """Load what every user is built from now, while Locust imports this file, before a worker connects.
+
+    A worker whose event loop is busy sends its master no heartbeat. Faker's pools and the schema registry
+    (the derived events are built from it) take a quarter to half a second of CPU to load, seconds on a
+    loaded machine: loaded by the first user, they kept every worker silent just as the run started, long
+    enough for the master to give up on all of them. Loaded here, building a user takes about a millisecond.
+    """
+    try:
+        EventStream()  # Faker's pools for the default locale, and the default event's form template
+        known_events()  # the schema registry
+    except MockPortalError:
+        pass  # a broken install: building the first user says what is missing, as it would have without this
+
+
+_load_event_data()
 
 
 def _add_options(parser: Any) -> None:
@@ -106,6 +126,7 @@ def _on_init(environment: Any, **_kwargs: Any) -> None:
     limit = _count(_option(environment.parsed_options, "b24_count"), 0)
     if not limit:
         return
+    _bear_with_silent_workers()
 
     def check() -> None:
         # every worker sends `limit` events and then idles: the run is over once all of them are reported
@@ -121,6 +142,21 @@ def _on_init(environment: Any, **_kwargs: Any) -> None:
 
 
 events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
+
+
+def _bear_with_silent_workers() -> None:
+    """Give a silent worker up after a minute, as a worker does its master, not after Locust's three seconds.
+
+    A worker is silent while its event loop is busy: Locust's own handling of a spawn job takes a few hundred
+    milliseconds of CPU, seconds on a loaded machine. A master that gives up on all its workers stops the run
+    for good: their users are stopped, mid-request if need be, and the master idles until ``-t``, then exits
+    0 with what it had. In a run ended by ``--b24-count`` giving up on a worker cannot help: the run ends once
+    every worker's events are reported, so without that worker it could only end at ``-t``. Locust reads this
+    module constant each time it hears from a worker.
+    """
+    runners = locust.runners
+    patience = round(runners.MASTER_HEARTBEAT_TIMEOUT / runners.HEARTBEAT_INTERVAL)
+    runners.HEARTBEAT_LIVENESS = max(runners.HEARTBEAT_LIVENESS, patience)
 
 
 def _split(text: str) -> tuple[str, ...]:
