@@ -18,7 +18,8 @@ the newest), ``--b24-auth`` (``user``, ``system`` or ``user,system``), ``--b24-s
 ``--b24-application-token``, ``--b24-member-id``, ``--b24-client-endpoint`` (the values a handler
 installed with a known portal expects), ``--b24-path`` (``/``), ``--b24-count`` (stop once this many events
 were sent: by the users of a standalone run, by each worker of a distributed one; ``-t`` still bounds the
-run). A run ended by ``--b24-count`` sends exactly that many events, however fast or slow the machine is.
+run). A run ended by ``--b24-count`` sends exactly that many events, however fast or slow the machine is;
+its master waits a minute, not Locust's three seconds, for a worker busy enough to miss its heartbeats.
 
 Each request shows in Locust's statistics under the event, shape and auth mode it carried
 (``ONSESSIONSTART docs-2026/user``), so a handler slow on one shape shows it. Bodies are the PHP

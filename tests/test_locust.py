@@ -123,6 +123,20 @@ def test_distributed_master_and_two_workers() -> None:
     assert by_event == {"ONSESSIONSTART": 20}
 
 
+def test_the_locustfile_loads_the_event_data_when_imported() -> None:
+    # a worker imports it before it connects to its master: building its users later must not keep its event
+    # loop busy (and the master without heartbeats) while Faker's pools or the schema registry load
+    probe = (
+        "import mock_portal.locust\n"
+        "from mock_portal._eventspec import _pools\n"
+        "from mock_portal.schemas import registry\n"
+        "print(_pools.cache_info().currsize, registry.cache_info().currsize)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.split() == ["1", "1"]
+
+
 @pytest.mark.parametrize(
     ("option", "says"),
     [
