@@ -18,8 +18,9 @@ the newest), ``--b24-auth`` (``user``, ``system`` or ``user,system``), ``--b24-s
 ``--b24-application-token``, ``--b24-member-id``, ``--b24-client-endpoint`` (the values a handler
 installed with a known portal expects), ``--b24-path`` (``/``), ``--b24-count`` (stop once this many events
 were sent: by the users of a standalone run, by each worker of a distributed one; ``-t`` still bounds the
-run). A run ended by ``--b24-count`` sends exactly that many events, however fast or slow the machine is;
-its master waits a minute, not Locust's three seconds, for a worker busy enough to miss its heartbeats.
+run; not with ``--reset-stats``). A run ended by ``--b24-count`` sends exactly that many events, however
+fast or slow the machine is; its master waits a minute, not Locust's three seconds, for a worker busy enough
+to miss its heartbeats.
 
 Each request shows in Locust's statistics under the event, shape and auth mode it carried
 (``ONSESSIONSTART docs-2026/user``), so a handler slow on one shape shows it. Bodies are the PHP
@@ -113,7 +114,9 @@ def _check_options(options: Any) -> None:
         unknown = [a for a in _split(_option(options, "b24_auth")) if a not in AUTH_MODES]
         if unknown:
             raise UsageError(f"--b24-auth: unknown mode {unknown[0]!r} (known: {', '.join(AUTH_MODES)})")
-        _count(_option(options, "b24_count"), 0)
+        if _count(_option(options, "b24_count"), 0) and getattr(options, "reset_stats", False):
+            # Locust would drop the events sent before spawning completed, whenever that is: not a count
+            raise UsageError("--b24-count counts every event from the first: it cannot go with --reset-stats")
     except MockPortalError as exc:
         sys.stderr.write(f"locust: error: {exc}\n")
         raise SystemExit(2) from None

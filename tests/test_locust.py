@@ -143,9 +143,10 @@ def test_the_locustfile_loads_the_event_data_when_imported() -> None:
         (("--b24-count", "0"), "--b24-count must be a positive whole number"),
         (("--b24-auth", "bogus"), "--b24-auth: unknown mode 'bogus'"),
         (("--b24-shapes", "docs-2025"), "--b24-shapes: unknown shape 'docs-2025'"),
+        (("--b24-count", "5", "--reset-stats"), "--b24-count counts every event from the first"),
     ],
 )
-def test_bad_options_are_one_line_usage_errors(option: tuple[str, str], says: str) -> None:
+def test_bad_options_are_one_line_usage_errors(option: tuple[str, ...], says: str) -> None:
     completed = subprocess.run(
         [*LOCUST, "--headless", "-u", "1", "-t", "30s", "--host", "http://127.0.0.1:9/", *option],
         capture_output=True, text=True, timeout=60,
