@@ -54,13 +54,14 @@ _IDLE_SECONDS = 1.0
 def _load_event_data() -> None:
     """Load what every user is built from now, while Locust imports this file, before a worker connects.
 
-    A worker whose event loop is busy sends its master no heartbeat. Faker's pools and the schema registry
-    (the derived events are built from it) take a quarter to half a second of CPU to load, seconds on a
-    loaded machine: loaded by the first user, they kept every worker silent just as the run started, long
-    enough for the master to give up on all of them. Loaded here, building a user takes about a millisecond.
+    A worker whose event loop is busy sends its master no heartbeat. The schema registry (the derived events
+    are built from it) takes a quarter of a second of CPU to load, seconds on a loaded machine, and Faker's
+    pools took as long before they were shipped (they still do when the file is missing): loaded by the first
+    user, they kept every worker silent just as the run started, long enough for the master to give up on
+    all of them. Loaded here, building a user takes about a millisecond.
     """
     try:
-        EventStream()  # Faker's pools for the default locale, and the default event's form template
+        EventStream()  # the default locale's pools, and the default event's form template
         known_events()  # the schema registry
     except MockPortalError:
         pass  # a broken install: building the first user says what is missing, as it would have without this
