@@ -19,7 +19,7 @@ the newest), ``--b24-auth`` (``user``, ``system`` or ``user,system``), ``--b24-s
 installed with a known portal expects), ``--b24-path`` (``/``), ``--b24-count`` (stop once this many events
 were sent: by the users of a standalone run, by each worker of a distributed one; ``-t`` still bounds the
 run; not with ``--reset-stats``). A run ended by ``--b24-count`` sends exactly that many events, however
-fast or slow the machine is; its master waits a minute, not Locust's three seconds, for a worker busy enough
+fast or slow the machine is; its master waits a minute, not Locust's few seconds, for a worker busy enough
 to miss its heartbeats.
 
 Each request shows in Locust's statistics under the event, shape and auth mode it carried
@@ -150,7 +150,7 @@ events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
 
 
 def _bear_with_silent_workers() -> None:
-    """Give a silent worker up after a minute, as a worker does its master, not after Locust's three seconds.
+    """Give a silent worker up after a minute, as a worker does its master, not after three missed heartbeats.
 
     A worker is silent while its event loop is busy: Locust's own handling of a spawn job takes a few hundred
     milliseconds of CPU, seconds on a loaded machine. A master that gives up on all its workers stops the run
