@@ -167,6 +167,7 @@ def _pair(shape: str, strict: bool) -> tuple[EventValidator, EventValidator]:
 @pytest.mark.parametrize(
     ("shape", "strict"), SCHEMAS, ids=[f"{s}-{'strict' if t else 'tolerant'}" for s, t in SCHEMAS]
 )
+@pytest.mark.slow
 def test_fixtures_same_verdicts_and_error_locations(shape: str, strict: bool) -> None:
     fast, reference = _pair(shape, strict)
     payloads = _fixture_payloads()
@@ -243,6 +244,7 @@ def test_body_path_decodes_like_php_and_raises_wire_errors() -> None:
         validator.is_valid_body(body.encode() + b"&x=%FF")
 
 
+@pytest.mark.slow
 def test_reports_match_the_reference() -> None:
     validator = EventValidator()
     reference = EventValidator(backend="jsonschema")
@@ -254,6 +256,7 @@ def test_reports_match_the_reference() -> None:
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["tolerant", "strict"])
+@pytest.mark.slow
 def test_public_validate_gives_the_reference_reports_on_fixtures(strict: bool) -> None:
     # mock_portal.validate takes its verdict from jsonschema-rs: same verdict, same matched shape, same issues
     assert schemas.fast_backend() == "jsonschema-rs"

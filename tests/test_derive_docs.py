@@ -206,6 +206,7 @@ def test_the_page_example_validates_against_the_derived_schema(docs: Path, editi
     assert [e.message for e in errors] == ["'session' is a required property"]
 
 
+@pytest.mark.slow
 def test_every_markdown_page_of_the_curated_docs_parses(history: Path) -> None:
     """Beyond event pages: method pages, tutorials, includes, data-types (tabs, nested tables, code)."""
     pages = sorted(history.rglob("*.md"))

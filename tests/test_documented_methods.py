@@ -160,6 +160,7 @@ def _judge(spec: MethodSpec, params: dict[str, Any], status: int, body: Any) -> 
     return None
 
 
+@pytest.mark.slow
 def test_every_documented_method_gets_a_spec_true_answer_or_error(site: Site) -> None:
     """Each method twice (no parameters, fitting ones) through the REST core the server runs, in process."""
     problems: list[str] = []

@@ -81,6 +81,7 @@ def test_no_drift_against_the_shared_docs(b24_shared_dir: Path) -> None:
     assert out == "no drift: every generated schema equals derivation + overlay\n"
 
 
+@pytest.mark.slow
 def test_a_removed_row_is_a_field_level_difference(docs_copy: Path) -> None:
     page = docs_copy / RU / OSS
     _edit(page, _row(page, "close_term"), "")

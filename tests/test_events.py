@@ -46,6 +46,7 @@ def test_every_built_event_is_valid_against_its_strict_shape(combo: tuple[str, s
 
 @pytest.mark.parametrize("locale", ["en_US", "de_DE", "fr_FR"])
 @pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.slow
 def test_other_locales_are_valid_too(locale: str, shape: str) -> None:
     for seed in range(50):
         event = build_event(shape=shape, auth="user", seed=seed, locale=locale)
@@ -117,6 +118,7 @@ def test_text_with_reserved_characters_is_escaped_as_php_does() -> None:
 # ------------------------------------------------------------------------------------------ determinism
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_and_different_seeds_differ() -> None:
     for shape in SHAPES:
         for auth in AUTH_MODES:

@@ -79,6 +79,7 @@ def _bundled_validator(document: dict[str, Any], event: str, draft: Any) -> Any:
 # ------------------------------------------------------------------------------------------------ OpenAPI
 
 
+@pytest.mark.slow
 def test_openapi_is_valid_3_1_with_one_webhook_per_event() -> None:
     from openapi_spec_validator import validate
 
@@ -106,6 +107,7 @@ def test_schemathesis_loads_the_openapi_document() -> None:
     assert list(schema.get_all_operations()) == []  # webhooks only: nothing for schemathesis to call
 
 
+@pytest.mark.slow
 def test_openapi_examples_validate_and_mask_secrets() -> None:
     document = openapi_document()
     for event, item in document["webhooks"].items():

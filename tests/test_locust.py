@@ -64,6 +64,7 @@ def test_headless_run_against_the_reference_handler() -> None:
     assert context["application_token"] not in completed.stdout
 
 
+@pytest.mark.slow
 def test_failures_are_counted_per_event_name() -> None:
     with counting_handler(status=403) as handler:
         completed = subprocess.run(
@@ -146,6 +147,7 @@ def test_the_locustfile_loads_the_event_data_when_imported() -> None:
         (("--b24-count", "5", "--reset-stats"), "--b24-count counts every event from the first"),
     ],
 )
+@pytest.mark.slow
 def test_bad_options_are_one_line_usage_errors(option: tuple[str, ...], says: str) -> None:
     completed = subprocess.run(
         [*LOCUST, "--headless", "-u", "1", "-t", "30s", "--host", "http://127.0.0.1:9/", *option],

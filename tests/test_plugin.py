@@ -628,6 +628,7 @@ class TestTwoPaths(OnSessionStartContract):
 """
 
 
+@pytest.mark.slow
 def test_a_bad_or_disputed_in_process_path_is_one_line(pytester: pytest.Pytester, run_isolated: Any) -> None:
     pytester.makepyfile(test_paths=BAD_PATHS_MODULE)
     result = run_isolated("--b24-event-path", "/events", "-k", "accepts_every_shape")
@@ -664,6 +665,7 @@ def test_own_clauses_from_a_conftest_run_as_tests(pytester: pytest.Pytester, run
     )
 
 
+@pytest.mark.slow
 def test_an_own_clause_about_an_undeclared_event_is_left_out(
     pytester: pytest.Pytester, run_isolated: Any
 ) -> None:

@@ -344,6 +344,7 @@ def test_real_captures_satisfy_the_envelope(name: str, payload: dict[str, Any]) 
 # ------------------------------------------------------------------------------------------- jsonschema-rs
 
 
+@pytest.mark.slow
 def test_jsonschema_rs_agrees_on_every_fixture() -> None:
     """The schemas stay plain enough for the Rust backend: same verdicts and same raw error paths."""
     rs = pytest.importorskip("jsonschema_rs")
@@ -370,6 +371,7 @@ def test_schema_folder_is_the_one_in_the_checkout_or_package() -> None:
     assert (Path(data_dir("schemas")) / "README.md").is_file()
 
 
+@pytest.mark.slow
 def test_without_jsonschema_rs_the_reference_gives_the_same_reports(tmp_path: Path) -> None:
     """Where jsonschema_rs cannot be imported, validate() falls back to the pure-Python reference."""
     import subprocess

@@ -85,11 +85,13 @@ def test_json_view_payloads_validate_strictly(event: str, shape: str) -> None:
 
 @FEW
 @given(strategies.wire_bodies("ONIMCONNECTORMESSAGEADD", unknown_keys=True))
+@pytest.mark.slow
 def test_wire_bodies_decode_to_valid_payloads(body: str) -> None:
     assert isinstance(body, str)
     assert is_valid(decode(body), "ONIMCONNECTORMESSAGEADD")
 
 
+@pytest.mark.slow
 def test_unknown_keys_are_generated_and_stay_tolerant() -> None:
     payload = _find(
         strategies.payloads("ONSESSIONSTART", "docs-2026", unknown_keys=True),

@@ -193,6 +193,7 @@ def test_decode_of_encoded_payloads_matches_parse_str(php: PhpWorker, payload: d
 
 @settings(max_examples=100, derandomize=True, deadline=None)
 @given(payload=_deep_payloads())
+@pytest.mark.slow
 def test_deep_nesting_matches_php(php: PhpWorker, payload: dict[str, Any]) -> None:
     body = encode(payload)
     assert body == php.encode(payload)
