@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from mock_portal.delivery import Attempt
     from mock_portal.portal.model import Clock
 
-__all__ = ["DEFAULT_DOCUMENT_TYPE", "ROBOT_CALL", "Robot", "RobotRun", "RobotStore", "Robots"]
+__all__ = ["DEFAULT_DOCUMENT_TYPE", "ROBOT_CALL", "ROBOT_FIELDS", "Robot", "RobotRun", "RobotStore", "Robots"]
 
 ROBOT_CALL: Final = "bizproc.robot"
 """The name a robot call is recorded under among the deliveries (``bizproc.robot:<CODE>``)."""
@@ -51,7 +51,7 @@ DEFAULT_DOCUMENT_TYPE: Final = ("crm", "CCrmDocumentDeal", "DEAL")
 """Deals, the first CRM document type of bizproc-robot-add's ``DOCUMENT_TYPE`` list."""
 _CODE: Final = re.compile(r"^[A-Za-z0-9._-]+$")  # "a-z, A-Z, 0-9, dot, hyphen, and underscore" (add page)
 _PROPERTY_KEY: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # "must start with a letter" (add page)
-_FIELDS: Final = (
+ROBOT_FIELDS: Final = (
     "HANDLER",
     "AUTH_USER_ID",
     "USE_SUBSCRIPTION",
@@ -64,6 +64,7 @@ _FIELDS: Final = (
     "USE_PLACEMENT",
     "PLACEMENT_HANDLER",
 )
+"""A robot's fields: what bizproc.robot.add takes besides ``CODE``, and bizproc.robot.update changes."""
 _VALIDATION: Final = "ERROR_ACTIVITY_VALIDATION_FAILURE"
 
 
@@ -301,7 +302,9 @@ class Robots(PortalParts):
             robot = self._robots.robots.get((app, _check_code(code)))
             if robot is None:
                 raise PortalError("ERROR_ACTIVITY_NOT_FOUND", "Activity or Automation Rule not found!", 400)
-            given = {k: v for k, v in fields.items() if k in _FIELDS} if isinstance(fields, Mapping) else {}
+            given = (
+                {k: v for k, v in fields.items() if k in ROBOT_FIELDS} if isinstance(fields, Mapping) else {}
+            )
             if not given:
                 raise _invalid("No fields to update")
             robot.fields.update(check_fields(given, adding=False))

@@ -12,24 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from mock_portal.portal.robots import ROBOT_FIELDS
 from mock_portal.rest.params import param
 from mock_portal.rest.registry import Caller, method
 
 BIZPROC_SCOPES: Final = ("bizproc",)
-_ADD_PARAMS: Final = (
-    "CODE",
-    "HANDLER",
-    "AUTH_USER_ID",
-    "USE_SUBSCRIPTION",
-    "NAME",
-    "DESCRIPTION",
-    "PROPERTIES",
-    "RETURN_PROPERTIES",
-    "DOCUMENT_TYPE",
-    "FILTER",
-    "USE_PLACEMENT",
-    "PLACEMENT_HANDLER",
-)
+_ADD_PARAMS: Final = ("CODE", *ROBOT_FIELDS)
 
 
 def _upper_keys(params: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
