@@ -89,10 +89,11 @@ _SHOWN_BODY = 400
 _SHOWN_ANSWER = 300
 _INLINE_CURL_BODY = 4096
 _KEPT_BODY = 1 << 20
+_PREFIX_BYTES = 2048  # what is kept of a larger body to show
 _ANSWER_BYTES = 64 * 1024
 _LATENCY_FACTOR = 4.0
 _FIRST_CALL_FACTOR = 50.0
-_FIRST_CALL_FLOOR = 2.0
+_FIRST_CALL_FLOOR = 1.0
 
 
 class ClauseError(UsageError):
@@ -159,6 +160,7 @@ class ContractRun:
         self._started: dict[int, float] = {}
         self._secrets_seen: dict[str, int] = {}
         self._early_controls: dict[str, tuple[Site, Exchange, float]] = {}
+        self._sites_masked: set[tuple[int, bool]] = set()
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -256,8 +258,7 @@ class ContractRun:
             plan = [(c, e) for c, e in plan if (c.id, e) in picked]
         else:
             self._send_controls(plan)
-        # clauses that judge the run's deliveries (clause 7) go after the others
-        for item, event in [p for p in plan if not p[0].last] + [p for p in plan if p[0].last]:
+        for item, event in _judging_order(plan, self.config.events[0]):
             self.check(item.id, event)
         self.late_evidence()
         return self.report([verdict_id(c.id, e) for c, e in plan], time.perf_counter() - started)
@@ -513,7 +514,10 @@ class ContractRun:
         self.masker.add(*found)
         for site in list(self.sites):
             # a stranger's events carry a made-up token: masked, but echoing it leaks nothing
-            self.masker.add(site.events.application_token, leak=site.installed)
+            key = (id(site), site.installed)
+            if key not in self._sites_masked:
+                self._sites_masked.add(key)
+                self.masker.add(site.events.application_token, leak=site.installed)
 
     def secret_kind(self, secret: str) -> str:
         """What ``secret`` is, by where the run keeps it."""
@@ -653,14 +657,13 @@ class ContractRun:
             url=mask(attempt.target if self.target.kind == "http" else self.install_target.url)
             if kind == "install"
             else mask(self.handler_url),
-            sent=mask(_focus_view(data, content_type, focus, mask)),
             sent_bytes=len(data),
             outcome=attempt.outcome,
             status=attempt.status,
             latency_ms=attempt.latency_ms,
             response=mask(shown),
             error=mask(attempt.error) if attempt.error else None,
-            reproduce=mask(self._curl(data, content_type, generator, kind)),
+            views=self._views_of(data, content_type, focus, generator, kind),
             valid=kind == "valid",
             event=event,
             kind=kind,
@@ -679,12 +682,39 @@ class ContractRun:
         site.delivered.append(ex)
         return ex
 
+    def _views_of(
+        self, data: bytes, content_type: str, focus: Sequence[str], generator: str | None, kind: str
+    ) -> Callable[[], tuple[str, str]]:
+        """What builds an exchange's ``sent`` and ``reproduce`` when they are first read, masked with every
+        secret known by then. A body too large to keep is seen by its first bytes and its size."""
+        mask = self.masker
+        size = len(data)
+        kept = data if size <= _KEPT_BODY else data[:_PREFIX_BYTES]
+
+        def views() -> tuple[str, str]:
+            return (
+                mask(_focus_view(kept, content_type, focus, mask, size)),
+                mask(self._curl(kept, content_type, generator, kind, size=size)),
+            )
+
+        return views
+
     def answer_of(self, exchange: Exchange) -> bytes:
         """The whole answer to ``exchange`` (see :meth:`ClauseContext.answer_of`)."""
         with self._lock:
             return self._answers.get(exchange.serial, b"")
 
-    def _curl(self, data: bytes, content_type: str, generator: str | None, kind: str, file: str = "") -> str:
+    def _curl(
+        self,
+        data: bytes,
+        content_type: str,
+        generator: str | None,
+        kind: str,
+        file: str = "",
+        size: int | None = None,
+    ) -> str:
+        """A curl line for ``data`` (of ``size`` bytes in all: ``data`` may be only its first bytes)."""
+        size = len(data) if size is None else size
         url = (self.install_target if kind == "install" else self.target).url
         if self.target.kind != "http":
             return "(an in-process handler has no URL to curl: re-run the clause instead)"
@@ -693,16 +723,16 @@ class ContractRun:
             return f"{head} --data-binary @{shlex.quote(file)} {shlex.quote(url)}"
         if generator is not None:
             return f"{generator} | {head} --data-binary @- {shlex.quote(url)}"
-        if len(data) > _INLINE_CURL_BODY:
+        if size > _INLINE_CURL_BODY:
             return (
                 f"{head} --data-binary @BODY {shlex.quote(url)}  "
-                f"(a {len(data)}-byte body; --save-bodies DIR keeps it in a file)"
+                f"(a {size}-byte body; --save-bodies DIR keeps it in a file)"
             )
         masked = self.masker(data.decode("utf-8", "replace"))
         if len(masked) > _INLINE_CURL_BODY or not masked.isprintable():
             return (
                 f"{head} --data-binary @BODY {shlex.quote(url)}  "
-                f"(a {len(data)}-byte body; --save-bodies DIR keeps it in a file)"
+                f"(a {size}-byte body; --save-bodies DIR keeps it in a file)"
             )
         return f"{head} --data-binary {shlex.quote(masked)} {shlex.quote(url)}"
 
@@ -723,8 +753,9 @@ class ContractRun:
                 out.write(data)
         except OSError as exc:
             raise UsageError(f"cannot keep the failing bodies in {str(folder)!r}: {exc.strerror}") from None
-        reproduce = self._curl(data, _FORM, None, ex.kind, str(path))
-        return dataclasses.replace(ex, reproduce=self.masker(reproduce), body_file=str(path))
+        reproduce = self.masker(self._curl(data, _FORM, None, ex.kind, str(path)))
+        sent = ex.sent
+        return dataclasses.replace(ex, views=lambda: (sent, reproduce), body_file=str(path))
 
     # ------------------------------------------------------------------------------------------ waiting
 
@@ -734,7 +765,7 @@ class ContractRun:
 
     def work_cap(self, event: str) -> float:
         """How long to wait for a valid event's first REST call: one budget once the handler was seen to do
-        nothing for this event; fifty times its slowest work so far (at least 2 s) once that is known; the
+        nothing for this event; fifty times its slowest work so far (at least 1 s) once that is known; the
         timeout before it is."""
         if event in self._silent:
             return self.budget()
@@ -910,6 +941,17 @@ class ContractRun:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
+def _judging_order(plan: Sequence[tuple[Clause, str]], first: str) -> list[tuple[Clause, str]]:
+    """The order verdicts are judged in (reports keep the plan's order): the first declared event's clauses,
+    then the other events' clauses, then the clauses that judge the run's deliveries (clause 7). The other
+    events' controls were sent before any clause ran (:meth:`ContractRun._send_controls`), so the time an
+    event the handler ignores needs to show that it led to no call passes while the first event's clauses
+    run, not on top of them. Only the order changes: every verdict rests on the same evidence."""
+    body = [p for p in plan if not p[0].last]
+    firsts = [p for p in body if p[1] == first]
+    return firsts + [p for p in body if p[1] != first] + [p for p in plan if p[0].last]
+
+
 def _body_of(body: Any) -> tuple[bytes, str, str]:
     """(bytes, auth mode, event name) of what a clause delivers."""
     if isinstance(body, bytes):
@@ -931,17 +973,23 @@ def _access_token(data: bytes) -> str | None:
 
 
 def _focus_view(
-    data: bytes, content_type: str, focus: Sequence[str], mask: Callable[[str], str] = redact_text
+    data: bytes,
+    content_type: str,
+    focus: Sequence[str],
+    mask: Callable[[str], str] = redact_text,
+    size: int | None = None,
 ) -> str:
     """The part of a body that matters: the event, the auth block and the focused ``data`` paths (or a short
-    ``data`` excerpt); for a body that is not a form, its first bytes."""
+    ``data`` excerpt); for a body that is not a form, its first bytes. ``size``: the whole body's length,
+    when ``data`` is only its first bytes."""
+    size = len(data) if size is None else size
     import json
 
     from mock_portal.errors import WireError
     from mock_portal.wire import decode
 
     payload: Mapping[str, Any] | None = None
-    if content_type.startswith(_FORM) and data and data[:1] != b"{" and len(data) <= _KEPT_BODY:
+    if content_type.startswith(_FORM) and data and data[:1] != b"{" and size <= _KEPT_BODY:
         try:
             decoded = decode(data)
         except (WireError, UnicodeDecodeError, ValueError):
@@ -951,7 +999,7 @@ def _focus_view(
     if payload is None:
         # masked, then cut (a prefix well past any token's length is enough for 120 characters)
         head = mask(data[:2048].decode("utf-8", "backslashreplace"))[:120]
-        more = f" ... ({len(data)} bytes in all)" if len(data) > 120 else ""
+        more = f" ... ({size} bytes in all)" if size > 120 else ""
         kind = "JSON" if data[:1] == b"{" else ("empty" if not data else "not a form")
         return f"body ({kind}): {head!r}{more}"
 

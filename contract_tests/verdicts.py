@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,20 +29,19 @@ class Exchange:
     ``forged``, ``repeat``, ``unknown-portal``, ``malformed``, ``install``, ``probe`` or ``fuzz`` (generated
     from the schemas). ``concurrent``: part
     of a burst (never timed by clause 7). ``reproduce`` is a curl line (secrets masked, so a token check will
-    refuse it) or, with ``bodies_dir``, one that replays the exact body from ``body_file``.
+    refuse it) or, with ``bodies_dir``, one that replays the exact body from ``body_file``. Both are built
+    by ``views`` the first time they are read (most deliveries of a run are never shown).
     """
 
     serial: int
     label: str
     url: str
-    sent: str
     sent_bytes: int
     outcome: str
     status: int | None
     latency_ms: float
     response: str
     error: str | None
-    reproduce: str
     valid: bool = False
     event: str = ""
     kind: str = "valid"
@@ -50,6 +50,22 @@ class Exchange:
     portal: str = ""
     concurrent: bool = False
     body_file: str | None = None
+    views: Callable[[], tuple[str, str]] | None = field(default=None, repr=False, compare=False)
+    """Builds ``(sent, reproduce)``, already masked."""
+
+    @functools.cached_property
+    def _views(self) -> tuple[str, str]:
+        return self.views() if self.views is not None else ("", "")
+
+    @property
+    def sent(self) -> str:
+        """The part of the body that matters, masked."""
+        return self._views[0]
+
+    @property
+    def reproduce(self) -> str:
+        """A curl line that replays this delivery (see the class docstring)."""
+        return self._views[1]
 
     @property
     def ok(self) -> bool:
