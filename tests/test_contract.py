@@ -417,8 +417,23 @@ def test_a_later_event_s_control_goes_out_first_and_is_judged_the_same(reference
     # ONSESSIONFINISH's control is delivered before the clauses run; silent for its whole work cap after its
     # answer, it is the control of the clauses that ask for it, as if they had sent it
     events = ("ONSESSIONSTART", "ONSESSIONFINISH")
-    report = run_contract(reference_app, events=events, timeout=2.0, **FAST)
+    with ContractRun(ContractConfig(reference_app, events=events, timeout=2.0, **FAST)) as run:
+        report = run.run()
+        sent = run.exchanges
     outcomes = {v.id: v.outcome for v in report.verdicts}
+    # reported clause by clause, judged event by event: every OnSessionStart clause before the later event's
+    # (its silence passes while they run), then clause 7, which judges the deliveries of both
+    assert [v.id for v in report.verdicts][:3] == [
+        "accepts-every-shape",
+        "tolerates-variation",
+        "tolerates-variation[ONSESSIONFINISH]",
+    ]
+    judged_last = {"answers-within-timeout", "answers-quickly"}  # they top up their samples at the end
+    body = [ex for ex in sent if ex.clause not in judged_last and ex.kind != "install"]
+    last_first = max(ex.serial for ex in body if ex.event == "ONSESSIONSTART")
+    later = [ex.serial for ex in body if ex.event == "ONSESSIONFINISH" and ex.label != "valid control event"]
+    assert later
+    assert min(later) > last_first
     assert outcomes["forged-token-no-side-effect"] == "pass"
     assert outcomes["forged-token-no-side-effect[ONSESSIONFINISH]"] == "inconclusive"
     assert outcomes["unknown-portal-no-side-effect[ONSESSIONFINISH]"] == "inconclusive"

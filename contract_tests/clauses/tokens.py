@@ -184,16 +184,7 @@ def unknown_portal_no_side_effect(ctx: ClauseContext) -> str:
     valid event led to no REST call either.
     """
     control = ctx.control()
-    sent, sites = [], []
-    for auth in ctx.auth_modes():
-        stranger = ctx.stranger()
-        event = ctx.build(stranger, auth)
-        sent.append(
-            ctx.deliver(stranger, event, label=f"unknown member_id, {auth} mode", kind="unknown-portal")
-        )
-        sites.append(stranger)
-    ctx.settle()
-    probes = Probes(tuple(sent), tuple(sites))
+    probes = _shared(ctx, "unknown")
     calls, shown = probes.with_calls(ctx)
     if calls:
         ctx.fail(f"{_calls_text(calls)} for events of a portal that never installed the app", shown)

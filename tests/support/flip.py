@@ -43,6 +43,11 @@ _MISROUTED_UNSURE = {
     "ignores-repeated-delivery",
 }
 
+_FOUR_EVENTS = ("ONSESSIONSTART", "ONSESSIONFINISH", "ONOPENLINEMESSAGEADD", "ONIMCONNECTORMESSAGEADD")
+_IGNORED_EVENTS_UNSURE = frozenset(
+    f"{clause}[{event}]" for clause in _MISROUTED_UNSURE for event in _FOUR_EVENTS[1:3]
+)
+
 
 @dataclass(frozen=True)
 class Subject:
@@ -128,6 +133,13 @@ def subjects() -> list[Subject]:
     out = [
         Subject("reference-python-http", _reference_http, unsure=_NO_OFFLINE),
         Subject("reference-python-wsgi", _reference_inprocess, unsure=_NO_OFFLINE),
+        # four declared events: two it works on, two it answers 200 and ignores (no call to compare with)
+        Subject(
+            "reference-python-4-events",
+            _reference_http,
+            unsure=_NO_OFFLINE | _IGNORED_EVENTS_UNSURE,
+            options={"events": _FOUR_EVENTS},
+        ),
         Subject("careful-stdlib", careful_stdlib.serve, unsure=_NO_OFFLINE),
         Subject("flask-style", _flask_style, frozenset({"ignores-repeated-delivery"}), _NO_OFFLINE),
         Subject("asgi-slow-worker", lambda: asgi_slow_worker.serve(delay=0.05), unsure=_NO_OFFLINE),
