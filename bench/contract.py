@@ -5,7 +5,8 @@ imports, the run, the exit.
 The handler for ``verify`` is the README's: ``mock-portal example-handler``, started once and left running
 (as a user's handler is); ``verify`` is timed with the default events and with three more declared
 (``--events ONSESSIONSTART,ONSESSIONFINISH,ONOPENLINEMESSAGEADD,ONIMCONNECTORMESSAGEADD``), and the cost of
-one extra event is a third of the difference, round by round. Baselines from the same interleaved rounds:
+one extra event is a third of the difference, round by round; each kind of extra event is also timed alone
+(one the handler works on, one it answers and ignores). Baselines from the same interleaved rounds:
 the interpreter's own start (``python -c pass``) and the third-party imports these commands cannot avoid
 (``aiohttp``, ``uvicorn``; ``requests`` for the reference handler ``demo`` runs in process). Every figure is
 wall time; CPU time (user + system) is in the notes, because on a shared machine the wall time also holds
@@ -31,6 +32,9 @@ from bench.startup import env
 WALL_TARGET_S = 2.0
 EVENT_TARGET_S = 0.5
 EXTRA_EVENTS = ("ONSESSIONFINISH", "ONOPENLINEMESSAGEADD", "ONIMCONNECTORMESSAGEADD")
+WORKED = "ONIMCONNECTORMESSAGEADD"  # the reference handler confirms the message: REST calls to wait for
+_FIRST = "ONSESSIONSTART"
+IGNORED = "ONSESSIONFINISH"  # answered 200, nothing done: its silence is what the contract waits out
 
 
 class _Timed:
@@ -92,6 +96,8 @@ def run_contract(quick: bool) -> list[Row]:
             "demo": timed.side("demo", [*tool, "demo"]),
             "verify": timed.side("verify", verify),
             "verify+3": timed.side("verify+3", [*verify, "--events", events]),
+            "verify+worked": timed.side("verify+worked", [*verify, "--events", f"{_FIRST},{WORKED}"]),
+            "verify+ignored": timed.side("verify+ignored", [*verify, "--events", f"{_FIRST},{IGNORED}"]),
             "python": timed.side("python", [*python, "-c", "pass"]),
             "imports": timed.side("imports", [*python, "-c", "import aiohttp, uvicorn, requests"]),
         }
@@ -153,4 +159,25 @@ def run_contract(quick: bool) -> list[Row]:
             + common,
         )
     )
+    for name, event_name, what in (
+        ("verify+worked", WORKED, "one it works on"),
+        ("verify+ignored", IGNORED, "one it ignores"),
+    ):
+        alone = [b - a for a, b in zip(walls["verify"], walls[name], strict=True)]
+        cpu_alone = [b - a for a, b in zip(timed.cpu["verify"], timed.cpu[name], strict=True)]
+        figure = Stat.of(alone)
+        rows.append(
+            Row(
+                "contract",
+                f"one extra declared event alone, {what} ({event_name}): verify with it, minus verify",
+                figure,
+                "s",
+                higher_is_better=False,
+                baselines={"verify with the default events (s)": Stat.of(walls["verify"])},
+                ratios={"the extra event / verify": per_round(alone, walls["verify"])},
+                target=f"<= {EVENT_TARGET_S:g} s (median)",
+                met=ok["verify"] and ok[name] and figure.median <= EVENT_TARGET_S,
+                notes=f"CPU {statistics.median(cpu_alone):.2f} s (median); {timed.note(name)}; {common}",
+            )
+        )
     return rows

@@ -92,8 +92,8 @@ _KEPT_BODY = 1 << 20
 _PREFIX_BYTES = 2048  # what is kept of a larger body to show
 _ANSWER_BYTES = 64 * 1024
 _LATENCY_FACTOR = 4.0
-_FIRST_CALL_FACTOR = 50.0
-_FIRST_CALL_FLOOR = 1.0
+_FIRST_CALL_FACTOR = 25.0
+_FIRST_CALL_FLOOR = 0.5
 
 
 class ClauseError(UsageError):
@@ -765,12 +765,14 @@ class ContractRun:
 
     def work_cap(self, event: str) -> float:
         """How long to wait for a valid event's first REST call: one budget once the handler was seen to do
-        nothing for this event; fifty times its slowest work so far (at least 1 s) once that is known; the
-        timeout before it is."""
+        nothing for this event; once its work latency is known, twenty-five times its slowest work so far, at
+        least 0.5 s and at least ``settle`` (a handler slow to start on one event only is given more with
+        ``--settle``); the timeout before that. No call within it is inconclusive, never a verdict."""
         if event in self._silent:
             return self.budget()
         if self._latency > 0:
-            return min(self.config.timeout, max(_FIRST_CALL_FLOOR, _FIRST_CALL_FACTOR * self._latency))
+            floor = max(_FIRST_CALL_FLOOR, self.config.settle)
+            return min(self.config.timeout, max(floor, _FIRST_CALL_FACTOR * self._latency))
         return self.config.timeout
 
     def wait_budget(self) -> None:

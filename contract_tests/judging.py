@@ -18,10 +18,10 @@ stays reachable until the run ends, so a call sent to a stale ``client_endpoint`
 carrying a token that the portal it reached never issued is evidence of a misrouted call.
 
 How long the contract waits: for a valid event's first call, up to the delivery timeout (woken by the portal
-the moment a call is recorded; once the handler's work latency is known, fifty times it, at least 1 s); then
-until no call has followed for a budget that grows with the handler's measured work latency (at least
-``settle``). To see that an event caused *no* call, it waits one budget: a call that arrives later still
-counts, because :meth:`ClauseContext.recheck` looks again at the end of the run.
+the moment a call is recorded; once the handler's work latency is known, twenty-five times it, at least 0.5 s
+and at least ``settle``); then until no call has followed for a budget that grows with the handler's measured
+work latency (at least ``settle``). To see that an event caused *no* call, it waits one budget: a call that
+arrives later still counts, because :meth:`ClauseContext.recheck` looks again at the end of the run.
 """
 
 from __future__ import annotations
