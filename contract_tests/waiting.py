@@ -50,8 +50,8 @@ class Waits:
         self.started: dict[int, float] = {}
         """Delivery serial -> the portal clock when it was sent (its work latency is measured from it)."""
         self._controls: dict[str, Control] = {}
-        self._early_controls: dict[str, tuple[Site, Exchange, float]] = {}
         # event -> the control sent before any clause ran: its site, its exchange, when it was answered
+        self._early_controls: dict[str, tuple[Site, Exchange, float]] = {}
 
     def budget(self) -> float:
         """The absence budget (see :attr:`ClauseContext.budget`)."""
