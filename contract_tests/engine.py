@@ -12,20 +12,20 @@ The handler is a URL, an ASGI or WSGI app, a ``handler(body, headers, url)`` cal
 (:class:`~mock_portal.server.PortalServer`), so every event's ``client_endpoint`` is a live REST API the
 handler can call back, in process or not; every call it makes is recorded by the portal it reaches. The
 clauses (:mod:`contract_tests.clauses`) judge through :class:`~contract_tests.judging.ClauseContext`; this
-module owns the state behind it (sites, deliveries, the budget, the masker) and :mod:`contract_tests.reports`
+module owns the state behind it (sites, deliveries, verdicts) with two parts of the run:
+:class:`~contract_tests.recording.Recorder` (what was delivered and answered, the masker) and
+:class:`~contract_tests.waiting.Waits` (the waits, the budget, the controls). :mod:`contract_tests.reports`
 renders the verdicts.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import shlex
 import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,15 +34,15 @@ from contract_tests.config import (
     DEFAULT_SETTLE,
     DEFAULT_TIMEOUT,
     ContractConfig,
-    app_paths,
     check_events,
     install_target,
     resolve_target,
     route_prefix,
 )
-from contract_tests.events import EventFactory, install_event
+from contract_tests.config import app_paths as app_paths
+from contract_tests.events import EventFactory, install_event, install_failure, install_handler
+from contract_tests.judging import SETUP_METHODS as SETUP_METHODS
 from contract_tests.judging import (
-    SETUP_METHODS,
     ClauseContext,
     ClauseFailed,
     ContractSetupError,
@@ -51,17 +51,20 @@ from contract_tests.judging import (
     NotApplicable,
     Site,
     last_call_id,
-    mapping_path,
 )
+from contract_tests.judging import mapping_path as mapping_path
 from contract_tests.masking import Masker
+from contract_tests.recording import FORM, Recorder, access_token, body_of
 from contract_tests.verdicts import ContractReport, ContractViolation, Exchange, Outcome, Verdict
+from contract_tests.waiting import Waits, judging_order, settled_calls
 from mock_portal.errors import MockPortalError, UsageError
-from mock_portal.redact import redact, redact_text
+from mock_portal.redact import redact as redact
+from mock_portal.redact import redact_text as redact_text
 
 if TYPE_CHECKING:
-    from mock_portal.delivery import Attempt, Deliverer, Target
+    from mock_portal.delivery import Deliverer, Target
     from mock_portal.events import BuiltEvent
-    from mock_portal.portal import App, Portal, RestCall
+    from mock_portal.portal import Portal, RestCall
     from mock_portal.server import PortalServer
 
 __all__ = [
@@ -84,16 +87,7 @@ __all__ = [
 ]
 
 _SESSION_START = "ONSESSIONSTART"
-_FORM = "application/x-www-form-urlencoded"
-_SHOWN_BODY = 400
-_SHOWN_ANSWER = 300
-_INLINE_CURL_BODY = 4096
-_KEPT_BODY = 1 << 20
-_PREFIX_BYTES = 2048  # what is kept of a larger body to show
 _ANSWER_BYTES = 64 * 1024
-_LATENCY_FACTOR = 4.0
-_FIRST_CALL_FACTOR = 25.0
-_FIRST_CALL_FLOOR = 0.5
 
 
 class ClauseError(UsageError):
@@ -123,7 +117,6 @@ class ContractRun:
         self.target: Target = resolve_target(config.handler, config.event_path)
         self.install_target: Target = install_target(self.target, config.install_url)
         self.handler_url = self.target.url
-        self.masker = Masker([config.application_token or ""])
         self._log_tail = log_tail
         self.rerun = rerun
         """Turns a verdict id into a command that re-runs just that clause (``None``: no such line)."""
@@ -144,23 +137,13 @@ class ContractRun:
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self.sites: list[Site] = []
-        self._exchanges: list[Exchange] = []
-        self._site_of: dict[int, Site] = {}
-        self._bodies: dict[int, bytes] = {}
-        self._answers: dict[int, bytes] = {}
+        self._recorder = Recorder(config, self.target, self.install_target, self.sites, self._lock)
+        self.masker: Masker = self._recorder.masker
+        self._waits = Waits(config, self._recorder, self._lock, self._closed)
         self._verdicts: dict[str, Verdict] = {}
         self._shared: dict[Any, Any] = {}
-        self._controls: dict[str, Control] = {}
-        self._silent: set[str] = set()
         self._rechecks: list[tuple[Clause, str, Callable[[], str | None], tuple[Exchange, ...]]] = []
-        self._latency = 0.0
-        self._setup_methods: set[str] = set(SETUP_METHODS)
         self._async_install: bool | None = None
-        self._serials = 0
-        self._started: dict[int, float] = {}
-        self._secrets_seen: dict[str, int] = {}
-        self._early_controls: dict[str, tuple[Site, Exchange, float]] = {}
-        self._sites_masked: set[tuple[int, bool]] = set()
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -257,8 +240,8 @@ class ContractRun:
                     picked.update((c.id, e) for c, e in plan if c.id == found.id)
             plan = [(c, e) for c, e in plan if (c.id, e) in picked]
         else:
-            self._send_controls(plan)
-        for item, event in _judging_order(plan, self.config.events[0]):
+            self._waits.send_controls(plan, self._send_control)
+        for item, event in judging_order(plan, self.config.events[0]):
             self.check(item.id, event)
         self.late_evidence()
         return self.report([verdict_id(c.id, e) for c, e in plan], time.perf_counter() - started)
@@ -309,7 +292,7 @@ class ContractRun:
     def exchanges(self) -> list[Exchange]:
         """Every delivery the run made so far (masked)."""
         with self._lock:
-            return list(self._exchanges)
+            return list(self._recorder.exchanges)
 
     # ------------------------------------------------------------------------------------------ judging
 
@@ -350,7 +333,7 @@ class ContractRun:
         exchanges: Sequence[Exchange] = (),
         notes: Sequence[str] = (),
     ) -> Verdict:
-        self._collect_secrets()
+        self._recorder.collect_secrets()
         tail = ""
         if outcome == "fail" and self._log_tail is not None:
             try:
@@ -359,7 +342,7 @@ class ContractRun:
                 tail = f"(could not read the handler log: {type(exc).__name__})"
         shown = tuple(exchanges)
         if outcome == "fail" and self.config.bodies_dir:
-            shown = tuple(self._keep_body(ex) for ex in shown)
+            shown = tuple(self._recorder.keep_body(ex) for ex in shown)
         rerun = ""
         if outcome in ("fail", "inconclusive") and self.rerun is not None:
             ids = [verdict_id(item.id, event)]
@@ -419,7 +402,7 @@ class ContractRun:
         site = Site(portal, app, EventFactory(portal, app))
         with self._lock:
             self.sites.append(site)
-        self._collect_secrets()
+        self._recorder.collect_secrets()
         if config.install_flow:
             self._install(site, token, clause_id)
         return site
@@ -437,7 +420,7 @@ class ContractRun:
         )
         with self._lock:
             self.sites.append(site)
-        self._collect_secrets()
+        self._recorder.collect_secrets()
         return site
 
     def _install(self, site: Site, token: Any, clause_id: str) -> None:
@@ -450,91 +433,21 @@ class ContractRun:
         if not ex.ok:
             site.installed = False
             if first or not any(s.install is not None and s.install.ok for s in self.sites):
-                raise ContractSetupError(self._install_failure(ex))
+                raise ContractSetupError(self.masker(install_failure(ex, self.config, self.install_target)))
             return
         # whatever the handler calls after answering ONAPPINSTALL is setting up, not an event's work: learn
         # on the first install whether it works on after answering, and give later installs that time too
         if first or self._async_install:
             mark = last_call_id(site.portal)
-            self._quiet(site.portal, self.budget())
+            self._waits.quiet(site.portal, self.budget())
             late = [c for c in site.portal.calls() if c.id > mark]
             if first:
                 self._async_install = bool(late)
-            self._setup_methods.update(c.method for c in late)
-
-    def _install_failure(self, ex: Exchange) -> str:
-        target = self.install_target
-        where = "the install URL" if self.config.install_url else "the handler URL (no install URL given)"
-        lines = [
-            f"the handler did not accept its installation: ONAPPINSTALL to {where}, "
-            f"{ex.url}, was answered {ex.answer}",
-            "  the contract installs the app first, as a portal does, and the handler must answer 2xx and "
-            "keep the application_token it carries",
-            "  to fix it: point the contract at the URL your app handles ONAPPINSTALL at "
-            "(--install-url URL, or a path: --install-url /install; pytest: --b24-install-path /install)",
-        ]
-        if target.kind != "http":
-            from urllib.parse import urlsplit
-
-            parts = urlsplit(ex.url)
-            lines.append(
-                f"  your app is called in process at path {parts.path or '/'}: if it receives events "
-                "elsewhere, give its paths (return InProcessApp(app, events='/events', install='/install') "
-                "from the b24_handler fixture, or --b24-event-path /events --b24-install-path /install)"
-            )
-            if ex.status == 400:
-                # Django answers 400 to a Host its ALLOWED_HOSTS does not list, before any view runs
-                lines.append(
-                    f"  a 400 may also be your framework refusing the Host the app is called with, "
-                    f"{parts.hostname} (Django's ALLOWED_HOSTS): call it at a host it allows, e.g. "
-                    "InProcessApp(app, events='/events', host='localhost')"
-                )
-        lines.append(
-            "  or, if the handler is configured with its application token instead of installing, give it: "
-            "--application-token (B24_APPLICATION_TOKEN)"
-        )
-        return self.masker("\n".join(lines))
-
-    def _collect_secrets(self) -> None:
-        """Teach the masker every token the run's portals issued so far (and app tokens and secrets)."""
-        found: list[str] = []
-        for site in list(self.sites):
-            portal = site.portal
-            tokens = list(portal.tokens.values())
-            seen = self._secrets_seen.get(portal.domain, -1)
-            if seen == len(tokens) + len(portal.apps):
-                continue
-            self._secrets_seen[portal.domain] = len(tokens) + len(portal.apps)
-            for app in list(portal.apps.values()):
-                found += [app.application_token, app.client_secret]
-            for token in tokens:
-                found.append(token.access_token)
-                if token.refresh_token:
-                    found.append(token.refresh_token)
-        self.masker.add(*found)
-        for site in list(self.sites):
-            # a stranger's events carry a made-up token: masked, but echoing it leaks nothing
-            key = (id(site), site.installed)
-            if key not in self._sites_masked:
-                self._sites_masked.add(key)
-                self.masker.add(site.events.application_token, leak=site.installed)
+            self._waits.setup_methods.update(c.method for c in late)
 
     def secret_kind(self, secret: str) -> str:
         """What ``secret`` is, by where the run keeps it."""
-        if secret == self.config.application_token:
-            return "application_token"
-        for site in self.sites:
-            portal = site.portal
-            for app in list(portal.apps.values()):
-                if secret == app.application_token:
-                    return "application_token"
-                if secret == app.client_secret:
-                    return "client_secret"
-            if secret in portal.tokens:
-                return "access_token"
-            if any(t.refresh_token == secret for t in list(portal.tokens.values())):
-                return "refresh_token"
-        return "a token"
+        return self._recorder.secret_kind(secret)
 
     # ------------------------------------------------------------------------------------------ delivery
 
@@ -551,7 +464,7 @@ class ContractRun:
         generator: str | None,
     ) -> Exchange:
         """One delivery for ``ctx`` at ``site`` (see :meth:`ClauseContext.deliver`)."""
-        data, auth, name = _body_of(body)
+        data, auth, name = body_of(body)
         return self._send(
             site,
             data,
@@ -566,7 +479,7 @@ class ContractRun:
         )
 
     def _before_delivery(self, site: Site, data: bytes) -> int:
-        self._collect_secrets()
+        self._recorder.collect_secrets()
         mark = last_call_id(site.portal)
         if site.work_from is None:
             site.work_from = mark
@@ -583,7 +496,7 @@ class ContractRun:
         event: str,
         auth: str = "",
         focus: Sequence[str] = (),
-        content_type: str = _FORM,
+        content_type: str = FORM,
         generator: str | None = None,
     ) -> Exchange:
         mark = self._before_delivery(site, data) if kind != "install" else last_call_id(site.portal)
@@ -593,11 +506,11 @@ class ContractRun:
             # aiohttp warns that a large bytes body may block its loop; clause 5's is meant to be large
             warnings.filterwarnings("ignore", "Sending a large body directly", ResourceWarning)
             attempt = self._deliverer.deliver(target, data, timeout=self.config.timeout)
-        ex = self._record(
+        ex = self._recorder.record(
             site, attempt, data, label, kind, clause, event, auth, focus, content_type, generator
         )
         site.marks[ex.serial] = mark
-        self._started[ex.serial] = started
+        self._waits.started[ex.serial] = started
         if kind != "install":  # the install token is the handler's own from then on, not one event's
             self._note_token(site, data, ex)
         return ex
@@ -614,475 +527,72 @@ class ContractRun:
         )
         out = []
         for (label, event), data, attempt in zip(items, bodies, attempts, strict=True):
-            ex = self._record(
-                site, attempt, data, label, kind, ctx.clause.id, ctx.event, event.auth, (), _FORM, None, True
+            ex = self._recorder.record(
+                site, attempt, data, label, kind, ctx.clause.id, ctx.event, event.auth, (), FORM, None, True
             )
             site.marks[ex.serial] = mark
-            self._started[ex.serial] = started
+            self._waits.started[ex.serial] = started
             self._note_token(site, data, ex)
             out.append(ex)
         return out
 
     def _note_token(self, site: Site, data: bytes, ex: Exchange) -> None:
-        token = _access_token(data)
+        token = access_token(data)
         found = site.portal.tokens.get(token) if token else None
         if found is not None and found.id not in site.tokens:
             site.tokens[found.id] = ex.serial
 
-    def _record(
-        self,
-        site: Site,
-        attempt: Attempt,
-        data: bytes,
-        label: str,
-        kind: str,
-        clause: str,
-        event: str,
-        auth: str,
-        focus: Sequence[str],
-        content_type: str,
-        generator: str | None,
-        concurrent: bool = False,
-    ) -> Exchange:
-        mask = self.masker
-        with self._lock:
-            self._serials += 1
-            serial = self._serials
-        answer = getattr(attempt, "response", b"") or b""
-        # masked whole, then cut: a token cut in half would escape both the masker and key-based redaction
-        shown = mask(answer.decode("utf-8", "replace"))[:_SHOWN_ANSWER] if answer else ""
-        ex = Exchange(
-            serial=serial,
-            label=label,
-            url=mask(attempt.target if self.target.kind == "http" else self.install_target.url)
-            if kind == "install"
-            else mask(self.handler_url),
-            sent_bytes=len(data),
-            outcome=attempt.outcome,
-            status=attempt.status,
-            latency_ms=attempt.latency_ms,
-            response=mask(shown),
-            error=mask(attempt.error) if attempt.error else None,
-            views=self._views_of(data, content_type, focus, generator, kind),
-            valid=kind == "valid",
-            event=event,
-            kind=kind,
-            clause=clause,
-            auth=auth,
-            portal=site.domain,
-            concurrent=concurrent,
-        )
-        with self._lock:
-            self._exchanges.append(ex)
-            self._site_of[serial] = site
-            if len(data) <= _KEPT_BODY:
-                self._bodies[serial] = data
-            if answer:
-                self._answers[serial] = bytes(answer)
-        site.delivered.append(ex)
-        return ex
+    def _send_control(self, event: str) -> tuple[Site, Exchange]:
+        """Deliver a valid event of ``event`` (in user mode when it comes in it) on a new site of its own: the
+        control sent before any clause runs (see :meth:`Waits.send_controls`)."""
+        from mock_portal.events import event_spec
 
-    def _views_of(
-        self, data: bytes, content_type: str, focus: Sequence[str], generator: str | None, kind: str
-    ) -> Callable[[], tuple[str, str]]:
-        """What builds an exchange's ``sent`` and ``reproduce`` when they are first read, masked with every
-        secret known by then. A body too large to keep is seen by its first bytes and its size."""
-        mask = self.masker
-        size = len(data)
-        kept = data if size <= _KEPT_BODY else data[:_PREFIX_BYTES]
-
-        def views() -> tuple[str, str]:
-            return (
-                mask(_focus_view(kept, content_type, focus, mask, size)),
-                mask(self._curl(kept, content_type, generator, kind, size=size)),
-            )
-
-        return views
+        site = self.new_site()
+        modes = tuple(event_spec(event).auth_modes)
+        auth = "user" if "user" in modes else modes[0]
+        if event == _SESSION_START:
+            built = site.events.session_start(auth=auth, shape=self.config.shapes[0])
+        else:
+            built = site.events.event(event, auth=auth)
+        data, auth, _ = body_of(built)
+        sent = self._send(site, data, "valid control event", kind="valid", clause="", event=event, auth=auth)
+        return site, sent
 
     def answer_of(self, exchange: Exchange) -> bytes:
         """The whole answer to ``exchange`` (see :meth:`ClauseContext.answer_of`)."""
-        with self._lock:
-            return self._answers.get(exchange.serial, b"")
-
-    def _curl(
-        self,
-        data: bytes,
-        content_type: str,
-        generator: str | None,
-        kind: str,
-        file: str = "",
-        size: int | None = None,
-    ) -> str:
-        """A curl line for ``data`` (of ``size`` bytes in all: ``data`` may be only its first bytes)."""
-        size = len(data) if size is None else size
-        url = (self.install_target if kind == "install" else self.target).url
-        if self.target.kind != "http":
-            return "(an in-process handler has no URL to curl: re-run the clause instead)"
-        head = f"curl -sS -i -X POST -H {shlex.quote('Content-Type: ' + content_type)}"
-        if file:
-            return f"{head} --data-binary @{shlex.quote(file)} {shlex.quote(url)}"
-        if generator is not None:
-            return f"{generator} | {head} --data-binary @- {shlex.quote(url)}"
-        if size > _INLINE_CURL_BODY:
-            return (
-                f"{head} --data-binary @BODY {shlex.quote(url)}  "
-                f"(a {size}-byte body; --save-bodies DIR keeps it in a file)"
-            )
-        masked = self.masker(data.decode("utf-8", "replace"))
-        if len(masked) > _INLINE_CURL_BODY or not masked.isprintable():
-            return (
-                f"{head} --data-binary @BODY {shlex.quote(url)}  "
-                f"(a {size}-byte body; --save-bodies DIR keeps it in a file)"
-            )
-        return f"{head} --data-binary {shlex.quote(masked)} {shlex.quote(url)}"
-
-    def _keep_body(self, ex: Exchange) -> Exchange:
-        """Write the exact body of a failing exchange to ``bodies_dir`` (owner-only) and point its curl line
-        at that file: a replay with the run's real values that never prints them."""
-        import dataclasses
-
-        data = self._bodies.get(ex.serial)
-        if data is None or ex.body_file or self.target.kind != "http":
-            return ex
-        folder = Path(self.config.bodies_dir or ".")
-        try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path = folder / f"{ex.clause or 'exchange'}-{ex.serial}.body"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-        except OSError as exc:
-            raise UsageError(f"cannot keep the failing bodies in {str(folder)!r}: {exc.strerror}") from None
-        reproduce = self.masker(self._curl(data, _FORM, None, ex.kind, str(path)))
-        sent = ex.sent
-        return dataclasses.replace(ex, views=lambda: (sent, reproduce), body_file=str(path))
+        return self._recorder.answer_of(exchange)
 
     # ------------------------------------------------------------------------------------------ waiting
+    # what ClauseContext waits with: the run's Waits (contract_tests.waiting) does the waiting
 
     def budget(self) -> float:
         """The absence budget (see :attr:`ClauseContext.budget`)."""
-        return min(max(self.config.settle, _LATENCY_FACTOR * self._latency), self.config.timeout)
+        return self._waits.budget()
 
     def work_cap(self, event: str) -> float:
-        """How long to wait for a valid event's first REST call: one budget once the handler was seen to do
-        nothing for this event; once its work latency is known, twenty-five times its slowest work so far, at
-        least 0.5 s and at least ``settle`` (a handler slow to start on one event only is given more with
-        ``--settle``); the timeout before that. No call within it is inconclusive, never a verdict."""
-        if event in self._silent:
-            return self.budget()
-        if self._latency > 0:
-            floor = max(_FIRST_CALL_FLOOR, self.config.settle)
-            return min(self.config.timeout, max(floor, _FIRST_CALL_FACTOR * self._latency))
-        return self.config.timeout
+        """How long to wait for a valid event's first REST call (see :meth:`Waits.work_cap`)."""
+        return self._waits.work_cap(event)
 
     def wait_budget(self) -> None:
         """Wait one budget (an absence is judged after it); a closing run ends the wait."""
-        self._closed.wait(self.budget())
-
-    def _quiet(self, portal: Portal, budget: float, limit: float | None = None) -> None:
-        """Wait until no call has reached ``portal`` for ``budget`` seconds (woken by each call)."""
-        deadline = time.monotonic() + (self.config.timeout if limit is None else limit)
-        while time.monotonic() < deadline:
-            seen = len(portal.rest_calls)
-            got = portal.wait_for_calls(count=seen + 1, timeout=budget)
-            if len(got) <= seen:
-                return
+        self._waits.wait_budget()
 
     def work_calls(self, site: Site, after: int | None = None, serial: int | None = None) -> list[RestCall]:
-        """Calls at ``site`` that are an event's work (after call id ``after``; those of delivery ``serial``
-        only: calls carrying another delivery's token are left out)."""
-        start = site.work_from if after is None else after
-        if start is None:
-            return []
-        setup = self._setup_methods
-        return [
-            c
-            for c in site.portal.calls()
-            if c.id > start
-            and c.method not in setup
-            and (serial is None or c.token_id is None or site.tokens.get(c.token_id, serial) == serial)
-        ]
+        """Calls at ``site`` that are an event's work (see :meth:`Waits.work_calls`)."""
+        return self._waits.work_calls(site, after, serial)
 
     def wait_for_count(self, site: Site, count: int, timeout: float) -> list[RestCall]:
         """Wait (woken by the portal) until ``site`` has ``count`` work calls, or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        while True:
-            seen = len(site.portal.rest_calls)
-            found = self.work_calls(site)
-            remaining = deadline - time.monotonic()
-            if len(found) >= count or remaining <= 0 or self._closed.is_set():
-                return found
-            site.portal.wait_for_calls(count=seen + 1, timeout=remaining)
+        return self._waits.wait_for_count(site, count, timeout)
 
     def wait_for_work(self, exchange: Exchange) -> list[RestCall]:
         """The calls ``exchange`` caused, waited for (see :meth:`ClauseContext.calls`)."""
-        return self.wait_for_works([exchange])[0]
+        return self._waits.wait_for_work(exchange)
 
     def wait_for_works(self, exchanges: Sequence[Exchange]) -> list[list[RestCall]]:
-        """The calls each of ``exchanges`` caused: for each, wait (woken by its portal) up to the work cap for
-        the first; then wait until a whole budget passes with no new call at any of their portals."""
-        found: list[list[RestCall]] = []
-        for exchange in exchanges:
-            site = self._site_of[exchange.serial]
-            portal, mark = site.portal, site.marks[exchange.serial]
-            deadline = time.monotonic() + self.work_cap(exchange.event)
-            while True:
-                seen = len(portal.rest_calls)
-                calls = self.work_calls(site, mark, exchange.serial)
-                remaining = deadline - time.monotonic()
-                if calls or remaining <= 0 or self._closed.is_set():
-                    break
-                portal.wait_for_calls(count=seen + 1, timeout=remaining)
-            if not calls:
-                self._silent.add(exchange.event)
-            found.append(calls)
-        portals = list(
-            {id(s.portal): s.portal for s in (self._site_of[e.serial] for e in exchanges)}.values()
-        )
-        if any(found):
-            # the first calls came: wait until the work stops (a budget with no new call)
-            limit = time.monotonic() + self.config.timeout
-            while time.monotonic() < limit and not self._closed.is_set():
-                counts = [len(p.rest_calls) for p in portals]
-                if len(portals) == 1:
-                    portals[0].wait_for_calls(count=counts[0] + 1, timeout=self.budget())
-                else:
-                    self.wait_budget()
-                if [len(p.rest_calls) for p in portals] == counts:
-                    break
-        out = []
-        for exchange in exchanges:
-            site = self._site_of[exchange.serial]
-            calls = self.work_calls(site, site.marks[exchange.serial], exchange.serial)
-            out.append(calls)
-            started = self._started.get(exchange.serial)
-            if calls and started is not None:
-                latency = max(c.at for c in calls) - started
-                with self._lock:
-                    self._latency = max(self._latency, min(latency, self.config.timeout))
-        return out
+        """The calls each of ``exchanges`` caused (see :meth:`Waits.wait_for_works`)."""
+        return self._waits.wait_for_works(exchanges)
 
     def control(self, ctx: ClauseContext, event: str) -> Control:
         """The per-event control (see :meth:`ClauseContext.control`)."""
-
-        def make() -> Control:
-            early = self._early_controls.pop(event, None)
-            if early is not None and early[1].ok and not self._first_calls(*early, event):
-                # silent for the whole work cap after its answer: the same evidence as a control sent now
-                self._silent.add(event)
-                return Control(self._claim(early[0], early[1], ctx.clause.id), (), self._latency)
-            # it led to calls (or was not answered 2xx): they overlapped other clauses' deliveries, so their
-            # latency would not be the handler's own; a control sent now measures it as before
-            site = ctx.site()
-            sent = ctx.deliver(site, ctx.build(site, "user", event=event), label="valid control event")
-            found = self.wait_for_work(sent) if sent.ok else []
-            return Control(sent, tuple(found), self._latency)
-
-        with self._lock:
-            if event not in self._controls:
-                self._controls[event] = make()
-            return self._controls[event]
-
-    def _send_controls(self, plan: Sequence[tuple[Clause, str]]) -> None:
-        """Deliver the control event (see :meth:`control`) of every declared event after the first that has a
-        verdict to judge, before any clause runs. A handler that does nothing for an event gets the same time
-        to show it as when the control is sent on demand, but that time passes while the clauses of the
-        events before it run. Each control is a valid event on a site of its own: its calls are told apart
-        by portal, as always. The first event's control is sent on demand, as it was (its clauses come
-        first, so there is nothing to overlap), and a run of one event is unchanged."""
-        from mock_portal.events import event_spec
-
-        if self._early_controls or self._controls:
-            return
-        events, install_flow = self.config.events, self.config.install_flow
-        for event in events[1:]:
-            if not any(e == event and c.not_applicable(events, install_flow) is None for c, e in plan):
-                continue
-            site = self.new_site()
-            modes = tuple(event_spec(event).auth_modes)
-            auth = "user" if "user" in modes else modes[0]
-            if event == _SESSION_START:
-                built = site.events.session_start(auth=auth, shape=self.config.shapes[0])
-            else:
-                built = site.events.event(event, auth=auth)
-            data, auth, _ = _body_of(built)
-            sent = self._send(
-                site, data, "valid control event", kind="valid", clause="", event=event, auth=auth
-            )
-            self._early_controls[event] = (site, sent, time.monotonic())
-
-    def _first_calls(self, site: Site, sent: Exchange, answered: float, event: str) -> list[RestCall]:
-        """The calls an early control caused, waited for (woken by its portal) until the work cap has passed
-        since its answer; nothing is learnt from them (see :meth:`control`)."""
-        deadline = answered + self.work_cap(event)
-        while True:
-            seen = len(site.portal.rest_calls)
-            calls = self.work_calls(site, site.marks[sent.serial], sent.serial)
-            remaining = deadline - time.monotonic()
-            if calls or remaining <= 0 or self._closed.is_set():
-                return calls
-            site.portal.wait_for_calls(count=seen + 1, timeout=remaining)
-
-    def _claim(self, site: Site, sent: Exchange, clause_id: str) -> Exchange:
-        """Label an early control (and its site's install) with the clause that asked for it first, as if
-        that clause had sent it."""
-        import dataclasses
-
-        with self._lock:
-            swapped: dict[int, Exchange] = {}
-            for ex in (sent, site.install):
-                if ex is not None and not ex.clause:
-                    swapped[ex.serial] = dataclasses.replace(ex, clause=clause_id)
-            self._exchanges = [swapped.get(ex.serial, ex) for ex in self._exchanges]
-            site.delivered[:] = [swapped.get(ex.serial, ex) for ex in site.delivered]
-            if site.install is not None:
-                site.install = swapped.get(site.install.serial, site.install)
-            return swapped.get(sent.serial, sent)
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-
-
-def _judging_order(plan: Sequence[tuple[Clause, str]], first: str) -> list[tuple[Clause, str]]:
-    """The order verdicts are judged in (reports keep the plan's order): the first declared event's clauses,
-    then the other events' clauses, then the clauses that judge the run's deliveries (clause 7). The other
-    events' controls were sent before any clause ran (:meth:`ContractRun._send_controls`), so the time an
-    event the handler ignores needs to show that it led to no call passes while the first event's clauses
-    run, not on top of them. Only the order changes: every verdict rests on the same evidence."""
-    body = [p for p in plan if not p[0].last]
-    firsts = [p for p in body if p[1] == first]
-    return firsts + [p for p in body if p[1] != first] + [p for p in plan if p[0].last]
-
-
-def _body_of(body: Any) -> tuple[bytes, str, str]:
-    """(bytes, auth mode, event name) of what a clause delivers."""
-    if isinstance(body, bytes):
-        return body, "", ""
-    if isinstance(body, str):
-        return body.encode("utf-8"), "", ""
-    text = body.body()
-    return text.encode("utf-8"), str(body.auth), str(body.event)
-
-
-def _access_token(data: bytes) -> str | None:
-    marker = b"auth%5Baccess_token%5D="
-    at = data.find(marker)
-    if at < 0:
-        return None
-    end = data.find(b"&", at)
-    value = data[at + len(marker) : end if end >= 0 else len(data)]
-    return value.decode("ascii", "replace") or None
-
-
-def _focus_view(
-    data: bytes,
-    content_type: str,
-    focus: Sequence[str],
-    mask: Callable[[str], str] = redact_text,
-    size: int | None = None,
-) -> str:
-    """The part of a body that matters: the event, the auth block and the focused ``data`` paths (or a short
-    ``data`` excerpt); for a body that is not a form, its first bytes. ``size``: the whole body's length,
-    when ``data`` is only its first bytes."""
-    size = len(data) if size is None else size
-    import json
-
-    from mock_portal.errors import WireError
-    from mock_portal.wire import decode
-
-    payload: Mapping[str, Any] | None = None
-    if content_type.startswith(_FORM) and data and data[:1] != b"{" and size <= _KEPT_BODY:
-        try:
-            decoded = decode(data)
-        except (WireError, UnicodeDecodeError, ValueError):
-            decoded = None
-        if isinstance(decoded, Mapping) and "event" in decoded:
-            payload = decoded
-    if payload is None:
-        # masked, then cut (a prefix well past any token's length is enough for 120 characters)
-        head = mask(data[:2048].decode("utf-8", "backslashreplace"))[:120]
-        more = f" ... ({size} bytes in all)" if size > 120 else ""
-        kind = "JSON" if data[:1] == b"{" else ("empty" if not data else "not a form")
-        return f"body ({kind}): {head!r}{more}"
-
-    def compact(value: Any, limit: int = _SHOWN_BODY) -> str:
-        # masked whole, then cut (a token cut in half would escape the masker)
-        text = mask(json.dumps(redact(value), ensure_ascii=False, separators=(", ", ": ")))
-        return text if len(text) <= limit else text[: limit - 3] + "..."
-
-    auth = payload.get("auth")
-    mode = "user mode" if isinstance(auth, Mapping) and "access_token" in auth else "system mode"
-    lines = [f"event: {payload.get('event')} ({mode})"]
-    handler_id = payload.get("event_handler_id")
-    lines.append(f"event_handler_id: {handler_id if handler_id is not None else '(absent)'}")
-    lines.append(f"auth: {compact(auth, 2 * _SHOWN_BODY)}")
-    for path in focus or ("data",):
-        value = mapping_path(payload, path)
-        lines.append(f"{path}: {compact(value) if value is not None else '(absent)'}")
-    return "\n".join(lines)
-
-
-def install_handler(
-    portal: Portal,
-    handler: object,
-    *,
-    install_url: str | None = None,
-    application_token: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> tuple[App, list[Attempt]]:
-    """Install an app on ``portal`` and let the handler know it, as a portal would.
-
-    With no ``application_token``: ONAPPINSTALL (with the app's tokens) is POSTed to ``install_url`` (the
-    handler itself by default; a path is taken on the handler's URL), the way the handler learns its token.
-    With one: the app is created silently and given that token, for handlers configured with it. An
-    in-process handler gets its URL routed on the portal. Returns the app and the install attempts.
-    """
-    _, install_url = app_paths(handler, None, install_url, application_token is None, ("", "install_url"))
-    target = resolve_target(handler)
-    if target.kind != "http":
-        portal.route(route_prefix(target), target)
-    if application_token is None:
-        where = install_target(target, install_url).url
-        app, _, attempts = portal.install_app(where, timeout=timeout)
-        return app, list(attempts)
-    app, _, _ = portal.install_app(None)
-    app.application_token = application_token
-    return app, []
-
-
-def settled_calls(
-    portals: Portal | Iterable[Portal],
-    *,
-    settle: float = DEFAULT_SETTLE,
-    limit: float = 30.0,
-    count: int = 0,
-) -> list[RestCall]:
-    """Wait until ``portals`` hold at least ``count`` REST calls (woken by each, for at most ``limit``
-    seconds), then until no new call reaches them for ``settle`` seconds; return every call they recorded,
-    oldest first per portal. Give ``count`` when calls are expected: the first may take longer than
-    ``settle`` on a busy machine."""
-    from mock_portal.portal import Portal
-
-    group = [portals] if isinstance(portals, Portal) else list(portals)
-    deadline = time.monotonic() + limit
-    while sum(len(p.rest_calls) for p in group) < count and time.monotonic() < deadline:
-        have = len(group[0].rest_calls)
-        others = sum(len(p.rest_calls) for p in group[1:])
-        group[0].wait_for_calls(
-            count=max(have + 1, count - others),
-            timeout=min(settle, deadline - time.monotonic())
-            if len(group) > 1
-            else deadline - time.monotonic(),
-        )
-    quiet_since = time.monotonic()
-    counts = [len(p.rest_calls) for p in group]
-    while time.monotonic() < deadline:
-        left = settle - (time.monotonic() - quiet_since)
-        if left <= 0:
-            break
-        # woken by the first portal's condition; the others are looked at after each wake
-        group[0].wait_for_calls(count=counts[0] + 1, timeout=left)
-        now = [len(p.rest_calls) for p in group]
-        if now != counts:
-            counts, quiet_since = now, time.monotonic()
-    return [call for p in group for call in p.calls()]
+        return self._waits.control(ctx, event)

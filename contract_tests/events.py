@@ -1,4 +1,5 @@
-"""Events built from a mock portal's real state, as the contract sends them in the portal's name."""
+"""Events built from a mock portal's real state, as the contract sends them in the portal's name; installing
+a handler's app on a portal, as the portal does."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from contract_tests.clauses import DECLARABLE_EVENTS
+from contract_tests.config import DEFAULT_TIMEOUT, app_paths, install_target, resolve_target, route_prefix
 from mock_portal.errors import UsageError
 
 if TYPE_CHECKING:
+    from contract_tests.config import ContractConfig
+    from contract_tests.verdicts import Exchange
+    from mock_portal.delivery import Attempt, Target
     from mock_portal.events import BuiltEvent
     from mock_portal.portal import App, Portal, Token
 
-__all__ = ["EventFactory", "install_event"]
+__all__ = ["EventFactory", "install_event", "install_failure", "install_handler"]
 
 _LIST_SHAPES = ("docs-2024", "docs-2026")
 
@@ -173,3 +178,66 @@ def install_event(portal: Portal, app: App, token: Token) -> BuiltEvent:
         "installed": app.installed,
     }
     return build_event("ONAPPINSTALL", auth="user", context=context, event_handler_id=False)
+
+
+def install_handler(
+    portal: Portal,
+    handler: object,
+    *,
+    install_url: str | None = None,
+    application_token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> tuple[App, list[Attempt]]:
+    """Install an app on ``portal`` and let the handler know it, as a portal would.
+
+    With no ``application_token``: ONAPPINSTALL (with the app's tokens) is POSTed to ``install_url`` (the
+    handler itself by default; a path is taken on the handler's URL), the way the handler learns its token.
+    With one: the app is created silently and given that token, for handlers configured with it. An
+    in-process handler gets its URL routed on the portal. Returns the app and the install attempts.
+    """
+    _, install_url = app_paths(handler, None, install_url, application_token is None, ("", "install_url"))
+    target = resolve_target(handler)
+    if target.kind != "http":
+        portal.route(route_prefix(target), target)
+    if application_token is None:
+        where = install_target(target, install_url).url
+        app, _, attempts = portal.install_app(where, timeout=timeout)
+        return app, list(attempts)
+    app, _, _ = portal.install_app(None)
+    app.application_token = application_token
+    return app, []
+
+
+def install_failure(ex: Exchange, config: ContractConfig, target: Target) -> str:
+    """Why a run cannot start when the handler did not accept ONAPPINSTALL (``ex``, sent to ``target``) and
+    how to fix it, for a :class:`~contract_tests.judging.ContractSetupError` (mask it before showing it)."""
+    where = "the install URL" if config.install_url else "the handler URL (no install URL given)"
+    lines = [
+        f"the handler did not accept its installation: ONAPPINSTALL to {where}, "
+        f"{ex.url}, was answered {ex.answer}",
+        "  the contract installs the app first, as a portal does, and the handler must answer 2xx and "
+        "keep the application_token it carries",
+        "  to fix it: point the contract at the URL your app handles ONAPPINSTALL at "
+        "(--install-url URL, or a path: --install-url /install; pytest: --b24-install-path /install)",
+    ]
+    if target.kind != "http":
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(ex.url)
+        lines.append(
+            f"  your app is called in process at path {parts.path or '/'}: if it receives events "
+            "elsewhere, give its paths (return InProcessApp(app, events='/events', install='/install') "
+            "from the b24_handler fixture, or --b24-event-path /events --b24-install-path /install)"
+        )
+        if ex.status == 400:
+            # Django answers 400 to a Host its ALLOWED_HOSTS does not list, before any view runs
+            lines.append(
+                f"  a 400 may also be your framework refusing the Host the app is called with, "
+                f"{parts.hostname} (Django's ALLOWED_HOSTS): call it at a host it allows, e.g. "
+                "InProcessApp(app, events='/events', host='localhost')"
+            )
+    lines.append(
+        "  or, if the handler is configured with its application token instead of installing, give it: "
+        "--application-token (B24_APPLICATION_TOKEN)"
+    )
+    return "\n".join(lines)
