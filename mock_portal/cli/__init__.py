@@ -12,6 +12,7 @@ Exit codes: 0 success, 1 a contract or validation failure, 2 a usage or environm
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 import textwrap
@@ -167,5 +168,13 @@ def run(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    sys.exit(run())
+    """Console-script entry point.
+
+    Before the interpreter exits, every object still alive is moved out of the garbage collector's reach
+    (:func:`gc.freeze`): a contract run leaves tens of thousands of objects (its portals, the loaded modules),
+    and the collections the interpreter runs while tearing them down cost about 0.1 s for nothing the exit
+    needs. The teardown itself still runs (atexit handlers, module cleanup, reference-counted finalizers).
+    """
+    code = run()
+    gc.freeze()
+    sys.exit(code)
