@@ -12,6 +12,7 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from mock_portal.delivery._aiohttp import import_aiohttp
 from mock_portal.delivery._common import (
     CONTENT_TYPE,
     DEFAULT_HANDLER_THREADS,
@@ -55,12 +56,6 @@ class _Job:
     body: bytes
     event: str
     timeout: float
-
-
-def _import_aiohttp() -> ModuleType:
-    import aiohttp
-
-    return aiohttp
 
 
 def _import_httpx() -> ModuleType:
@@ -260,7 +255,7 @@ class AsyncDeliverer:
         # one-off costs (importing aiohttp or httpx) stay out of the first attempt's latency
         if isinstance(target, UrlTarget):
             if self._aiohttp is None:
-                self._import()
+                self._import(defer_ca_store=urlsplit(target.url).scheme.lower() != "https")
         else:
             _import_httpx()
         lifespan = None
@@ -308,8 +303,9 @@ class AsyncDeliverer:
             return f"no response within the {seconds:g} s timeout"
         return f"the response did not complete within the {seconds:g} s timeout"
 
-    def _import(self) -> None:
-        self._aiohttp = _import_aiohttp()
+    def _import(self, *, defer_ca_store: bool) -> None:
+        # a first target over plain http: aiohttp's default TLS contexts read the CA store on first use
+        self._aiohttp = import_aiohttp(defer_ca_store=defer_ca_store)
         if self._connection_limit:
             self._limit = asyncio.Semaphore(self._connection_limit)
 
