@@ -332,3 +332,56 @@ def test_method_registry_refuses_a_name_twice() -> None:
     assert [name for name in registry] == ["x.get"]
     assert "event.bind" in rest.METHODS
     assert "batch" not in rest.METHODS
+
+
+def test_a_deferred_scope_registers_on_the_first_lookup_that_misses(tmp_path, monkeypatch) -> None:
+    import sys
+    import threading
+
+    from mock_portal.rest.registry import Method, MethodRegistry
+
+    registry = MethodRegistry()
+    registry.add(Method("x.get", lambda caller, params: 1, (), False))
+    monkeypatch.setattr(sys.modules[__name__], "DEFERRED_REGISTRY", registry, raising=False)
+    (tmp_path / "b24_deferred_scope.py").write_text(
+        "import threading\n"
+        f"from {__name__} import DEFERRED_REGISTRY\n"
+        "threading.Event().wait(0.05)  # a slow import: lookups in other threads meanwhile must wait\n"
+        "DEFERRED_REGISTRY.method('y.get')(lambda caller, params: 2)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "b24_deferred_scope", raising=False)
+    registry.defer("b24_deferred_scope")
+    assert registry["x.get"].handler(None, {}) == 1  # a hit loads nothing
+    assert "b24_deferred_scope" not in sys.modules
+    found: list[bool] = []
+    threads = [threading.Thread(target=lambda: found.append("y.get" in registry)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [True] * 4
+    assert registry.get("z.get") is None  # a miss after the load is a plain miss
+    assert sorted(registry) == ["x.get", "y.get"]
+
+
+def test_every_deferred_scope_is_found_through_the_rest_api_in_a_fresh_process() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from mock_portal import rest\n"
+        "from tests.support.portal import install, recording_portal\n"
+        "loaded = [s for s in rest.DEFERRED_SCOPES if f'mock_portal.rest.{s}' in sys.modules]\n"
+        "assert loaded == [], loaded\n"
+        "portal, _ = recording_portal()\n"
+        "_, token = install(portal, events=(), scopes=('task',))\n"
+        "fields = {'TITLE': 'x', 'RESPONSIBLE_ID': 1}\n"
+        "answer = rest.call(portal, 'tasks.task.add', {'auth': token.access_token, 'fields': fields})\n"
+        "assert answer.status == 200, answer.body\n"
+        "assert all(f'mock_portal.rest.{s}' in sys.modules for s in rest.DEFERRED_SCOPES)\n"
+        "portal.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

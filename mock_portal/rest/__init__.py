@@ -21,22 +21,16 @@ sit beside them, :mod:`~mock_portal.rest.dispatch` checks who may call what, and
 
 from __future__ import annotations
 
-# the scope modules register their methods on import
+# the scope modules register their methods on import: those an event handler calls to set itself up and to
+# answer its events, now; the others (CRM, tasks, automation, the messenger's chats, dialogs, notifications
+# and users) on the first lookup of a name not registered yet
 from mock_portal.rest import (  # noqa: F401
     app,
-    bizproc,
-    crm,
-    crm_more,
     event,
     im,
-    im_chat,
-    im_dialog,
-    im_notify,
-    im_users,
     imbot,
     imconnector,
     imopenlines,
-    tasks,
     user,
 )
 from mock_portal.rest.batch import MAX_BATCH_COMMANDS
@@ -46,7 +40,12 @@ from mock_portal.rest.params import RestResponse
 from mock_portal.rest.registry import METHODS
 from mock_portal.rest.transport import MAX_BODY_BYTES, handle_rest_path, parse_params
 
+DEFERRED_SCOPES = ("bizproc", "crm_more", "im_chat", "im_dialog", "im_notify", "im_users", "tasks")
+"""The scope modules registered on first need (:meth:`~mock_portal.rest.registry.MethodRegistry.defer`)."""
+METHODS.defer(*(f"{__name__}.{scope}" for scope in DEFERRED_SCOPES))
+
 __all__ = [
+    "DEFERRED_SCOPES",
     "MAX_BATCH_COMMANDS",
     "MAX_BODY_BYTES",
     "METHODS",

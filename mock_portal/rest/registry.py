@@ -3,6 +3,8 @@ rules (the scopes that grant it, whether webhooks are refused), one module per s
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,19 +45,49 @@ class Method:
 
 
 class MethodRegistry(Mapping[str, Method]):
-    """REST methods by name (lowercase, as called); registering a name twice is refused."""
+    """REST methods by name (lowercase, as called); registering a name twice is refused.
+
+    Scope modules named with :meth:`defer` register on first need: the first lookup of a name not registered
+    yet (or the first listing) imports every deferred module, then answers. A process that never calls
+    their methods never loads them.
+    """
 
     def __init__(self) -> None:
         self._methods: dict[str, Method] = {}
+        self._deferred: tuple[str, ...] = ()
+        self._loading = threading.RLock()
 
     def __getitem__(self, name: str) -> Method:
+        try:
+            return self._methods[name]
+        except KeyError:
+            if not self._load_deferred():
+                raise
         return self._methods[name]
 
     def __iter__(self) -> Iterator[str]:
+        self._load_deferred()
         return iter(self._methods)
 
     def __len__(self) -> int:
+        self._load_deferred()
         return len(self._methods)
+
+    def defer(self, *modules: str) -> None:
+        """Import ``modules`` (which register methods here) on the first lookup that misses, not now."""
+        with self._loading:
+            self._deferred += modules
+
+    def _load_deferred(self) -> bool:
+        """Import the deferred modules, if any are left; whether there were. A lookup in another thread
+        meanwhile waits for them all, so no thread answers "not registered" for a method being loaded."""
+        if not self._deferred:
+            return False
+        with self._loading:
+            while self._deferred:
+                importlib.import_module(self._deferred[0])
+                self._deferred = self._deferred[1:]
+        return True
 
     def add(self, spec: Method) -> Method:
         """Register ``spec``; a second method of the same name is a programming error."""
