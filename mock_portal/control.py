@@ -10,20 +10,32 @@ next page's URL is in a ``Link: <...>; rel="next"`` header (and its cursor in ``
 ``X-Cursor`` header says where the page stopped, to ask later for what arrives after it. Deliveries and REST
 calls come from the portals' record stores (:mod:`mock_portal.records`), JSON made once when recorded; a
 page is joined off the event loop, and ``?min=N&timeout=S`` waits on the loop without holding a thread.
+
+The answers (:mod:`mock_portal.control_answers`) and the input checks (:mod:`mock_portal.control_input`) live
+beside this module; the robots' routes in :mod:`mock_portal.control_robots`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 from mock_portal import control_routes, inspector
+from mock_portal.control_answers import Answer, HttpError, attempt_to_dict, deliveries, page_answer
+from mock_portal.control_input import (
+    Request,
+    as_int,
+    check_fields,
+    check_schema,
+    listing_page,
+    path_id,
+    shown,
+    typed_query,
+)
 from mock_portal.control_robots import RobotControls
 from mock_portal.control_routes import (
     CONTROL_ROUTES,
@@ -31,15 +43,12 @@ from mock_portal.control_routes import (
     MAX_LIMIT,
     ROUTES,
     Route,
-    body_schema,
     openapi_document,
-    query_schema,
 )
 from mock_portal.errors import UsageError
 from mock_portal.jsonio import JsonInputError, loads_strict
 from mock_portal.portal import Portal
-from mock_portal.records import CALLS, DELIVERIES, Page, delivery_tags
-from mock_portal.redact import redact, redact_text
+from mock_portal.records import CALLS, DELIVERIES, delivery_tags
 
 if TYPE_CHECKING:
     from mock_portal.server import PortalApp
@@ -62,150 +71,6 @@ MAX_CONTROL_BODY: Final = 64 * 1024
 MAX_BODY_DEPTH: Final = 16
 MAX_PORTALS: Final = 256
 
-# ---------------------------------------------------------------------------------------------- answers
-
-
-class HttpError(Exception):
-    """A request refused with a status, a Bitrix-style error code and a description (secrets redacted)."""
-
-    def __init__(
-        self, status: int, code: str, description: str, *, headers: tuple[tuple[str, str], ...] = ()
-    ) -> None:
-        super().__init__(description)
-        self.status = status
-        self.code = code
-        self.description = redact_text(description)
-        self.headers = headers
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A control answer: a JSON-able ``body``, or ready JSON bytes in ``raw``, and extra headers."""
-
-    status: int
-    body: Any = None
-    raw: bytes | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class _Request:
-    route: Route
-    params: dict[str, str]
-    args: dict[str, str]
-    data: dict[str, Any]
-    path: str
-
-    @property
-    def portal_name(self) -> str | None:
-        name = self.args.get("portal") or self.data.get("portal")
-        return name if isinstance(name, str) else None
-
-
-def _check_fields(data: Mapping[str, Any], allowed: Mapping[str, Any], where: str) -> None:
-    for key in data:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            known = ", ".join(sorted(allowed)) or "none"
-            raise HttpError(
-                400, "UNKNOWN_FIELD", f"{where}: unknown field {str(key)[:60]!r}{hint} (known: {known})"
-            )
-
-
-@functools.cache
-def _validator(schema_key: tuple[str, str, str]) -> Any:
-    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-
-    method, path, part = schema_key
-    route = next(r for r in ROUTES if (r.method, r.path) == (method, path))
-    if part == "body":
-        return Draft202012Validator(body_schema(route))
-    return Draft202012Validator(query_schema(route))
-
-
-def _check_schema(route: Route, part: str, value: Mapping[str, Any]) -> None:
-    """Refuse ``value`` (the body or the query) when it breaks the route's schema, quoting what the field must
-    be (its schema's description)."""
-    from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
-
-    error = best_match(_validator((route.method, route.path, part)).iter_errors(value))
-    if error is None:
-        return
-    fields = route.query if part == "query" else (route.body or {})
-    if error.validator == "required":
-        name = next((n for n in route.required if n not in value), "?")
-        got = "it is missing"
-    else:
-        name = str(error.absolute_path[0]) if error.absolute_path else "?"
-        got = f"got {_shown(value.get(name))}"
-    expected = str(fields.get(name, {}).get("description", "valid"))
-    if part == "query":
-        raise HttpError(400, "BAD_QUERY", f"?{name}= takes {expected}, {got}")
-    if error.validator == "required":
-        raise HttpError(400, "BAD_FIELD", f"'{name}' is required: '{name}' must be {expected}")
-    raise HttpError(400, "BAD_FIELD", f"'{name}' must be {expected}, {got}")
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _typed_query(route: Route, raw: Mapping[str, str]) -> dict[str, Any]:
-    """Query values converted to the types their schemas declare (so the schema can check ranges)."""
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        kind = route.query.get(key, {}).get("type")
-        if kind in ("integer", "number"):
-            try:
-                if len(value) > 40:
-                    raise ValueError(value)
-                number: float = int(value) if kind == "integer" else float(value)
-            except ValueError:
-                raise HttpError(
-                    400,
-                    "BAD_QUERY",
-                    f"?{key}= takes {route.query[key].get('description', 'a number')}, got {value[:40]!r}",
-                ) from None
-            if number != number or number in (float("inf"), float("-inf")):
-                raise HttpError(400, "BAD_QUERY", f"?{key}= takes a finite number, got {value[:40]!r}")
-            out[key] = number
-        else:
-            out[key] = value
-    return out
-
-
-def _path_id(raw: str, what: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 15 or int(raw) <= 0:
-        raise HttpError(400, "BAD_PATH", f"{what} id must be a positive integer, got {raw[:60]!r}")
-    return int(raw)
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _page_answer(page: Page, path: str, args: Mapping[str, Any]) -> Answer:
-    headers: list[tuple[str, str]] = []
-    if page.cursor is not None:
-        headers.append(("x-cursor", str(page.cursor)))
-    if page.next is not None:
-        query = urlencode(
-            {**{k: v for k, v in args.items() if k not in ("after", "min", "timeout")}, "after": page.next}
-        )
-        headers.append(("link", f'<{path}?{query}>; rel="next"'))
-        headers.append(("x-next-after", str(page.next)))
-    return Answer(200, raw=page.json(), headers=tuple(headers))
-
-
-def _listing_page(items: list[Any], after: int | None, limit: int) -> tuple[list[Any], int | None]:
-    start = after or 0
-    chunk = items[start : start + limit]
-    more = start + limit < len(items)
-    return chunk, (start + limit if more else None)
-
-
 # ---------------------------------------------------------------------------------------------- the API
 
 
@@ -220,9 +85,9 @@ class ControlApi(RobotControls):
         """Answer one control request (raises :class:`HttpError` for what it refuses)."""
         route, params = self._match(method, path)
         args = dict(parse_qsl(query, keep_blank_values=True))
-        _check_fields(args, route.query, f"{route.method} {route.path} (query)")
-        typed_args = _typed_query(route, args)
-        _check_schema(route, "query", typed_args)
+        check_fields(args, route.query, f"{route.method} {route.path} (query)")
+        typed_args = typed_query(route, args)
+        check_schema(route, "query", typed_args)
         data: dict[str, Any] = {}
         if route.body is not None and body.strip():
             if len(body) > MAX_CONTROL_BODY:
@@ -237,10 +102,10 @@ class ControlApi(RobotControls):
                 raise HttpError(400, "BAD_JSON", "the control API takes a JSON object")
             data = loaded
         if route.body is not None:
-            _check_fields(data, route.body, f"{route.method} {route.path}")
-            _check_schema(route, "body", data)
-        request = _Request(route, params, typed_args, data, path)
-        handler: Callable[[_Request], Awaitable[Answer]] = getattr(self, route.handler)
+            check_fields(data, route.body, f"{route.method} {route.path}")
+            check_schema(route, "body", data)
+        request = Request(route, params, typed_args, data, path)
+        handler: Callable[[Request], Awaitable[Answer]] = getattr(self, route.handler)
         return await handler(request)
 
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
@@ -279,25 +144,25 @@ class ControlApi(RobotControls):
             return False
         return route.public
 
-    def _portal(self, request: _Request) -> Portal:
+    def _portal(self, request: Request) -> Portal:
         return self.app.portal(request.portal_name)
 
     # ------------------------------------------------------------------ server and portals
-    async def describe(self, request: _Request) -> Answer:
+    async def describe(self, request: Request) -> Answer:
         return Answer(200, await self._run(self.app.describe))
 
-    async def openapi(self, request: _Request) -> Answer:
+    async def openapi(self, request: Request) -> Answer:
         return Answer(200, openapi_document(secured=self.app.control_token is not None))
 
-    async def list_portals(self, request: _Request) -> Answer:
+    async def list_portals(self, request: Request) -> Answer:
         portals = list(self.app.portals.values())
-        chunk, following = _listing_page(
-            portals, _int(request.args.get("after")), int(request.args.get("limit", DEFAULT_LIMIT))
+        chunk, following = listing_page(
+            portals, as_int(request.args.get("after")), int(request.args.get("limit", DEFAULT_LIMIT))
         )
         body = await self._run(lambda: [p.describe() for p in chunk])
         return self._list_answer(body, following, request)
 
-    async def add_portal(self, request: _Request) -> Answer:
+    async def add_portal(self, request: Request) -> Answer:
         data = request.data
         if len(self.app.portals) >= MAX_PORTALS:
             raise HttpError(409, "TOO_MANY_PORTALS", f"a server serves at most {MAX_PORTALS} portals")
@@ -314,7 +179,7 @@ class ControlApi(RobotControls):
             raise HttpError(409, "PORTAL_EXISTS", str(exc)) from None
         return Answer(201, portal.describe())
 
-    def _list_answer(self, body: list[Any], following: int | None, request: _Request) -> Answer:
+    def _list_answer(self, body: list[Any], following: int | None, request: Request) -> Answer:
         headers: list[tuple[str, str]] = []
         if following is not None:
             query = urlencode({**{k: v for k, v in request.args.items() if k != "after"}, "after": following})
@@ -322,15 +187,15 @@ class ControlApi(RobotControls):
         return Answer(200, body, headers=tuple(headers))
 
     # ------------------------------------------------------------------ apps
-    async def list_apps(self, request: _Request) -> Answer:
+    async def list_apps(self, request: Request) -> Answer:
         portal = self._portal(request)
         apps = list(portal.apps.values())
-        chunk, following = _listing_page(
-            apps, _int(request.args.get("after")), int(request.args.get("limit", DEFAULT_LIMIT))
+        chunk, following = listing_page(
+            apps, as_int(request.args.get("after")), int(request.args.get("limit", DEFAULT_LIMIT))
         )
         return self._list_answer([app.public() for app in chunk], following, request)
 
-    async def install(self, request: _Request) -> Answer:
+    async def install(self, request: Request) -> Answer:
         return Answer(201, await self._run(self._install, self._portal(request), request.data))
 
     def _install(self, portal: Portal, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -360,16 +225,16 @@ class ControlApi(RobotControls):
             "ui": app.ui,
             "installed": app.installed,
             "bindings": [{"event_handler_id": b.id, **b.public()} for b in portal.bindings_of(app.client_id)],
-            "deliveries": _deliveries(attempts),
+            "deliveries": deliveries(attempts),
         }
 
-    async def get_app(self, request: _Request) -> Answer:
+    async def get_app(self, request: Request) -> Answer:
         portal = self._portal(request)
         client_id = request.params["client_id"]
         app = portal.app(client_id)
         return Answer(200, {**app.public(), "bindings": [b.public() for b in portal.bindings_of(client_id)]})
 
-    async def uninstall(self, request: _Request) -> Answer:
+    async def uninstall(self, request: Request) -> Answer:
         client_id = request.params["client_id"]
         attempts = await self._run(
             self._portal(request).uninstall_app,
@@ -377,20 +242,20 @@ class ControlApi(RobotControls):
             clean=bool(request.data.get("clean")),
             timeout=request.data.get("timeout"),
         )
-        return Answer(200, {"client_id": client_id, "deliveries": _deliveries(attempts)})
+        return Answer(200, {"client_id": client_id, "deliveries": deliveries(attempts)})
 
-    async def install_finish(self, request: _Request) -> Answer:
+    async def install_finish(self, request: Request) -> Answer:
         app = await self._run(self._portal(request).install_finish, request.params["client_id"])
         return Answer(200, app.public())
 
-    async def bind(self, request: _Request) -> Answer:
+    async def bind(self, request: Request) -> Answer:
         portal = self._portal(request)
         binding = await self._run(
             portal.bind, request.params["client_id"], request.data.get("event"), request.data.get("handler")
         )
         return Answer(201, {"event_handler_id": binding.id, **binding.public()})
 
-    async def update_app(self, request: _Request) -> Answer:
+    async def update_app(self, request: Request) -> Answer:
         portal, client_id = self._portal(request), request.params["client_id"]
         app, attempts = await self._run(
             portal.update_app,
@@ -404,19 +269,19 @@ class ControlApi(RobotControls):
                 "client_id": app.client_id,
                 "version": app.version,
                 "application_token": app.application_token,
-                "deliveries": _deliveries(attempts),
+                "deliveries": deliveries(attempts),
             },
         )
 
     # ------------------------------------------------------------------ open lines
-    async def start_session(self, request: _Request) -> Answer:
+    async def start_session(self, request: Request) -> Answer:
         data = request.data
         portal = self._portal(request)
         started = await self._run(
             portal.start_session,
             connector_id=data.get("connector_id") or "livechat",
-            line_id=_int(data.get("line_id")),
-            user_id=_int(data.get("user_id")),
+            line_id=as_int(data.get("line_id")),
+            user_id=as_int(data.get("user_id")),
             external_chat_id=data.get("external_chat_id"),
             external_user_id=data.get("external_user_id"),
             shape=data.get("shape"),
@@ -432,49 +297,52 @@ class ControlApi(RobotControls):
                 "line_id": started.chat.line_id,
                 "connector_id": started.chat.connector_id,
                 "user_id": started.chat.user_id,
-                "deliveries": _deliveries(started.attempts),
+                "deliveries": deliveries(started.attempts),
             },
         )
 
-    async def finish_session(self, request: _Request) -> Answer:
-        session_id = _path_id(request.params["id"], "session")
+    async def finish_session(self, request: Request) -> Answer:
+        session_id = path_id(request.params["id"], "session")
         attempts = await self._run(
             self._portal(request).finish_session,
             session_id,
             auth=request.data.get("auth"),
             timeout=request.data.get("timeout"),
         )
-        return Answer(200, {"session_id": session_id, "closed": True, "deliveries": _deliveries(attempts)})
+        return Answer(200, {"session_id": session_id, "closed": True, "deliveries": deliveries(attempts)})
 
-    async def operator_message(self, request: _Request) -> Answer:
+    async def operator_message(self, request: Request) -> Answer:
         data, portal = request.data, self._portal(request)
         chat_id = data["chat_id"]
         if isinstance(chat_id, int):
             chat_id = f"chat{chat_id}"
         text = data["text"]
         if not text.strip():
-            raise HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {_shown(text)}")
+            raise HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {shown(text)}")
 
         def send() -> dict[str, Any]:
             chat = portal.chat(chat_id)
             message, attempts = portal.send_operator_message(
-                chat.dialog_id, text, author_id=_int(data.get("author_id")) or 1, timeout=data.get("timeout")
+                chat.dialog_id,
+                text,
+                author_id=as_int(data.get("author_id")) or 1,
+                timeout=data.get("timeout"),
             )
-            return {"message_id": message.id, "chat_id": chat.id, "deliveries": _deliveries(attempts)}
+            return {"message_id": message.id, "chat_id": chat.id, "deliveries": deliveries(attempts)}
 
         return Answer(201, await self._run(send))
 
-    async def update_message(self, request: _Request) -> Answer:
+    async def update_message(self, request: Request) -> Answer:
         return await self._change_message(request, delete=False)
 
-    async def delete_message(self, request: _Request) -> Answer:
+    async def delete_message(self, request: Request) -> Answer:
         return await self._change_message(request, delete=True)
 
-    async def _change_message(self, request: _Request, *, delete: bool) -> Answer:
-        message_id = _path_id(request.params["id"], "message")
+    async def _change_message(self, request: Request, *, delete: bool) -> Answer:
+        message_id = path_id(request.params["id"], "message")
         text = request.data.get("text")
         if not delete and not str(text).strip():
-            raise HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {_shown(text)}")
+            raise HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {shown(text)}")
         attempts = await self._run(
             self._portal(request).change_message,
             message_id,
@@ -482,16 +350,16 @@ class ControlApi(RobotControls):
             delete=delete,
             timeout=request.data.get("timeout"),
         )
-        return Answer(200, {"message_id": message_id, "deleted": delete, "deliveries": _deliveries(attempts)})
+        return Answer(200, {"message_id": message_id, "deleted": delete, "deliveries": deliveries(attempts)})
 
-    async def delete_line(self, request: _Request) -> Answer:
-        line_id = _path_id(request.params["id"], "line")
+    async def delete_line(self, request: Request) -> Answer:
+        line_id = path_id(request.params["id"], "line")
         attempts = await self._run(
             self._portal(request).delete_line, line_id, timeout=request.data.get("timeout")
         )
-        return Answer(200, {"line_id": line_id, "deleted": True, "deliveries": _deliveries(attempts)})
+        return Answer(200, {"line_id": line_id, "deleted": True, "deliveries": deliveries(attempts)})
 
-    async def deactivate_connector(self, request: _Request) -> Answer:
+    async def deactivate_connector(self, request: Request) -> Answer:
         portal, connector = self._portal(request), request.params["id"]
         line_id = int(request.data["line_id"])
         if connector not in portal.connectors:
@@ -502,52 +370,50 @@ class ControlApi(RobotControls):
         attempts = await self._run(
             portal.deactivate_connector, connector, line_id, timeout=request.data.get("timeout")
         )
-        return Answer(200, {"connector": connector, "line_id": line_id, "deliveries": _deliveries(attempts)})
+        return Answer(200, {"connector": connector, "line_id": line_id, "deliveries": deliveries(attempts)})
 
     # ------------------------------------------------------------------ chat bots
-    async def bot_message(self, request: _Request) -> Answer:
+    async def bot_message(self, request: Request) -> Answer:
         data, portal = request.data, self._portal(request)
-        bot_id = _path_id(request.params["id"], "bot")
+        bot_id = path_id(request.params["id"], "bot")
         if not data["text"].strip():
-            raise HttpError(
-                400, "BAD_FIELD", f"'text' must be a non-empty string, got {_shown(data['text'])}"
-            )
+            raise HttpError(400, "BAD_FIELD", f"'text' must be a non-empty string, got {shown(data['text'])}")
         message, attempts = await self._run(
             portal.user_writes_to_bot,
             bot_id,
             data["text"],
-            user_id=_int(data.get("user_id")),
-            chat_id=_int(data.get("chat_id")),
+            user_id=as_int(data.get("user_id")),
+            chat_id=as_int(data.get("chat_id")),
             auth=data.get("auth"),
             timeout=data.get("timeout"),
         )
-        return Answer(201, {"message_id": message.id, "bot_id": bot_id, "deliveries": _deliveries(attempts)})
+        return Answer(201, {"message_id": message.id, "bot_id": bot_id, "deliveries": deliveries(attempts)})
 
-    async def bot_join(self, request: _Request) -> Answer:
-        data, bot_id = request.data, _path_id(request.params["id"], "bot")
+    async def bot_join(self, request: Request) -> Answer:
+        data, bot_id = request.data, path_id(request.params["id"], "bot")
         attempts = await self._run(
             self._portal(request).bot_join,
             bot_id,
-            user_id=_int(data.get("user_id")),
-            chat_id=_int(data.get("chat_id")),
+            user_id=as_int(data.get("user_id")),
+            chat_id=as_int(data.get("chat_id")),
             auth=data.get("auth"),
             timeout=data.get("timeout"),
         )
-        return Answer(200, {"bot_id": bot_id, "deliveries": _deliveries(attempts)})
+        return Answer(200, {"bot_id": bot_id, "deliveries": deliveries(attempts)})
 
     # ------------------------------------------------------------------ records
-    async def list_deliveries(self, request: _Request) -> Answer:
+    async def list_deliveries(self, request: Request) -> Answer:
         args = request.args
         tags = delivery_tags(args.get("event"), args.get("outcome"))
         return await self._records(request, DELIVERIES, tags)
 
-    async def list_calls(self, request: _Request) -> Answer:
+    async def list_calls(self, request: Request) -> Answer:
         method = request.args.get("method")
         return await self._records(request, CALLS, {"method": method} if method is not None else {})
 
-    async def _records(self, request: _Request, kind: str, tags: dict[str, str]) -> Answer:
+    async def _records(self, request: Request, kind: str, tags: dict[str, str]) -> Answer:
         portal, args = self._portal(request), request.args
-        after = _int(args.get("after"))
+        after = as_int(args.get("after"))
         limit = int(args.get("limit", DEFAULT_LIMIT))
         if "min" in args:
             count = int(args["min"])
@@ -559,7 +425,7 @@ class ControlApi(RobotControls):
                 portal.records.page, kind, after=after, limit=limit, max_bytes=MAX_PAGE_BYTES, **tags
             )
         )
-        return _page_answer(page, request.path, {k: v for k, v in args.items()})
+        return page_answer(page, request.path, {k: v for k, v in args.items()})
 
     async def _wait(
         self, portal: Portal, kind: str, count: int, timeout: float, after: int | None, tags: dict[str, str]
@@ -590,16 +456,16 @@ class ControlApi(RobotControls):
             store.unlisten(poke)
 
     # ------------------------------------------------------------------ the inspector page
-    async def ui_page(self, request: _Request) -> Answer:
+    async def ui_page(self, request: Request) -> Answer:
         return _asset_answer(inspector.PAGE)
 
-    async def ui_asset(self, request: _Request) -> Answer:
+    async def ui_asset(self, request: Request) -> Answer:
         return _asset_answer(request.params["asset"])
 
     # ------------------------------------------------------------------ the rest
-    async def add_webhook(self, request: _Request) -> Answer:
+    async def add_webhook(self, request: Request) -> Answer:
         portal = self._portal(request)
-        user_id = _int(request.data.get("user_id")) or 1
+        user_id = as_int(request.data.get("user_id")) or 1
         try:
             code = portal.add_webhook(user_id=user_id, scopes=request.data.get("scopes"))
         except UsageError as exc:
@@ -608,13 +474,13 @@ class ControlApi(RobotControls):
             201, {"user_id": user_id, "code": code, "url": f"{portal.client_endpoint}{user_id}/{code}/"}
         )
 
-    async def advance_clock(self, request: _Request) -> Answer:
+    async def advance_clock(self, request: Request) -> Answer:
         seconds = float(request.data.get("advance", 0))
         if self.app.clock.now() + seconds > control_routes.MAX_CLOCK_STEP * 2:
             raise HttpError(400, "BAD_FIELD", "'advance' would take the clock past the year 2170")
         return Answer(200, {"now": self.app.clock.advance(seconds)})
 
-    async def reset(self, request: _Request) -> Answer:
+    async def reset(self, request: Request) -> Answer:
         name = request.portal_name
         targets = [self.app.portal(name)] if name else list(self.app.portals.values())
         for portal in targets:
@@ -628,22 +494,3 @@ def _asset_answer(name: str) -> Answer:
     except inspector.UnknownAssetError as exc:
         raise HttpError(404, "NOT_FOUND", str(exc)) from None
     return Answer(200, raw=data, headers=headers)
-
-
-def attempt_to_dict(attempt: Any) -> dict[str, Any]:
-    """A delivery attempt as JSON, secrets redacted (uses the attempt's own redacted view when it has one)."""
-    for name in ("to_redacted_dict", "redacted", "as_dict", "to_dict"):
-        method = getattr(attempt, name, None)
-        if callable(method):
-            value = method()
-            if isinstance(value, Mapping):
-                return dict(redact(dict(value)))
-    import dataclasses
-
-    if dataclasses.is_dataclass(attempt) and not isinstance(attempt, type):
-        return dict(redact(dataclasses.asdict(attempt)))
-    return {"repr": redact_text(repr(attempt))}
-
-
-def _deliveries(attempts: Any) -> list[dict[str, Any]]:
-    return [attempt_to_dict(a) for a in attempts]

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mock_portal.control_answers import Answer, deliveries
+
 if TYPE_CHECKING:
-    from mock_portal.control import Answer, _Request
+    from mock_portal.control_input import Request
     from mock_portal.portal import Portal
 
 
@@ -20,13 +22,11 @@ class RobotControls:
 
     if TYPE_CHECKING:
 
-        def _portal(self, request: _Request) -> Portal: ...
+        def _portal(self, request: Request) -> Portal: ...
 
         async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
 
-    async def list_robots(self, request: _Request) -> Answer:
-        from mock_portal.control import Answer
-
+    async def list_robots(self, request: Request) -> Answer:
         portal = self._portal(request)
 
         def listing() -> dict[str, Any]:
@@ -35,9 +35,7 @@ class RobotControls:
 
         return Answer(200, await self._run(listing))
 
-    async def run_robot(self, request: _Request) -> Answer:
-        from mock_portal.control import Answer, _deliveries
-
+    async def run_robot(self, request: Request) -> Answer:
         data = request.data
         run, attempts = await self._run(
             self._portal(request).run_robot,
@@ -49,4 +47,4 @@ class RobotControls:
             timeout_duration=data.get("timeout_duration", 0),
             timeout=data.get("timeout"),
         )
-        return Answer(201, {"run": run.public(), "deliveries": _deliveries(attempts)})
+        return Answer(201, {"run": run.public(), "deliveries": deliveries(attempts)})

@@ -34,10 +34,10 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from mock_portal.control import CONTROL_ROUTES, Answer, ControlApi, HttpError, attempt_to_dict
+from mock_portal.control_answers import Answer, HttpError, attempt_to_dict
 from mock_portal.errors import MockPortalError, UsageError
 from mock_portal.jsonio import encode_json
 from mock_portal.portal import Clock, Portal, PortalError
@@ -45,7 +45,21 @@ from mock_portal.records import DEFAULT_MAX_BYTES
 from mock_portal.redact import redact_text
 from mock_portal.rest import MAX_BODY_BYTES, RestResponse, handle_oauth, handle_rest_path, parse_params
 
+if TYPE_CHECKING:
+    from mock_portal.control import ControlApi
+    from mock_portal.control_routes import CONTROL_ROUTES
+
 __all__ = ["CONTROL_ROUTES", "PortalApp", "PortalServer", "attempt_to_dict", "is_loopback"]
+
+
+def __getattr__(name: str) -> Any:
+    # CONTROL_ROUTES comes with the control API's routes, loaded on first need
+    if name == "CONTROL_ROUTES":
+        from mock_portal.control_routes import CONTROL_ROUTES
+
+        return CONTROL_ROUTES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -99,9 +113,23 @@ class PortalApp:
         self._portals: dict[str, Portal] = {}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-portal")
-        self.control = ControlApi(self)
+        self._control: ControlApi | None = None
         for portal in portals:
             self.attach(portal)
+
+    @property
+    def control(self) -> ControlApi:
+        """The control API (``/_portal/...``), loaded with the first control request: a run that never
+        makes one (the contract's) never loads its routes, checks and handlers."""
+        control = self._control
+        if control is None:
+            from mock_portal.control import ControlApi
+
+            with self._lock:
+                if self._control is None:
+                    self._control = ControlApi(self)
+                control = self._control
+        return control
 
     # ------------------------------------------------------------------ portals
     @property
@@ -183,6 +211,8 @@ class PortalApp:
 
     def describe(self) -> dict[str, Any]:
         """The server, its portals (with their record counts, dropped ones too) and the control routes."""
+        from mock_portal.control_routes import CONTROL_ROUTES
+
         portals = [p.describe() for p in self.portals.values()]
         return {
             "url": self.base_url,

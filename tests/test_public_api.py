@@ -28,3 +28,23 @@ def test_import_is_cheap() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert loaded.stdout.strip() == ""
+
+
+def test_the_server_loads_the_control_api_and_the_rarer_rest_scopes_on_first_need() -> None:
+    """A contract run starts a portal server and never sends a control request: the control API's routes,
+    checks and handlers (and the REST scopes no handler's set-up calls) load when first needed."""
+    code = (
+        "import sys, json, urllib.request\n"
+        "import mock_portal.server as server\n"
+        "from mock_portal import rest\n"
+        "later = ('mock_portal.control', 'mock_portal.control_routes', 'mock_portal.inspector',\n"
+        "         *(f'mock_portal.rest.{s}' for s in rest.DEFERRED_SCOPES))\n"
+        "print(','.join(m for m in later if m in sys.modules))\n"
+        "with server.PortalServer() as running:\n"
+        "    with urllib.request.urlopen(running.url + '/_portal') as answer:\n"
+        "        routes = json.load(answer)['routes']\n"
+        "assert len(routes) == len(server.CONTROL_ROUTES) > 0\n"
+        "print('mock_portal.control' in sys.modules)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert loaded.stdout.split() == ["True"], loaded.stdout
