@@ -55,8 +55,11 @@ def import_aiohttp(*, defer_ca_store: bool = True) -> ModuleType:
 
 def _load_on_first_use(context: ssl.SSLContext, load: Callable[[ssl.SSLContext], None]) -> None:
     """Make every use of ``context`` that reads its store call ``load(context)`` once, first."""
+    overrides = getattr(context, "__dict__", None)
+    if overrides is None:  # a subclass with __slots__ (created by another thread meanwhile): load now
+        load(context)
+        return
     lock = threading.Lock()
-    overrides = context.__dict__
 
     def loaded() -> None:
         with lock:

@@ -85,8 +85,10 @@ class MethodRegistry(Mapping[str, Method]):
             return False
         with self._loading:
             while self._deferred:
-                importlib.import_module(self._deferred[0])
-                self._deferred = self._deferred[1:]
+                name = self._deferred[0]
+                importlib.import_module(name)
+                # dropped once imported (a lookup outside the lock sees it pending until then)
+                self._deferred = tuple(m for m in self._deferred if m != name)
         return True
 
     def add(self, spec: Method) -> Method:
