@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import importlib
 import importlib.util
 import logging
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any, TextIO
 from mock_portal.errors import DataNotFoundError
 
 _PACKAGED = "mock_portal._examples.python_handler"
+_POLL_S = 0.01  # how often the handler's server looks for shutdown(): the demo stops within this of its end
 _LOADED_AS = "_b24_reference_python_handler"
 _CHECKOUT = Path(__file__).resolve().parents[2] / "examples" / "python_handler"
 
@@ -95,7 +94,7 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     logger.addHandler(tail)
     logger.propagate = False  # the handler's log goes to the failure messages, not the terminal
     logger.setLevel(logging.INFO)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": _POLL_S}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/"
     out.write(f"reference Python handler listening on {url}\n")
@@ -109,7 +108,7 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             report_json=args.report_json,
         )
     finally:
-        _stop(server)
+        server.shutdown()
         server.server_close()
         app.close()
         logger.removeHandler(tail)
@@ -117,18 +116,6 @@ def execute(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         logger.setLevel(saved[1])
     out.write(NEXT_STEP)
     return code
-
-
-def _stop(server: Any) -> None:
-    """Stop ``serve_forever`` now. ``shutdown()`` alone waits for the loop's next poll (up to 0.05 s): with
-    the stop request set first, a connection wakes the loop at once, and it stops before accepting that
-    connection (the request flag is socketserver's own; without it, the plain ``shutdown()``)."""
-    flag = "_BaseServer__shutdown_request"
-    if hasattr(server, flag):
-        setattr(server, flag, True)
-        with contextlib.suppress(OSError), socket.create_connection(server.server_address[:2], timeout=1):
-            pass
-    server.shutdown()
 
 
 NEXT_STEP = """
