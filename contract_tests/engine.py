@@ -573,9 +573,10 @@ class ContractRun:
         """How long to wait for a valid event's first REST call (see :meth:`Waits.work_cap`)."""
         return self._waits.work_cap(event)
 
-    def wait_budget(self) -> None:
-        """Wait one budget (an absence is judged after it); a closing run ends the wait."""
-        self._waits.wait_budget()
+    def wait_budget(self, since: float | None = None) -> None:
+        """Wait one budget (an absence is judged after it), from ``since`` (see :meth:`ClauseContext.settle`);
+        a closing run ends the wait."""
+        self._waits.wait_budget(since)
 
     def work_calls(self, site: Site, after: int | None = None, serial: int | None = None) -> list[RestCall]:
         """Calls at ``site`` that are an event's work (see :meth:`Waits.work_calls`)."""

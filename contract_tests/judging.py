@@ -323,9 +323,11 @@ class ClauseContext:
         default the run's timeout, passes); return them."""
         return self._run.wait_for_count(site, count, self.config.timeout if timeout is None else timeout)
 
-    def settle(self) -> None:
-        """Wait one budget (see :attr:`budget`): the time an event's work is given to show up."""
-        self._run.wait_budget()
+    def settle(self, since: float | None = None) -> None:
+        """Wait one budget (see :attr:`budget`): the time an event's work is given to show up. ``since`` (a
+        ``time.monotonic()`` value, taken after the last delivery to judge) counts the budget from then, so
+        time spent meanwhile on other work (a control's) is not waited twice."""
+        self._run.wait_budget(since)
 
     def control(self) -> Control:
         """One valid user-mode event of the clause's event on a site of its own, and the REST calls it led to

@@ -69,9 +69,12 @@ class Waits:
             return min(self.config.timeout, max(floor, _FIRST_CALL_FACTOR * self._latency))
         return self.config.timeout
 
-    def wait_budget(self) -> None:
-        """Wait one budget (an absence is judged after it); a closing run ends the wait."""
-        self._closed.wait(self.budget())
+    def wait_budget(self, since: float | None = None) -> None:
+        """Wait one budget (an absence is judged after it), counted from ``since`` (a ``time.monotonic()``
+        value; default: now); a closing run ends the wait."""
+        left = self.budget() if since is None else self.budget() - (time.monotonic() - since)
+        if left > 0:
+            self._closed.wait(left)
 
     def quiet(self, portal: Portal, budget: float, limit: float | None = None) -> None:
         """Wait until no call has reached ``portal`` for ``budget`` seconds (woken by each call)."""

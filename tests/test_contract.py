@@ -604,10 +604,13 @@ def test_in_process_app_paths_are_checked_and_must_agree_with_the_config() -> No
 def test_a_forged_events_late_call_still_fails_the_clause_at_the_end_of_the_run() -> None:
     # the forged-event alert waits in a queue until the next accepted event, long after the clause's wait:
     # the second look at the end of the run finds it, at the portal it reached (only the forged event went
-    # there), so the verdict is a failure after all
+    # there), so the verdict is a failure after all. Clause 10 goes first, so the valid control event that
+    # clause 3a compares with is already sent (otherwise it goes out after the forged events and flushes
+    # the queue within the clause's own wait: a failure at once)
     handler = ContractHandler("alerts-with-forged-token", alert_later=True)
     try:
         with serve_wsgi(handler) as url, ContractRun(ContractConfig(url, **FAST)) as run:
+            run.check("survives-bursts")
             first = run.check("forged-token-no-side-effect")
             run.check("accepts-every-shape")  # the next accepted events flush the handler's queue
             run.check("tolerates-variation")
@@ -620,6 +623,20 @@ def test_a_forged_events_late_call_still_fails_the_clause_at_the_end_of_the_run(
     assert verdict.outcome == "fail", verdict.message()
     assert "im.notify.system.add" in verdict.reason
     assert "arrived after the clause's wait" in verdict.reason
+
+
+def test_a_forged_events_queued_call_is_flushed_by_the_control_within_the_clause() -> None:
+    # the valid control event goes out after the forged ones: a handler that queues its forged-event alert
+    # until the next accepted event sends it during the clause's own wait
+    handler = ContractHandler("alerts-with-forged-token", alert_later=True)
+    try:
+        with serve_wsgi(handler) as url, ContractRun(ContractConfig(url, **FAST)) as run:
+            verdict = run.check("forged-token-no-side-effect")
+    finally:
+        handler.close()
+    assert verdict.outcome == "fail", verdict.message()
+    assert "im.notify.system.add" in verdict.reason
+    assert "arrived after" not in verdict.reason
 
 
 def test_a_failure_explains_system_mode_and_says_how_to_rerun_just_that_clause() -> None:

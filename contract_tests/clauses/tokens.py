@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -81,10 +82,14 @@ def _unknown(ctx: ClauseContext) -> tuple[list[Exchange], list[Site]]:
 
 def _probes(ctx: ClauseContext) -> dict[str, Probes]:
     """The events that must cause nothing (forged ones, and ones from an unknown portal), delivered together
-    and given one budget to show any work (clauses 3a, 3b and 4 judge them)."""
+    and given one budget to show any work (clauses 3a, 3b and 4 judge them). The valid control event goes
+    out after them (on a portal of its own, once the handler has answered them all): the wait for its work
+    counts towards their budget."""
     forged, forged_sites = _forged(ctx)
     unknown, unknown_sites = _unknown(ctx)
-    ctx.settle()
+    delivered = time.monotonic()
+    ctx.control()
+    ctx.settle(since=delivered)
     return {
         "forged": Probes(tuple(forged), tuple(forged_sites)),
         "unknown": Probes(tuple(unknown), tuple(unknown_sites)),
@@ -117,8 +122,8 @@ def forged_token_no_side_effect(ctx: ClauseContext) -> str:
     Evidence: the handler must compare ``application_token`` with the stored one on every event (facts §2;
     safe-event-handlers.md). Inconclusive when a valid event led to no REST call either.
     """
-    control = ctx.control()
     probes = _shared(ctx, "forged")
+    control = ctx.control()
     calls, shown = probes.with_calls(ctx)
     if calls:
         ctx.explain_modes(shown)
@@ -183,8 +188,8 @@ def unknown_portal_no_side_effect(ctx: ClauseContext) -> str:
     Evidence: the token is stored per ``member_id`` from ONAPPINSTALL (facts §2, §5). Inconclusive when a
     valid event led to no REST call either.
     """
-    control = ctx.control()
     probes = _shared(ctx, "unknown")
+    control = ctx.control()
     calls, shown = probes.with_calls(ctx)
     if calls:
         ctx.fail(f"{_calls_text(calls)} for events of a portal that never installed the app", shown)
