@@ -156,11 +156,14 @@ class Site:
 
 @dataclass(frozen=True)
 class Control:
-    """What one valid user-mode event led to: the REST calls it caused and how long the work took."""
+    """What one valid user-mode event led to: the REST calls it caused and how long the work took; the site
+    it went to and the event (clause 6 delivers it there again), when the contract built it here."""
 
     exchange: Exchange
     calls: tuple[RestCall, ...]
     latency: float
+    site: Site | None = None
+    event: BuiltEvent | None = None
 
     @property
     def silent(self) -> bool:

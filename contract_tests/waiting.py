@@ -167,13 +167,14 @@ class Waits:
             if early is not None and early[1].ok and not self._first_calls(*early, event):
                 # silent for the whole work cap after its answer: the same evidence as a control sent now
                 self._silent.add(event)
-                return Control(self._claim(early[0], early[1], ctx.clause.id), (), self._latency)
+                return Control(self._claim(early[0], early[1], ctx.clause.id), (), self._latency, early[0])
             # it led to calls (or was not answered 2xx): they overlapped other clauses' deliveries, so their
             # latency would not be the handler's own; a control sent now measures it as before
             site = ctx.site()
-            sent = ctx.deliver(site, ctx.build(site, "user", event=event), label="valid control event")
+            built = ctx.build(site, "user", event=event)
+            sent = ctx.deliver(site, built, label="valid control event")
             found = self.wait_for_work(sent) if sent.ok else []
-            return Control(sent, tuple(found), self._latency)
+            return Control(sent, tuple(found), self._latency, site, built)
 
         with self._lock:
             if event not in self._controls:

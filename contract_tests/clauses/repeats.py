@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from contract_tests.judging import ClauseContext
 
 
+_NO_WORK = "the first delivery led to no REST call, so the repeat cannot be judged"
+
+
 @clause(
     "ignores-repeated-delivery",
     number="6",
@@ -25,28 +28,35 @@ if TYPE_CHECKING:
 def ignores_repeated_delivery(ctx: ClauseContext) -> str:
     """Accepts: any answer to the repeat, and no REST call after it beyond those the first delivery made.
 
-    Refuses: more REST calls (other than setting up) at the repeat's portal once the first delivery's work
-    was done, i.e. no new call for a budget after its last one.
+    Refuses: more REST calls (other than setting up) at the repeat's portal after the repeat, once the first
+    delivery's work was done (no new call for a budget after its last one).
 
-    Evidence: no retries, identical events de-duplicated before queueing (facts §1). Both deliveries carry
-    the same token, so the calls are told apart by when the first delivery's work stopped: a SHOULD, and
-    inconclusive when the first delivery led to no REST call.
+    Evidence: no retries, identical events de-duplicated before queueing (facts §1). The first delivery is
+    the event's valid control (the one clauses 3a and 4 compare with, on a portal of its own), whose work
+    was waited for until it went quiet; the repeat sends its very bytes to the same portal later. Both carry
+    the same token, so every call at that portal before the repeat is the first delivery's, and the calls
+    after it are told apart by when the first delivery's work stopped: a SHOULD, and inconclusive when the
+    first delivery led to no REST call.
     """
-    site = ctx.site()
-    event = ctx.build(site)
-    first = ctx.deliver(site, event, label="first delivery")
-    first_calls = ctx.calls(first, required=False)
-    if not first_calls:
-        ctx.inconclusive("the first delivery led to no REST call, so the repeat cannot be judged", [first])
+    control = ctx.control()
+    if control.silent:
+        ctx.inconclusive(_NO_WORK, [control.exchange])
+    if control.site is not None and control.event is not None:
+        site, event, first = control.site, control.event, control.exchange
+    else:  # a control the contract did not build here: a first delivery of this clause's own
+        site = ctx.site()
+        event = ctx.build(site)
+        first = ctx.deliver(site, event, label="first delivery")
+        if not ctx.calls(first, required=False):
+            ctx.inconclusive(_NO_WORK, [first])
+    seen = {c.id for c in ctx.calls_at(site)}  # whatever came before the repeat is not the repeat's
     repeat = ctx.deliver(site, event, label="repeated delivery, byte-identical", kind="repeat")
     ctx.settle()
-    seen = {c.id for c in first_calls}
     more = [c for c in ctx.calls_at(site) if c.id not in seen]
     if more:
         ctx.fail(
             f"the repeat led to {len(more)} more REST call(s) ({', '.join(sorted({c.method for c in more}))};"
-            " "
-            f"the first delivery to {len(first_calls)})",
-            [repeat],
+            f" the first delivery to {len(seen)})",
+            [first, repeat],
         )
-    return f"the repeat led to no REST call (the first to {len(first_calls)}; repeat answered {repeat.short})"
+    return f"the repeat led to no REST call (the first to {len(seen)}; repeat answered {repeat.short})"
