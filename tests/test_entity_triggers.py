@@ -7,8 +7,7 @@ derived schema (strict), and the tokens it carries are checked against the porta
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,41 +16,17 @@ import pytest
 from mock_portal import validate
 from mock_portal.portal import Portal
 from mock_portal.server import PortalServer
-from mock_portal.wire import decode
 from tests.support.contract import serve_wsgi
+from tests.support.recording import EventRecorder
 
 TASK_EVENTS = ("ONTASKADD", "ONTASKUPDATE", "ONTASKDELETE")
 SYSTEM_KEYS = {"domain", "client_endpoint", "server_endpoint", "member_id", "application_token"}
 
 
-class Recorder:
-    """A WSGI handler that answers 200 and keeps every event it got, by the app its URL path names."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        size = int(environ.get("CONTENT_LENGTH") or 0)
-        payload = decode(environ["wsgi.input"].read(size))
-        with self._lock:
-            self.got.append((environ["PATH_INFO"].strip("/"), payload))
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [b'{"status":"ok"}']
-
-    def events(self, who: str, event: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            return [p for path, p in self.got if path == who and event in (None, p["event"])]
-
-    def clear(self) -> None:
-        with self._lock:
-            self.got.clear()
-
-
 class Env:
     """The server, the handler's base URL and what the handler got, with the calls the tests make."""
 
-    def __init__(self, server: PortalServer, url: str, recorder: Recorder, client: httpx.Client) -> None:
+    def __init__(self, server: PortalServer, url: str, recorder: EventRecorder, client: httpx.Client) -> None:
         self.server, self.url, self.recorder, self.client = server, url, recorder, client
 
     @property
@@ -77,7 +52,7 @@ class Env:
 @pytest.fixture(scope="module")
 def served() -> Iterator[Env]:
     """One server, handler and client for the module; each test starts from a reset portal."""
-    recorder = Recorder()
+    recorder = EventRecorder()
     with (
         PortalServer([Portal(seed=7, rate_limit=False)]) as server,
         serve_wsgi(recorder) as url,

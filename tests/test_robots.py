@@ -8,8 +8,7 @@ Over real loopback HTTP: the portal server on 127.0.0.1, the app's handler serve
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,8 +16,8 @@ import pytest
 
 from mock_portal.portal import Portal
 from mock_portal.server import PortalServer
-from mock_portal.wire import decode
 from tests.support.contract import serve_wsgi
+from tests.support.recording import EventRecorder
 
 ROBOT = {
     "CODE": "md5_robot",
@@ -34,28 +33,8 @@ ROBOT = {
 }
 
 
-class RobotHandler:
-    """A WSGI robot handler: keeps every call; when ``answer`` is set, answers with bizproc.event.send."""
-
-    def __init__(self) -> None:
-        self.got: list[dict[str, Any]] = []
-        self.sent: list[dict[str, Any]] = []
-        self.answer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        size = int(environ.get("CONTENT_LENGTH") or 0)
-        payload = decode(environ["wsgi.input"].read(size))
-        with self._lock:
-            self.got.append(payload)
-        if self.answer is not None:
-            self.sent.append(self.answer(payload))
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [b'{"status":"ok"}']
-
-
 class Env:
-    def __init__(self, server: PortalServer, url: str, handler: RobotHandler, client: httpx.Client) -> None:
+    def __init__(self, server: PortalServer, url: str, handler: EventRecorder, client: httpx.Client) -> None:
         self.server, self.url, self.handler, self.client = server, url, handler, client
 
     @property
@@ -78,7 +57,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Env]:
-    handler = RobotHandler()
+    handler = EventRecorder()
     with (
         PortalServer([Portal(seed=11, rate_limit=False)]) as server,
         serve_wsgi(handler) as url,
@@ -90,9 +69,7 @@ def served() -> Iterator[Env]:
 @pytest.fixture
 def env(served: Env) -> Env:
     served.control("/reset").raise_for_status()
-    served.handler.got.clear()
-    served.handler.sent.clear()
-    served.handler.answer = None
+    served.handler.clear()
     return served
 
 
@@ -124,7 +101,7 @@ def test_robot_runs_posts_the_documented_body_and_event_send_completes_it(env: E
     )
     assert run.status_code == 201, run.text
     assert [d["outcome"] for d in run.json()["deliveries"]] == ["ok"]
-    [got] = env.handler.got
+    [got] = env.handler.events()
     assert list(got) == [
         "event_token",
         "workflow_id",
@@ -174,7 +151,7 @@ def test_a_waiting_run_stays_waiting_until_event_send(env: Env) -> None:
     env.rest("bizproc.robot.add", token, HANDLER=env.url + "robot", **ROBOT).raise_for_status()
     run = env.control("/robots/md5_robot/run", {"properties": {"inputString": "x"}})
     assert run.json()["run"]["status"] == "waiting"
-    [got] = env.handler.got
+    [got] = env.handler.events()
     assert got["document_id"] == ["crm", "CCrmDocumentDeal", "DEAL_1"]
     [waiting] = env.portal.robot_runs()
     assert waiting.status == "waiting"
@@ -190,7 +167,7 @@ def test_without_subscription_the_run_completes_and_its_token_is_refused(env: En
     env.rest("bizproc.robot.add", token, HANDLER=env.url + "robot", **fields).raise_for_status()
     run = env.control("/robots/md5_robot/run", {"properties": {"inputString": "x"}})
     assert run.json()["run"]["status"] == "completed"
-    [got] = env.handler.got
+    [got] = env.handler.events()
     assert got["use_subscription"] == "N"
     refused = env.rest("bizproc.event.send", token, EVENT_TOKEN=got["event_token"])
     assert _error(refused)[:2] == (403, "ACCESS_DENIED")
@@ -202,7 +179,7 @@ def test_another_apps_token_and_a_missing_scope_are_refused(env: Env) -> None:
     no_scope = env.install("crm")["access_token"]
     env.rest("bizproc.robot.add", owner, HANDLER=env.url + "robot", **ROBOT).raise_for_status()
     env.control("/robots/md5_robot/run", {"properties": {"inputString": "x"}}).raise_for_status()
-    [got] = env.handler.got
+    [got] = env.handler.events()
     for method, params in (
         ("bizproc.robot.add", {"HANDLER": env.url + "robot", **ROBOT}),
         ("bizproc.robot.list", {}),
@@ -269,7 +246,7 @@ def test_run_refuses_bad_properties_with_nothing_sent(env: Env) -> None:
         assert reply.json()["error"] == "BAD_PROPERTY"
     short = env.control("/robots/md5_robot/run", {"document_id": ["crm"], "properties": {"inputString": "x"}})
     assert short.status_code == 400
-    assert env.handler.got == []
+    assert env.handler.events() == []
     assert env.portal.robot_runs() == []
 
 

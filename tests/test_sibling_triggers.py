@@ -18,6 +18,7 @@ import pytest
 from mock_portal.server import PortalServer
 from mock_portal.wire import decode
 from tests.support.contract import serve_wsgi
+from tests.support.recording import EventRecorder
 
 ICON = {"DATA_IMAGE": "data:image/svg+xml;charset=US-ASCII,%3Csvg%3E%3C/svg%3E"}
 SIBLINGS = (
@@ -33,26 +34,6 @@ SIBLINGS = (
     "ONIMCONNECTORLINEDELETE",
     "ONAPPUPDATE",
 )
-
-
-class Recorder:
-    """A WSGI handler that answers 200 and keeps every event it got, by app (the URL path)."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        size = int(environ.get("CONTENT_LENGTH") or 0)
-        payload = decode(environ["wsgi.input"].read(size))
-        with self._lock:
-            self.got.append((environ["PATH_INFO"].strip("/"), payload))
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [b'{"status":"ok"}']
-
-    def events(self, who: str) -> list[str]:
-        with self._lock:
-            return [p["event"] for path, p in self.got if path == who]
 
 
 @pytest.fixture
@@ -75,9 +56,9 @@ def _rest(server: PortalServer, method: str, token: str, **params: Any) -> dict[
 
 
 @pytest.fixture
-def two_apps(server: PortalServer) -> Iterator[tuple[PortalServer, Recorder, dict[str, Any]]]:
+def two_apps(server: PortalServer) -> Iterator[tuple[PortalServer, EventRecorder, dict[str, Any]]]:
     """The connector's owner app and another app, both bound to every sibling event, and a session."""
-    recorder = Recorder()
+    recorder = EventRecorder()
     with serve_wsgi(recorder) as url:
         apps = {}
         for who in ("owner", "other"):
@@ -98,7 +79,7 @@ def _sent(reply: httpx.Response) -> list[str]:
 
 
 def test_control_routes_fire_each_sibling_at_its_moment_and_filter_connector_events(
-    two_apps: tuple[PortalServer, Recorder, dict[str, Any]],
+    two_apps: tuple[PortalServer, EventRecorder, dict[str, Any]],
 ) -> None:
     server, recorder, ctx = two_apps
     message = _control(server, "/messages", {"chat_id": ctx["chat_id"], "text": "Operator here"})
@@ -135,13 +116,13 @@ def test_control_routes_fire_each_sibling_at_its_moment_and_filter_connector_eve
     assert update_app.json()["application_token"] != ctx["owner"]["application_token"]
     assert _sent(update_app) == ["ONAPPUPDATE"]
     # what the handlers really got
-    assert recorder.events("other") == [
+    assert recorder.names("other") == [
         "ONOPENLINEMESSAGEADD",
         "ONOPENLINEMESSAGEUPDATE",
         "ONOPENLINEMESSAGEDELETE",
         "ONSESSIONFINISH",
     ]
-    owner = recorder.events("owner")
+    owner = recorder.names("owner")
     assert owner.count("ONIMCONNECTORMESSAGEADD") == 1
     assert owner[-1] == "ONAPPUPDATE"
     [(_, app_update)] = [g for g in recorder.got if g[1]["event"] == "ONAPPUPDATE"]
@@ -265,7 +246,7 @@ def test_a_handler_calling_rest_inside_its_event_does_not_deadlock_on_its_own_ca
 def test_events_raised_in_one_rest_call_are_delivered_in_order_and_waited_for_over_http(
     server: PortalServer,
 ) -> None:
-    recorder = Recorder()
+    recorder = EventRecorder()
     with serve_wsgi(recorder) as url:
         app = _control(server, "/apps", {"handlers": {"ONSESSIONSTART": url + "app"}}).json()
         token = app["access_token"]
