@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mock_portal.portal._parts import PortalParts
+from mock_portal.portal.dates import day_at_midnight, parse_moment
 from mock_portal.portal.model import AuthMode, Clock, PortalError
 
 if TYPE_CHECKING:
@@ -64,12 +65,10 @@ def _date(value: Any) -> str:
     text = str(value or "").strip()
     if not text:
         return ""
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise PortalError("", f"Wrong date format: {text[:40]!r}") from None
-    day = moment.date()
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc).isoformat()
+    moment = parse_moment(text)
+    if moment is None:
+        raise PortalError("", f"Wrong date format: {text[:40]!r}")
+    return day_at_midnight(moment)
 
 
 def _int_or_none(value: Any) -> str | None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
+from mock_portal.portal.dates import parse_moment
 from mock_portal.portal.model import App, Binding, PortalError, RestCall
 from mock_portal.portal.outbox import Planned
 
@@ -476,14 +477,11 @@ def _timestamp(value: Any, key: str) -> float:
     text = str(value).strip()
     if text.lstrip("-").replace(".", "", 1).isdigit():
         return float(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    moment = parse_moment(text)
+    if moment is None:
         raise PortalError(
             "ERROR_ARGUMENT", f"Filter {key[:40]!r}: {text[:40]!r} is not a date (ISO 8601 or unix time)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        )
     return moment.timestamp()
 
 

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 from mock_portal.portal._parts import PortalParts
+from mock_portal.portal.dates import parse_moment
 from mock_portal.portal.model import AuthMode, Clock, PortalError
 
 if TYPE_CHECKING:
@@ -156,12 +157,9 @@ def _date(name: str, value: Any) -> str | None:
     if value in (None, ""):
         return None
     text = str(value).strip()
-    try:
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError:
-        raise task_error(f"Invalid date in the field {name}: {text[:40]!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+    moment = parse_moment(text)
+    if moment is None:
+        raise task_error(f"Invalid date in the field {name}: {text[:40]!r}")
     return moment.isoformat(timespec="seconds")
 
 

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mock_portal.portal._parts import PortalParts
+from mock_portal.portal.dates import day_at_midnight, parse_moment
 from mock_portal.portal.model import Clock, PortalError
 from mock_portal.portal.userfields import UserfieldTable
 
@@ -118,12 +119,10 @@ def _date(value: Any, name: str) -> str:
     text = str(value or "").strip()
     if not text:
         return ""
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise PortalError("ERROR_ARGUMENT", f"wrong date in {name}: {text[:40]!r}") from None
-    day = moment.date()
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc).isoformat()
+    moment = parse_moment(text)
+    if moment is None:
+        raise PortalError("ERROR_ARGUMENT", f"wrong date in {name}: {text[:40]!r}")
+    return day_at_midnight(moment)
 
 
 def _departments(value: Any) -> list[int]:

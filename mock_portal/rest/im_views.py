@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from mock_portal.portal.dates import parse_moment
 from mock_portal.portal.im import COLORS, ImChat
 from mock_portal.portal.model import Message
 from mock_portal.portal.users import new_user
@@ -37,12 +38,8 @@ def php_object(mapping: Mapping[str, Any]) -> Any:
 
 
 def _birthday(value: Any) -> str:
-    text = str(value or "")
-    try:
-        day = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return ""
-    return day.strftime("%d-%m")
+    day = parse_moment(str(value or ""))
+    return "" if day is None else day.strftime("%d-%m")
 
 
 def im_user(portal: Portal, user_id: int) -> dict[str, Any]:
